@@ -1,0 +1,41 @@
+# Oltron generator. `make demo` and `make test` each work alone on a fresh machine.
+SHELL := /bin/bash
+NODE_STAMP := node_modules/.oltron-stamp
+APT_TOOLS := verilator iverilog yosys
+OLTRON := node bin/oltron.js
+
+.PHONY: deps demo test bench clean lint build tools
+
+deps: tools $(NODE_STAMP) build
+
+# System tools come from Debian's packages; installed only when missing.
+tools:
+	@missing=""; \
+	command -v verilator >/dev/null || missing="$$missing verilator"; \
+	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
+	command -v yosys >/dev/null || missing="$$missing yosys"; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing from Debian packages"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(APT_TOOLS) g++ make; \
+	fi
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: $(NODE_STAMP)
+	npx tsc -p tsconfig.json
+
+demo: deps
+	$(OLTRON) demo
+
+test: deps
+	npx vitest run
+
+bench: deps
+	$(OLTRON) bench --out bench/results
+
+clean:
+	rm -rf dist .cache bench/results
+	find rtl-out -mindepth 1 -not -name README.md -exec rm -rf {} +

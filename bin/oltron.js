@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Thin launcher: the CLI is compiled TypeScript in dist/ (built by `make deps` / `npm run build`).
+import { main } from "../dist/cli.js";
+main(process.argv).catch((err) => {
+  console.error(`oltron: internal error: ${err && err.stack ? err.stack : err}`);
+  process.exit(70);
+});
