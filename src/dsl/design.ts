@@ -1,0 +1,301 @@
+/**
+ * The architecture DSL: one configuration object describes the accelerator, and
+ * elaboration validates it and derives every width, depth and layout constant. The
+ * elaborated design is the single source of truth for the RTL templates, the quantizer
+ * (tile capacity, memory layout) and the simulator.
+ */
+import { createHash } from "node:crypto";
+import { UserError } from "../errors.js";
+import { floatFormat, SALIENT_TYPES, type SalientType } from "../formats.js";
+
+export const GENERATOR_NAME = "oltron-gen";
+export const GENERATOR_VERSION = "0.1.0";
+
+/** What a user chooses. Every field has a default (see DEFAULT_CONFIG). */
+export interface ArchConfig {
+  /** Input-channel lanes of the array (the reduction dimension of one tile). */
+  rows: number;
+  /** Output channels computed per pass. */
+  cols: number;
+  /** Rows of flexible PEs; they sit at the bottom of the array, next to the output. */
+  flexLines: number;
+  /** Salient types the decoder and flexible PEs support. */
+  salientTypes: SalientType[];
+  /** Partial-sum width of the efficient rows (the paper's 16). */
+  psumBits: number;
+  /** Off-chip memory word width in bits: one word per cycle on the memory port. */
+  memWordBits: number;
+  /** Token capacity of the input and output buffers (per bank; both are double-buffered). */
+  bufferTokens: number;
+}
+
+export const DEFAULT_CONFIG: ArchConfig = {
+  rows: 16,
+  cols: 16,
+  flexLines: 2,
+  salientTypes: ["fp8", "fp12"],
+  psumBits: 16,
+  memWordBits: 256,
+  bufferTokens: 256,
+};
+
+/** Named presets. `oltron64` is shaped like the published design: 64x64, one flexible line. */
+export const PRESETS: Record<string, Partial<ArchConfig>> = {
+  default: {},
+  tiny: { rows: 4, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 64 },
+  small8: { rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 128 },
+  "16x16": { rows: 16, cols: 16, flexLines: 2, memWordBits: 256 },
+  "32x32": { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 },
+  oltron64: { rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 },
+};
+
+export interface ParamDoc {
+  key: keyof ArchConfig;
+  flag: string;
+  range: string;
+  doc: string;
+}
+
+/** Parameter documentation shared by --help, docs and error messages. */
+export const PARAMS: ParamDoc[] = [
+  { key: "rows", flag: "--rows", range: "2..256", doc: "array rows = input-channel lanes per tile" },
+  { key: "cols", flag: "--cols", range: "2..256", doc: "array columns = output channels per pass" },
+  { key: "flexLines", flag: "--flex-lines", range: "0..rows", doc: "rows of flexible PEs (salient lanes)" },
+  { key: "salientTypes", flag: "--salient-types", range: "subset of fp8,fp12", doc: "salient formats the decoder supports" },
+  { key: "psumBits", flag: "--psum-bits", range: "minimum for the efficient rows..32", doc: "efficient-row partial-sum width" },
+  { key: "memWordBits", flag: "--mem-word-bits", range: "power of two 32..4096", doc: "off-chip memory word width" },
+  { key: "bufferTokens", flag: "--buffer-tokens", range: "power of two, 2..65536, >= rows per memory word", doc: "tokens per input/output buffer bank" },
+];
+
+/** Layout of one stream (activations, weights, outputs) in memory and in its buffer. */
+export interface StreamLayout {
+  /** Meaningful bits of one row (token vector, weight row, output row). */
+  rowBits: number;
+  /** Bits a row occupies: the next power of two of rowBits. */
+  strideBits: number;
+  /** Rows per memory word when a row is narrower than a word (else 1). */
+  rowsPerWord: number;
+  /** Memory words per row when a row is wider than a word (else 1). */
+  wordsPerRow: number;
+  /** Width of one buffer entry: max(strideBits, memWordBits). */
+  entryBits: number;
+  /** Rows per buffer entry. */
+  rowsPerEntry: number;
+  /** Memory words per buffer entry. */
+  wordsPerEntry: number;
+}
+
+export interface ElaboratedDesign {
+  generator: { name: string; version: string };
+  config: ArchConfig;
+  /** Short hash of the canonical configuration: names every generated module. */
+  hash: string;
+  /** Module-name prefix, e.g. oltron_r16c16f2_1a2b3c. */
+  prefix: string;
+  name: string;
+  rows: number;
+  cols: number;
+  flexLines: number;
+  effRows: number;
+  pes: { efficient: number; flexible: number; total: number };
+  /** Lanes 0..flexLines-1 are flexible; lane L sits on physical row (L + rows - flexLines) % rows. */
+  laneToRow: number[];
+  /** Smallest legal psumBits for this many efficient rows (0 when there are none). */
+  psumMinBits: number;
+  /** Salient channels one tile can hold, per supported type. */
+  maxSalientPerTile: Partial<Record<SalientType, number>>;
+  act: StreamLayout;
+  wgt: StreamLayout;
+  out: StreamLayout;
+  /** Descriptor: 16 fields of 32 bits; each descriptor starts on a word boundary. */
+  descriptorBits: number;
+  descriptorWords: number;
+  /** Buffer depths in entries, per bank. */
+  inputBufferEntries: number;
+  weightBufferEntries: number;
+  /** Bit widths of counters and indices the RTL derives. */
+  widths: { token: number; lane: number; shift: number; flexInt: number };
+}
+
+const FIELD_LIMITS: Record<string, [number, number]> = {
+  rows: [2, 256],
+  cols: [2, 256],
+  memWordBits: [32, 4096],
+  bufferTokens: [2, 65536],
+};
+
+export function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+export function pow2ceil(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export function clog2(n: number): number {
+  let b = 0;
+  while (2 ** b < n) b++;
+  return b;
+}
+
+function flagOf(key: keyof ArchConfig): string {
+  return PARAMS.find((p) => p.key === key)?.flag ?? key;
+}
+
+function requireInt(cfg: ArchConfig, key: keyof ArchConfig, lo: number, hi: number, extra = ""): void {
+  const v = cfg[key] as unknown;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new UserError(
+      `invalid ${key} (${flagOf(key)}) = ${JSON.stringify(v)}: must be an integer in ${lo}..${hi}${extra}`,
+    );
+  }
+}
+
+/** Bits of a signed integer that holds every value in [lo, hi]. */
+export function signedBitsFor(lo: number, hi: number): number {
+  let b = 1;
+  while (-(2 ** (b - 1)) > lo || 2 ** (b - 1) - 1 < hi) b++;
+  return b;
+}
+
+/** Merges a partial configuration (preset + overrides) over the defaults. */
+export function resolveConfig(partial: Partial<ArchConfig> = {}, preset = "default"): ArchConfig {
+  const base = PRESETS[preset];
+  if (!base) {
+    throw new UserError(`unknown preset '${preset}': expected one of ${Object.keys(PRESETS).join(", ")}`);
+  }
+  const known = new Set(Object.keys(DEFAULT_CONFIG));
+  for (const k of Object.keys(partial)) {
+    if (!known.has(k)) {
+      throw new UserError(`unknown design parameter '${k}': expected one of ${[...known].join(", ")}`);
+    }
+  }
+  const cfg: ArchConfig = { ...DEFAULT_CONFIG, ...base, ...stripUndefined(partial) };
+  cfg.salientTypes = [...cfg.salientTypes];
+  return cfg;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function streamLayout(rowBits: number, wordBits: number): StreamLayout {
+  const strideBits = pow2ceil(rowBits);
+  const entryBits = Math.max(strideBits, wordBits);
+  return {
+    rowBits,
+    strideBits,
+    rowsPerWord: Math.max(1, wordBits / strideBits),
+    wordsPerRow: Math.max(1, strideBits / wordBits),
+    entryBits,
+    rowsPerEntry: entryBits / strideBits,
+    wordsPerEntry: entryBits / wordBits,
+  };
+}
+
+/** Validates every parameter and combination and derives the design. */
+export function elaborate(cfg: ArchConfig): ElaboratedDesign {
+  for (const [k, [lo, hi]] of Object.entries(FIELD_LIMITS)) requireInt(cfg, k as keyof ArchConfig, lo, hi);
+  requireInt(cfg, "flexLines", 0, cfg.rows, ` (rows = ${cfg.rows})`);
+  if (!isPow2(cfg.memWordBits)) {
+    throw new UserError(`invalid memWordBits (--mem-word-bits) = ${cfg.memWordBits}: must be a power of two in 32..4096`);
+  }
+  if (!isPow2(cfg.bufferTokens)) {
+    throw new UserError(`invalid bufferTokens (--buffer-tokens) = ${cfg.bufferTokens}: must be a power of two in 2..65536`);
+  }
+  if (!Array.isArray(cfg.salientTypes)) {
+    throw new UserError(`invalid salientTypes: expected a list drawn from ${SALIENT_TYPES.join(", ")}`);
+  }
+  for (const t of cfg.salientTypes) {
+    if (!(SALIENT_TYPES as readonly string[]).includes(t)) {
+      throw new UserError(`invalid salient type '${t}' in salientTypes (--salient-types): expected a subset of ${SALIENT_TYPES.join(", ")}`);
+    }
+  }
+  const types = SALIENT_TYPES.filter((t) => cfg.salientTypes.includes(t));
+  if (cfg.flexLines === 0 && types.length > 0) {
+    throw new UserError(
+      `invalid combination: flexLines (--flex-lines) = 0 cannot carry salient types ${types.join(",")}; ` +
+        `use --salient-types none for an int4-only array, or flexLines >= 1`,
+    );
+  }
+  if (cfg.flexLines > 0 && types.length === 0) {
+    throw new UserError(`invalid combination: flexLines (--flex-lines) = ${cfg.flexLines} needs at least one salient type (fp8, fp12)`);
+  }
+  if (types.includes("fp12") && cfg.flexLines < 2) {
+    throw new UserError(
+      `invalid combination: fp12 needs flexLines (--flex-lines) >= 2 (one fp12 operand occupies two flexible lanes), got ${cfg.flexLines}`,
+    );
+  }
+  const effRows = cfg.rows - cfg.flexLines;
+  // Efficient products are int4 x int4 in [-56, 64]; the column sum over effRows rows must fit.
+  const psumMinBits = effRows === 0 ? 0 : signedBitsFor(-56 * effRows, 64 * effRows);
+  requireInt(cfg, "psumBits", Math.max(psumMinBits, 2), 32,
+    effRows > 0 ? ` (${effRows} efficient rows sum to at most ${64 * effRows}, which needs ${psumMinBits} bits)` : "");
+
+  const W = cfg.memWordBits;
+  const act = streamLayout(4 * (cfg.rows + cfg.flexLines), W);
+  const wgt = streamLayout(4 * cfg.cols, W);
+  const out = streamLayout(32 * cfg.cols, W);
+  const minTokens = Math.max(act.rowsPerWord, out.rowsPerWord);
+  if (cfg.bufferTokens < minTokens) {
+    throw new UserError(
+      `invalid bufferTokens (--buffer-tokens) = ${cfg.bufferTokens}: must be at least ${minTokens}, ` +
+        `the activation/output rows one ${W}-bit memory word holds`,
+    );
+  }
+
+  const canonical = JSON.stringify({ ...cfg, salientTypes: types });
+  const hash = createHash("sha256").update(canonical).digest("hex").slice(0, 6);
+  const name = `r${cfg.rows}c${cfg.cols}f${cfg.flexLines}`;
+  const maxSalientPerTile: Partial<Record<SalientType, number>> = {};
+  for (const t of types) maxSalientPerTile[t] = Math.floor(cfg.flexLines / floatFormat(t).lanes);
+
+  const descriptorBits = 512;
+  return {
+    generator: { name: GENERATOR_NAME, version: GENERATOR_VERSION },
+    config: { ...cfg, salientTypes: types },
+    hash,
+    prefix: `oltron_${name}_${hash}`,
+    name: `${name}_${hash}`,
+    rows: cfg.rows,
+    cols: cfg.cols,
+    flexLines: cfg.flexLines,
+    effRows,
+    pes: { efficient: effRows * cfg.cols, flexible: cfg.flexLines * cfg.cols, total: cfg.rows * cfg.cols },
+    laneToRow: Array.from({ length: cfg.rows }, (_, l) => (l + effRows) % cfg.rows),
+    psumMinBits,
+    maxSalientPerTile,
+    act,
+    wgt,
+    out,
+    descriptorBits,
+    descriptorWords: Math.ceil(descriptorBits / W),
+    inputBufferEntries: Math.ceil(cfg.bufferTokens / act.rowsPerEntry),
+    weightBufferEntries: pow2ceil(Math.ceil(cfg.rows / wgt.rowsPerEntry)),
+    widths: {
+      token: Math.max(1, clog2(cfg.bufferTokens + 1)),
+      lane: Math.max(1, clog2(cfg.rows + 1)),
+      shift: 5,
+      flexInt: 5,
+    },
+  };
+}
+
+/** Salient channels per tile and lanes they use; the tile geometry rule lives in tobe.ts. */
+export function salientLanes(t: SalientType | "none"): number {
+  return t === "none" ? 0 : floatFormat(t).lanes;
+}
+
+/** Loads a design.json written by `oltron generate`, re-elaborating to catch hand edits. */
+export function designFromJson(obj: unknown, source: string): ElaboratedDesign {
+  if (!obj || typeof obj !== "object" || !("config" in obj)) {
+    throw new UserError(`${source}: not an elaborated design (no 'config' field)`);
+  }
+  const d = elaborate(resolveConfig((obj as { config: Partial<ArchConfig> }).config));
+  if ((obj as { hash?: string }).hash !== d.hash) {
+    throw new UserError(`${source}: design hash ${(obj as { hash?: string }).hash} does not match its configuration (${d.hash}); regenerate it`);
+  }
+  return d;
+}

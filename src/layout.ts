@@ -1,0 +1,117 @@
+/**
+ * Where things live in the unified off-chip memory and in each row: the one place that
+ * knows the image layout. The quantizer writes through it, the golden model reads through
+ * it, and the RTL templates use the same constants from the elaborated design.
+ * docs/formats.md is the prose version of this file.
+ */
+import type { ElaboratedDesign, StreamLayout } from "./dsl/design.js";
+import type { TileGeometry, SalientKind } from "./tobe.js";
+import { Block } from "./images.js";
+
+export const DESC_FIELDS = [
+  "m", "kTiles", "nTiles", "tileChannels", "s", "salientType",
+  "actBase", "actTileStride", "wgtBase", "wgtBlockStride", "outBase", "outTileStride", "flags",
+] as const;
+export type DescField = (typeof DESC_FIELDS)[number];
+export type Descriptor = Record<DescField, number>;
+export const DESC_FLAG_LAST = 1;
+
+export const SALIENT_CODE: Record<SalientKind, number> = { none: 0, fp8: 1, fp12: 2 };
+
+/** Words a block of `rows` rows of a stream occupies (rows packed at strideBits, word-aligned block). */
+export function blockWords(s: StreamLayout, rows: number, wordBits: number): number {
+  return Math.ceil((rows * s.strideBits) / wordBits);
+}
+
+/** Nibble offset of row `r` in its block. */
+export function rowNibble(s: StreamLayout, r: number): number {
+  return (r * s.strideBits) / 4;
+}
+
+/** Nibble offset, inside an activation row, of tile slot `slot` and its width in nibbles. */
+export function actSlot(g: TileGeometry, slot: number): { at: number; nibbles: number } {
+  if (slot < g.s) {
+    return g.salientType === "fp12" ? { at: 4 * slot, nibbles: 4 } : { at: 2 * slot, nibbles: 2 };
+  }
+  const salientNibbles = g.salientType === "fp12" ? 4 * g.s : 2 * g.s;
+  return { at: salientNibbles + (slot - g.s), nibbles: 1 };
+}
+
+export interface LayerMap {
+  m: number;
+  nTiles: number;
+  paddedN: number;
+  actOffset: number;
+  actTileStride: number;
+  actWords: number;
+  wgtOffset: number;
+  wgtBlockStride: number;
+  wgtWords: number;
+  outOffset: number;
+  outTileStride: number;
+  outWords: number;
+  /** Token chunks, one descriptor each (M split at the buffer capacity). */
+  chunks: { m0: number; m: number }[];
+}
+
+/** Lays out one layer's regions starting at word `base`; returns the map and the next free word. */
+export function mapLayer(d: ElaboratedDesign, g: TileGeometry, m: number, n: number, base: number): { map: LayerMap; next: number } {
+  const W = d.config.memWordBits;
+  const nTiles = Math.ceil(n / d.cols);
+  const actTileStride = blockWords(d.act, m, W);
+  const wgtBlockStride = blockWords(d.wgt, g.tileChannels, W);
+  const outTileStride = blockWords(d.out, m, W);
+  const actWords = g.tiles * actTileStride;
+  const wgtWords = nTiles * g.tiles * wgtBlockStride;
+  const outWords = nTiles * outTileStride;
+  const chunks: { m0: number; m: number }[] = [];
+  const cap = d.config.bufferTokens;
+  for (let m0 = 0; m0 < m; m0 += cap) chunks.push({ m0, m: Math.min(cap, m - m0) });
+  const map: LayerMap = {
+    m, nTiles, paddedN: nTiles * d.cols,
+    actOffset: base, actTileStride, actWords,
+    wgtOffset: base + actWords, wgtBlockStride, wgtWords,
+    outOffset: base + actWords + wgtWords, outTileStride, outWords,
+    chunks,
+  };
+  return { map, next: map.outOffset + outWords };
+}
+
+/** Word offset of token m0 inside a block (chunks start on word boundaries by construction). */
+export function rowWordOffset(s: StreamLayout, r: number, wordBits: number): number {
+  return (r * s.strideBits) / wordBits;
+}
+
+export function descriptorsFor(d: ElaboratedDesign, g: TileGeometry, map: LayerMap): Descriptor[] {
+  const W = d.config.memWordBits;
+  return map.chunks.map(({ m0, m }) => ({
+    m,
+    kTiles: g.tiles,
+    nTiles: map.nTiles,
+    tileChannels: g.tileChannels,
+    s: g.s,
+    salientType: SALIENT_CODE[g.salientType],
+    actBase: map.actOffset + rowWordOffset(d.act, m0, W),
+    actTileStride: map.actTileStride,
+    wgtBase: map.wgtOffset,
+    wgtBlockStride: map.wgtBlockStride,
+    outBase: map.outOffset + rowWordOffset(d.out, m0, W),
+    outTileStride: map.outTileStride,
+    flags: 0,
+  }));
+}
+
+/** The descriptor table: each descriptor is 16 little-endian 32-bit fields, word-aligned. */
+export function descriptorBlock(d: ElaboratedDesign, descs: Descriptor[]): Block {
+  const W = d.config.memWordBits;
+  const b = new Block(W, descs.length * d.descriptorWords);
+  descs.forEach((desc, i) => {
+    const base = (i * d.descriptorWords * W) / 4;
+    DESC_FIELDS.forEach((f, fi) => {
+      const v = desc[f];
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`descriptor field ${f} = ${v} out of 32-bit range`);
+      b.put(base + 8 * fi, 8, v);
+    });
+  });
+  return b;
+}

@@ -1,0 +1,349 @@
+/**
+ * The quantizer front end: calibration (activation scale, salient channels), TOBE
+ * encoding of activations and weights, and the images + manifest the RTL consumes.
+ *
+ * Per-layer choices (salient type, how many channels are salient) arrive as a
+ * LayerPlan; the adaptive search (src/adaptive.ts) produces plans, users can give them.
+ */
+import type { ElaboratedDesign } from "./dsl/design.js";
+import { UserError } from "./errors.js";
+import { decode, encode, encodeInt4, type ElemType } from "./formats.js";
+import { Block, sha256 } from "./images.js";
+import {
+  actSlot, descriptorBlock, descriptorsFor, mapLayer, rowNibble, DESC_FLAG_LAST,
+  type Descriptor, type LayerMap,
+} from "./layout.js";
+import type { Manifest, ManifestLayer, ImageRef } from "./manifest.js";
+import { MANIFEST_FORMAT, MANIFEST_VERSION } from "./manifest.js";
+import type { Tensor } from "./tensor.js";
+import { tileGeometry, tobePermutation, type SalientKind, type TileGeometry } from "./tobe.js";
+
+/** How a layer's salient channels are chosen. Exactly one selector applies; default threshold 4. */
+export interface LayerPlan {
+  salientType: SalientKind;
+  /** Fraction of channels made salient (largest max-magnitude first). */
+  ratio?: number;
+  /** Channels whose max |x| exceeds threshold x the median channel max are salient. */
+  threshold?: number;
+  /** Explicit salient channels (most important first). */
+  channels?: number[];
+}
+
+export const DEFAULT_PLAN: LayerPlan = { salientType: "fp8", threshold: 4 };
+
+export interface LayerInput {
+  name: string;
+  /** Activations [M tokens x K channels]. */
+  x: Tensor;
+  /** Weights [K x N]. */
+  w: Tensor;
+  plan?: LayerPlan;
+  layerType?: string;
+}
+
+export interface Calibration {
+  scale: number;
+  salient: number[];
+  /** Per-channel max |x|. */
+  channelMax: Float64Array;
+  /** All channels by decreasing max |x|. */
+  order: number[];
+}
+
+export interface QuantizedLayer {
+  name: string;
+  layerType?: string;
+  m: number;
+  k: number;
+  n: number;
+  plan: LayerPlan;
+  geometry: TileGeometry;
+  actScale: number;
+  weightScales: Float64Array;
+  perm: Int32Array;
+  salientSet: number[];
+  /** Activation codes [M x paddedK] in permuted order: salient slots hold float codes. */
+  actCodes: Uint16Array;
+  /** int4 weight codes [paddedK x N] in permuted row order. */
+  wgtCodes: Uint8Array;
+  trueSalient: number;
+}
+
+function checkShapes(l: LayerInput): { m: number; k: number; n: number } {
+  if (l.x.shape.length !== 2) throw new UserError(`layer ${l.name}: activations must be 2-D [tokens x channels], got shape [${l.x.shape.join(", ")}]`);
+  if (l.w.shape.length !== 2) throw new UserError(`layer ${l.name}: weights must be 2-D [in x out], got shape [${l.w.shape.join(", ")}]`);
+  const [m, k] = l.x.shape;
+  const [kw, n] = l.w.shape;
+  if (k !== kw) throw new UserError(`layer ${l.name}: activations have K = ${k} channels but weights have K = ${kw} rows`);
+  if (m < 1 || k < 1 || n < 1) throw new UserError(`layer ${l.name}: empty tensor (M=${m}, K=${k}, N=${n})`);
+  for (const [what, t] of [["activations", l.x], ["weights", l.w]] as const) {
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i])) throw new UserError(`layer ${l.name}: ${what} contain ${t.data[i]} at flat index ${i}`);
+    }
+  }
+  return { m, k, n };
+}
+
+function median(values: Float64Array): number {
+  const s = Float64Array.from(values).sort();
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/** Chooses the salient channels and the activation scale of a layer. */
+export function calibrate(x: Tensor, plan: LayerPlan, name = "layer"): Calibration {
+  const [m, k] = x.shape;
+  const channelMax = new Float64Array(k);
+  for (let r = 0; r < m; r++) {
+    const row = r * k;
+    for (let c = 0; c < k; c++) {
+      const a = Math.abs(x.data[row + c]);
+      if (a > channelMax[c]) channelMax[c] = a;
+    }
+  }
+  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => channelMax[b] - channelMax[a] || a - b);
+  let salient: number[] = [];
+  if (plan.salientType !== "none") {
+    const selectors = [plan.ratio, plan.threshold, plan.channels].filter((v) => v !== undefined).length;
+    if (selectors > 1) throw new UserError(`layer ${name}: give only one of ratio, threshold, channels`);
+    if (plan.channels) {
+      salient = [...plan.channels];
+    } else if (plan.ratio !== undefined) {
+      if (!(plan.ratio >= 0 && plan.ratio <= 1)) throw new UserError(`layer ${name}: salient ratio ${plan.ratio} must be in 0..1`);
+      salient = order.slice(0, Math.round(plan.ratio * k));
+    } else {
+      const threshold = plan.threshold ?? 4;
+      if (!(threshold > 0)) throw new UserError(`layer ${name}: salient threshold ${threshold} must be > 0`);
+      const med = median(channelMax);
+      salient = order.filter((c) => channelMax[c] > threshold * med);
+    }
+  }
+  const isSalient = new Uint8Array(k);
+  for (const c of salient) isSalient[c] = 1;
+  return { scale: normalScale(x, isSalient), salient, channelMax, order };
+}
+
+/**
+ * The activation scale minimising int4 round-to-nearest error over the normal channels:
+ * a small clipping search from the max down to half of it.
+ */
+function normalScale(x: Tensor, isSalient: Uint8Array): number {
+  const [m, k] = x.shape;
+  let maxAbs = 0;
+  const vals: number[] = [];
+  const stride = Math.max(1, Math.floor((m * k) / 65536)); // a subsample is plenty for the search
+  for (let i = 0; i < m * k; i++) {
+    if (isSalient[i % k]) continue;
+    const a = Math.abs(x.data[i]);
+    if (a > maxAbs) maxAbs = a;
+    if (i % stride === 0) vals.push(x.data[i]);
+  }
+  if (maxAbs === 0) return 1;
+  let best = maxAbs / 7;
+  let bestErr = Infinity;
+  for (let c = 1.0; c >= 0.5; c -= 0.05) {
+    const s = (c * maxAbs) / 7;
+    let err = 0;
+    for (const v of vals) {
+      const q = Math.min(7, Math.max(-8, Math.round(v / s)));
+      err += (v - q * s) ** 2;
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = s;
+    }
+  }
+  return best;
+}
+
+/** Quantizes and TOBE-encodes one layer for a design. */
+export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLayer {
+  const { m, k, n } = checkShapes(l);
+  const plan = l.plan ?? DEFAULT_PLAN;
+  const cal = calibrate(l.x, plan, l.name);
+  const g = tileGeometry(d, k, cal.salient.length, plan.salientType);
+  const { perm, salientSet } = tobePermutation(g, k, cal.salient, cal.order);
+  const K = g.paddedK;
+  const actCodes = new Uint16Array(m * K);
+  const sa = cal.scale;
+  for (let i = 0; i < K; i++) {
+    const c = perm[i];
+    if (c < 0) continue;
+    const slot = i % g.tileChannels;
+    const t: ElemType = slot < g.s ? (g.salientType as ElemType) : "int4";
+    for (let r = 0; r < m; r++) actCodes[r * K + i] = encode(t, l.x.data[r * k + c] / sa);
+  }
+  const weightScales = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    let mx = 0;
+    for (let c = 0; c < k; c++) mx = Math.max(mx, Math.abs(l.w.data[c * n + j]));
+    weightScales[j] = mx > 0 ? mx / 7 : 1;
+  }
+  const wgtCodes = new Uint8Array(K * n);
+  for (let i = 0; i < K; i++) {
+    const c = perm[i];
+    if (c < 0) continue;
+    for (let j = 0; j < n; j++) wgtCodes[i * n + j] = encodeInt4(l.w.data[c * n + j] / weightScales[j]);
+  }
+  return {
+    name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, weightScales,
+    perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
+  };
+}
+
+/** Decoded activation integer at (token, padded position). */
+export function actValue(q: QuantizedLayer, r: number, i: number): number {
+  const slot = i % q.geometry.tileChannels;
+  const t: ElemType = slot < q.geometry.s ? (q.geometry.salientType as ElemType) : "int4";
+  return decode(t, q.actCodes[r * q.geometry.paddedK + i]);
+}
+
+/**
+ * SPEC section 3: report, before anything is written, a layer whose exact sums could
+ * leave int32. A cheap bound first; exact sums only for tokens the bound cannot clear.
+ */
+export function checkOverflow(q: QuantizedLayer): void {
+  const K = q.geometry.paddedK;
+  const LIMIT = 2 ** 31;
+  for (let r = 0; r < q.m; r++) {
+    let bound = 0;
+    for (let i = 0; i < K; i++) bound += Math.abs(actValue(q, r, i)) * 8;
+    if (bound < LIMIT) continue;
+    for (let j = 0; j < q.n; j++) {
+      let sum = 0;
+      for (let i = 0; i < K; i++) {
+        const w = q.wgtCodes[i * q.n + j];
+        sum += actValue(q, r, i) * (w >= 8 ? w - 16 : w);
+      }
+      if (sum >= LIMIT || sum < -LIMIT) {
+        throw new UserError(
+          `layer ${q.name}: exact sum at output (token ${r}, channel ${j}) is ${sum}, outside int32 [-2^31, 2^31-1]; ` +
+            `the hardware would wrap. Use a coarser activation scale or fewer/other salient channels`,
+        );
+      }
+    }
+  }
+}
+
+function actBlock(d: ElaboratedDesign, q: QuantizedLayer, map: LayerMap): Block {
+  const W = d.config.memWordBits;
+  const g = q.geometry;
+  const b = new Block(W, map.actWords);
+  const K = g.paddedK;
+  for (let t = 0; t < g.tiles; t++) {
+    const blockNib = (t * map.actTileStride * W) / 4;
+    for (let r = 0; r < q.m; r++) {
+      const rowBase = blockNib + rowNibble(d.act, r);
+      for (let slot = 0; slot < g.tileChannels; slot++) {
+        const { at, nibbles } = actSlot(g, slot);
+        b.put(rowBase + at, nibbles, q.actCodes[r * K + t * g.tileChannels + slot]);
+      }
+    }
+  }
+  return b;
+}
+
+function wgtBlock(d: ElaboratedDesign, q: QuantizedLayer, map: LayerMap): Block {
+  const W = d.config.memWordBits;
+  const g = q.geometry;
+  const C = d.cols;
+  const b = new Block(W, map.wgtWords);
+  for (let j = 0; j < map.nTiles; j++) {
+    for (let t = 0; t < g.tiles; t++) {
+      const blockNib = (((j * g.tiles + t) * map.wgtBlockStride) * W) / 4;
+      for (let slot = 0; slot < g.tileChannels; slot++) {
+        const i = t * g.tileChannels + slot;
+        const rowBase = blockNib + rowNibble(d.wgt, slot);
+        for (let c = 0; c < C; c++) {
+          const col = j * C + c;
+          if (col < q.n) b.nib[rowBase + c] = q.wgtCodes[i * q.n + col];
+        }
+      }
+    }
+  }
+  return b;
+}
+
+export interface ImageSet {
+  manifest: Manifest;
+  /** File name -> contents, all relative to the image folder. */
+  files: Record<string, string>;
+  descriptors: Descriptor[];
+}
+
+/**
+ * Lays out every layer in one address space (descriptor table first) and renders the
+ * images and manifest. Runs the overflow check before producing anything.
+ */
+export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[]): ImageSet {
+  if (layers.length === 0) throw new UserError("no layers to encode");
+  const names = new Set<string>();
+  for (const q of layers) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(q.name)) throw new UserError(`layer name '${q.name}' must use only letters, digits, '_', '.', '-'`);
+    if (names.has(q.name)) throw new UserError(`duplicate layer name '${q.name}'`);
+    names.add(q.name);
+    checkOverflow(q);
+  }
+  const W = d.config.memWordBits;
+  const totalChunks = layers.reduce((a, q) => a + Math.ceil(q.m / d.config.bufferTokens), 0);
+  let next = totalChunks * d.descriptorWords;
+  const files: Record<string, string> = {};
+  const descriptors: Descriptor[] = [];
+  const mLayers: ManifestLayer[] = [];
+  const ref = (file: string, offset: number, block: Block): ImageRef => {
+    const text = block.toHex();
+    files[file] = text;
+    return { file, offset, words: block.words, sha256: sha256(text) };
+  };
+  for (const q of layers) {
+    const g = q.geometry;
+    const { map, next: after } = mapLayer(d, g, q.m, q.n, next);
+    next = after;
+    const descIndex = descriptors.length;
+    descriptors.push(...descriptorsFor(d, g, map));
+    mLayers.push({
+      name: q.name,
+      layerType: q.layerType,
+      m: q.m, k: q.k, n: q.n,
+      salientType: g.salientType,
+      plan: q.plan,
+      salientChannels: q.trueSalient,
+      s: g.s,
+      tiles: g.tiles,
+      minTiles: g.minTiles,
+      tileChannels: g.tileChannels,
+      salientLanes: g.salientLanes,
+      paddedK: g.paddedK,
+      nTiles: map.nTiles,
+      paddedN: map.paddedN,
+      actScale: q.actScale,
+      weightScales: Array.from(q.weightScales),
+      permutation: Array.from(q.perm),
+      salientSet: q.salientSet,
+      descriptors: { first: descIndex, count: map.chunks.length },
+      act: { ...ref(`${q.name}.act.hex`, map.actOffset, actBlock(d, q, map)), tileStride: map.actTileStride },
+      wgt: { ...ref(`${q.name}.wgt.hex`, map.wgtOffset, wgtBlock(d, q, map)), blockStride: map.wgtBlockStride },
+      out: { offset: map.outOffset, words: map.outWords, tileStride: map.outTileStride, file: `${q.name}.out.hex` },
+    });
+  }
+  descriptors[descriptors.length - 1].flags |= DESC_FLAG_LAST;
+  const desc = descriptorBlock(d, descriptors);
+  const descText = desc.toHex();
+  files["descriptors.hex"] = descText;
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    design: {
+      name: d.name, hash: d.hash, rows: d.rows, cols: d.cols, flexLines: d.flexLines,
+      memWordBits: W, bufferTokens: d.config.bufferTokens,
+      actStrideBits: d.act.strideBits, wgtStrideBits: d.wgt.strideBits, outStrideBits: d.out.strideBits,
+      descriptorWords: d.descriptorWords,
+    },
+    memWordBits: W,
+    memoryWords: next,
+    descriptorTable: { file: "descriptors.hex", offset: 0, words: desc.words, sha256: sha256(descText), count: descriptors.length },
+    layers: mLayers,
+  };
+  files["manifest.json"] = JSON.stringify(manifest, null, 1) + "\n";
+  return { manifest, files, descriptors };
+}

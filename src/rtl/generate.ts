@@ -1,0 +1,211 @@
+/**
+ * RTL generator: elaborated design -> template context -> Verilog files. All arithmetic on
+ * widths happens here, so the templates only place precomputed, correctly sized
+ * expressions. Output is a pure function of the design: byte-identical for the same config.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import Handlebars from "handlebars";
+import { clog2, type ElaboratedDesign } from "../dsl/design.js";
+
+const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
+
+/** The generated files, in dependency order (leaves first). */
+export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "top"] as const;
+
+export interface GeneratedRtl {
+  /** file name -> contents, RTL sources in compile order. */
+  sources: Record<string, string>;
+  /** Testbench file name -> contents. */
+  testbench: Record<string, string>;
+  top: string;
+  tbTop: string;
+}
+
+let hb: typeof Handlebars | undefined;
+const compiled = new Map<string, Handlebars.TemplateDelegate>();
+
+function engine(): typeof Handlebars {
+  if (hb) return hb;
+  hb = Handlebars.create();
+  hb.registerHelper("concat", (...args: unknown[]) => args.slice(0, -1).join(""));
+  hb.registerPartial("header", fs.readFileSync(path.join(TEMPLATE_DIR, "header.hbs"), "utf8"));
+  return hb;
+}
+
+function template(name: string): Handlebars.TemplateDelegate {
+  let t = compiled.get(name);
+  if (!t) {
+    t = engine().compile(fs.readFileSync(path.join(TEMPLATE_DIR, `${name}.v.hbs`), "utf8"), { noEscape: true, strict: true });
+    compiled.set(name, t);
+  }
+  return t;
+}
+
+const lg = (n: number) => Math.round(Math.log2(n));
+
+/** Verilog expression for the words a block of `rows` rows (32-bit signal `x`) occupies. */
+function blockWordsExpr(x: string, rowsPerWord: number, wordsPerRow: number): string {
+  if (rowsPerWord > 1) return `(${x} + 32'd${rowsPerWord - 1}) >> ${lg(rowsPerWord)}`;
+  if (wordsPerRow > 1) return `${x} << ${lg(wordsPerRow)}`;
+  return x;
+}
+
+/** Buffer write of the word at index rd_idx of a transfer into slot rd_slot. */
+function bufferWrite(buf: string, depth: number, wordsPerEntry: number, W: number): string {
+  const lgD = lg(depth);
+  const lgE = lg(wordsPerEntry);
+  const entry = lgD === 0 ? "rd_slot" : `{rd_slot, rd_idx[${lgE + lgD - 1}:${lgE}]}`;
+  if (wordsPerEntry === 1) return `${buf}[${entry}] <= mem_rdata;`;
+  return `${buf}[${entry}][{rd_idx[${lgE - 1}:0], ${lg(W)}'d0} +: ${W}] <= mem_rdata;`;
+}
+
+export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
+  const R = d.rows;
+  const C = d.cols;
+  const F = d.flexLines;
+  const EFF = d.effRows;
+  const W = d.config.memWordBits;
+  const laneBits = clog2(R + 1);
+  const tokIdxBits = Math.max(1, lg(d.config.bufferTokens));
+  const types = d.config.salientTypes;
+  const fp8 = types.includes("fp8");
+  const fp12 = types.includes("fp12");
+  const both = fp8 && fp12;
+  const psum = d.config.psumBits;
+  const actRowBits = d.act.rowBits;
+  const ibDepth = d.inputBufferEntries;
+  const wbDepth = d.weightBufferEntries;
+
+  const flexLanes = Array.from({ length: F }, (_, L) => {
+    const hasFp12 = fp12 && L < 2 * Math.floor(F / 2);
+    const fp12hi = hasFp12 && L % 2 === 0;
+    const fp12lo = hasFp12 && L % 2 === 1;
+    const i8 = `lane${L}_i8`;
+    const i12 = hasFp12 ? `lane${L}_i12` : "5'd0";
+    const s8 = `lane${L}_sh8`;
+    const s12 = hasFp12 ? `lane${L}_sh12` : "5'd0";
+    return {
+      L,
+      qLsb: 4 * L,
+      busLsb: 5 * L,
+      fp8,
+      fp12hi,
+      fp12lo,
+      c8Lsb: 8 * L,
+      c12Lsb: 16 * Math.floor(L / 2),
+      salInt: both ? `(is_fp12 ? ${i12} : ${i8})` : fp8 ? i8 : i12,
+      salSh: both ? `(is_fp12 ? ${s12} : ${s8})` : fp8 ? s8 : s12,
+    };
+  });
+
+  const aRpe = d.act.rowsPerEntry;
+  const wRpe = d.wgt.rowsPerEntry;
+  const out = d.out;
+  const outPacked = out.rowsPerWord > 1;
+  const descWords = d.descriptorWords;
+  const descCapture =
+    W >= 512
+      ? W === 512 ? "desc_reg <= mem_rdata;" : "desc_reg <= mem_rdata[511:0];"
+      : `desc_reg[{rd_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= mem_rdata;`;
+  const ibIdx = lg(ibDepth) === 0 ? "is_slot" : `{is_slot, is_m[${tokIdxBits - 1}:${lg(aRpe)}]}`;
+  const wbIdx = lg(wbDepth) === 0 ? "pl_slot" : `{pl_slot, pl_ch_w[${lg(wRpe) + lg(wbDepth) - 1}:${lg(wRpe)}]}`;
+
+  return {
+    ...d,
+    typesList: types.join(",") || "none",
+    psumMsb: psum - 1,
+    psumExtProduct: psum === 8 ? "product" : `{ {${psum - 8}{product[7]}}, product }`,
+    hasEff: EFF > 0,
+    hasFlex: F > 0,
+    bothTypes: both,
+    effRowsMinus1: EFF - 1,
+    rowsMinus1: R - 1,
+    colsMinus1: C - 1,
+    laneBits,
+    laneBitsMinus1: laneBits - 1,
+    laneMsb: laneBits - 1,
+    pad32Lane: 32 - laneBits,
+    effRowsBits: `${laneBits}'d${EFF}`,
+    actRowMsb: actRowBits - 1,
+    actRowBits,
+    flexBusMsb: 5 * F - 1,
+    effBusMsb: 4 * EFF - 1,
+    effNibbleLsb: 4 * F,
+    effNibbleMsb: 4 * R - 1,
+    flexLanes,
+    wgtRowMsb: 4 * C - 1,
+    wgtRowBits: 4 * C,
+    colBusMsb: 32 * C - 1,
+    effPsumBusMsb: psum * C - 1,
+    effPsumBusBits: psum * C,
+    effJoinExpr: psum === 32 ? "eff_out" : `{ {${32 - psum}{eff_out[${psum - 1}]}}, eff_out }`,
+    wordMsb: W - 1,
+    ibDepth,
+    wbDepth,
+    actEntryMsb: d.act.entryBits - 1,
+    wgtEntryMsb: d.wgt.entryBits - 1,
+    descRegMsb: 511,
+    descWords,
+    descWordsMinus1: descWords - 1,
+    descCapture,
+    ibufWrite: bufferWrite("ibuf", ibDepth, d.act.wordsPerEntry, W),
+    wbufWrite: bufferWrite("wbuf", wbDepth, d.wgt.wordsPerEntry, W),
+    actWordsExpr: blockWordsExpr("f_m", d.act.rowsPerWord, d.act.wordsPerRow),
+    wgtWordsExpr: blockWordsExpr("f_ct", d.wgt.rowsPerWord, d.wgt.wordsPerRow),
+    tokIdxBits,
+    tokIdxMsb: tokIdxBits - 1,
+    plLaneExpr:
+      F === 0 || EFF === 0
+        ? "pl_row"
+        : `(pl_row >= ${laneBits}'d${EFF}) ? pl_row - ${laneBits}'d${EFF} : pl_row + ${laneBits}'d${F}`,
+    wbufReadIdx: wbIdx,
+    wbufReadShift: wRpe === 1 ? "1'b0" : `{pl_ch_w[${lg(wRpe) - 1}:0], ${lg(d.wgt.strideBits)}'d0}`,
+    ibufReadIdx: ibIdx,
+    ibufReadShift: aRpe === 1 ? "1'b0" : `{is_m[${lg(aRpe) - 1}:0], ${lg(d.act.strideBits)}'d0}`,
+    ctlBits: tokIdxBits + 4,
+    ctlDepth: R + C - 1,
+    ctlShiftExpr:
+      R + C - 1 === 1
+        ? "{is_valid, is_end, is_obank, is_first, is_m}"
+        : "{ctl_sr[CTL_W*(CTL_D-1)-1:0], is_valid, is_end, is_obank, is_first, is_m}",
+    accDepthMinus1: 2 * 2 ** tokIdxBits - 1,
+    outStrideMsb: out.strideBits - 1,
+    wbRowPadded: out.strideBits === 32 * C ? "wb_row" : `{ ${out.strideBits - 32 * C}'d0, wb_row }`,
+    outPacked,
+    outRowsPerWord: out.rowsPerWord,
+    outRowsPerWordMinus1: out.rowsPerWord - 1,
+    outPosBits: Math.max(1, lg(out.rowsPerWord)),
+    outPosMsb: Math.max(1, lg(out.rowsPerWord)) - 1,
+    outPadBits: W - out.strideBits,
+    outStrideLog: lg(out.strideBits),
+    outWordsPerRow: out.wordsPerRow,
+    outWordsPerRowMinus1: out.wordsPerRow - 1,
+    outMultiWord: out.wordsPerRow > 1,
+    outQBits: Math.max(1, lg(out.wordsPerRow)),
+    outQMsb: Math.max(1, lg(out.wordsPerRow)) - 1,
+  };
+}
+
+export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
+  const ctx = templateContext(d);
+  const sources: Record<string, string> = {};
+  for (const part of RTL_PARTS) {
+    if (part === "pe_eff" && d.effRows === 0) continue;
+    if (part === "pe_flex" && d.flexLines === 0) continue;
+    sources[`${d.prefix}_${part}.v`] = tidy(template(part)(ctx));
+  }
+  const tbName = `${d.prefix}_tb.v`;
+  return {
+    sources,
+    testbench: { [tbName]: tidy(template("tb")(ctx)) },
+    top: `${d.prefix}_top`,
+    tbTop: `${d.prefix}_tb`,
+  };
+}
+
+/** Collapses the blank lines template conditionals leave behind. */
+function tidy(s: string): string {
+  return s.replace(/[ \t]+$/gm, "").replace(/\n{3,}/g, "\n\n").trimStart();
+}
