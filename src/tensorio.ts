@@ -123,8 +123,8 @@ export function writeSafetensors(
     if (name === "" || name === "__metadata__") {
       throw new UserError(`${file}: invalid tensor name '${name}'`);
     }
-    checkTensor(file, t, `'${name}'`);
-    const blob = encodeFloats(file, `'${name}'`, t.data, dtype);
+    checkTensor(file, t, `tensor '${name}'`);
+    const blob = encodeFloats(file, `tensor '${name}'`, t.data, dtype);
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + blob.length] };
     blobs.push(blob);
     offset += blob.length;
@@ -475,7 +475,7 @@ function decodeSafetensorsEntry(file: string, st: StFile, name: string): Tensor 
   }
   const bytes = st.buf.subarray(st.dataStart + e.begin, st.dataStart + e.end);
   const t: Tensor = { shape: e.shape.slice(), data: decodeFloats(bytes, numel(e.shape), e.dtype as SafetensorsDtype) };
-  checkFinite(file, `'${name}'`, t);
+  checkFinite(file, `tensor '${name}'`, t);
   return t;
 }
 
