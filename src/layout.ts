@@ -54,7 +54,10 @@ export interface LayerMap {
   chunks: { m0: number; m: number }[];
 }
 
-/** Lays out one layer's regions starting at word `base`; returns the map and the next free word. */
+/**
+ * Lays out one layer's input regions (activations, then weights) from word `base`; the
+ * output region is placed later by `placeOutput`, so all outputs of a run are contiguous.
+ */
 export function mapLayer(d: ElaboratedDesign, g: TileGeometry, m: number, n: number, base: number): { map: LayerMap; next: number } {
   const W = d.config.memWordBits;
   const nTiles = Math.ceil(n / d.cols);
@@ -71,10 +74,15 @@ export function mapLayer(d: ElaboratedDesign, g: TileGeometry, m: number, n: num
     m, nTiles, paddedN: nTiles * d.cols,
     actOffset: base, actTileStride, actWords,
     wgtOffset: base + actWords, wgtBlockStride, wgtWords,
-    outOffset: base + actWords + wgtWords, outTileStride, outWords,
+    outOffset: -1, outTileStride, outWords,
     chunks,
   };
-  return { map, next: map.outOffset + outWords };
+  return { map, next: base + actWords + wgtWords };
+}
+
+export function placeOutput(map: LayerMap, base: number): number {
+  map.outOffset = base;
+  return base + map.outWords;
 }
 
 /** Word offset of token m0 inside a block (chunks start on word boundaries by construction). */

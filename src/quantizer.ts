@@ -10,7 +10,7 @@ import { UserError } from "./errors.js";
 import { decode, encode, encodeInt4, type ElemType } from "./formats.js";
 import { Block, sha256 } from "./images.js";
 import {
-  actSlot, descriptorBlock, descriptorsFor, mapLayer, rowNibble, DESC_FLAG_LAST,
+  actSlot, descriptorBlock, descriptorsFor, mapLayer, placeOutput, rowNibble, DESC_FLAG_LAST,
   type Descriptor, type LayerMap,
 } from "./layout.js";
 import type { Manifest, ManifestLayer, ImageRef } from "./manifest.js";
@@ -295,10 +295,15 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[]): Im
     files[file] = text;
     return { file, offset, words: block.words, sha256: sha256(text) };
   };
-  for (const q of layers) {
-    const g = q.geometry;
-    const { map, next: after } = mapLayer(d, g, q.m, q.n, next);
+  const maps = layers.map((q) => {
+    const { map, next: after } = mapLayer(d, q.geometry, q.m, q.n, next);
     next = after;
+    return map;
+  });
+  for (const map of maps) next = placeOutput(map, next);
+  layers.forEach((q, li) => {
+    const g = q.geometry;
+    const map = maps[li];
     const descIndex = descriptors.length;
     descriptors.push(...descriptorsFor(d, g, map));
     mLayers.push({
@@ -325,7 +330,7 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[]): Im
       wgt: { ...ref(`${q.name}.wgt.hex`, map.wgtOffset, wgtBlock(d, q, map)), blockStride: map.wgtBlockStride },
       out: { offset: map.outOffset, words: map.outWords, tileStride: map.outTileStride, file: `${q.name}.out.hex` },
     });
-  }
+  });
   descriptors[descriptors.length - 1].flags |= DESC_FLAG_LAST;
   const desc = descriptorBlock(d, descriptors);
   const descText = desc.toHex();

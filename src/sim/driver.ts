@@ -1,0 +1,260 @@
+/**
+ * Simulation driver: builds the generated RTL + testbench with Verilator or Icarus (cached
+ * by a hash of the sources, flags and tool version), assembles the memory image from an
+ * image folder, runs, and reads the dumps back. The testbench sees only files and plusargs.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import type { ElaboratedDesign } from "../dsl/design.js";
+import { UserError } from "../errors.js";
+import { Block, readImage, sha256 } from "../images.js";
+import type { Manifest } from "../manifest.js";
+import type { GeneratedRtl } from "../rtl/generate.js";
+
+export type Simulator = "verilator" | "icarus";
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export function cacheRoot(): string {
+  return process.env.OLTRON_CACHE ?? path.join(PROJECT_ROOT, ".cache");
+}
+
+export interface BuildOptions {
+  simulator: Simulator;
+  /** log2 of the testbench memory depth in words. */
+  memAddrBits: number;
+  trace?: boolean;
+  /** Progress lines go here (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface SimBuild {
+  simulator: Simulator;
+  dir: string;
+  key: string;
+  /** Executable (Verilator) or vvp file (Icarus). */
+  binary: string;
+  cached: boolean;
+  buildSeconds: number;
+}
+
+const toolVersions = new Map<string, string>();
+async function toolVersion(sim: Simulator): Promise<string> {
+  const hit = toolVersions.get(sim);
+  if (hit) return hit;
+  const cmd = sim === "verilator" ? ["verilator", "--version"] : ["iverilog", "-V"];
+  try {
+    const r = await execa(cmd[0], cmd.slice(1), { reject: false });
+    const v = (r.stdout || r.stderr).split("\n")[0];
+    toolVersions.set(sim, v);
+    return v;
+  } catch {
+    throw new UserError(`${cmd[0]} not found: run 'make deps' (installs verilator and iverilog from Debian packages)`);
+  }
+}
+
+const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Builds (or reuses) a simulator binary for generated RTL. */
+export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<SimBuild> {
+  const log = opts.log ?? defaultLog;
+  const version = await toolVersion(opts.simulator);
+  const files = { ...rtl.sources, ...rtl.testbench };
+  const names = Object.keys(files).sort();
+  const flags = verilatorFlags(rtl, opts);
+  const key = sha256(
+    JSON.stringify({ sim: opts.simulator, version, flags, mem: opts.memAddrBits, trace: !!opts.trace, files: names.map((n) => [n, sha256(files[n])]) }),
+  ).slice(0, 16);
+  const dir = path.join(cacheRoot(), "sim", `${opts.simulator}-${key}`);
+  const binary = path.join(dir, opts.simulator === "verilator" ? "Vsim" : "sim.vvp");
+  if (fs.existsSync(binary)) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
+
+  // Build in a private folder and publish by rename, so concurrent builders never see half a build.
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  const t0 = performance.now();
+  try {
+    for (const n of names) fs.writeFileSync(path.join(tmp, n), files[n]);
+    const srcs = names.map((n) => path.join(tmp, n));
+    log(`sim: building ${opts.simulator} model ${rtl.top} (${key})...`);
+    const ticker = setInterval(() => log(`sim: ... still building (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
+    try {
+      if (opts.simulator === "verilator") {
+        const r = await execa("verilator", [...flags, "--Mdir", path.join(tmp, "obj"), "-o", path.join(tmp, "Vsim"), ...srcs], {
+          reject: false, all: true,
+        });
+        if (r.exitCode !== 0) throw new Error(`verilator build failed:\n${tail(r.all ?? "")}`);
+        fs.rmSync(path.join(tmp, "obj"), { recursive: true, force: true });
+      } else {
+        const r = await execa("iverilog", ["-g2005", "-o", path.join(tmp, "sim.vvp"), "-s", rtl.tbTop, `-P${rtl.tbTop}.MEM_ADDR_BITS=${opts.memAddrBits}`, ...srcs], {
+          reject: false, all: true,
+        });
+        if (r.exitCode !== 0) throw new Error(`iverilog build failed:\n${tail(r.all ?? "")}`);
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+    try {
+      fs.renameSync(tmp, dir);
+    } catch {
+      // Someone else published the same build first: theirs is identical.
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const buildSeconds = (performance.now() - t0) / 1000;
+  log(`sim: built ${opts.simulator} model in ${buildSeconds.toFixed(1)} s`);
+  return { simulator: opts.simulator, dir, key, binary, cached: false, buildSeconds };
+}
+
+function verilatorFlags(rtl: GeneratedRtl, opts: BuildOptions): string[] {
+  if (opts.simulator !== "verilator") return [];
+  const jobs = String(Math.max(1, Math.min(2, os.cpus().length)));
+  return [
+    "--binary", "--timing", "-j", jobs, "-O3", "--x-assign", "fast", "--x-initial", "fast",
+    "--top-module", rtl.tbTop, `-G${"MEM_ADDR_BITS"}=${opts.memAddrBits}`,
+    "-Wno-fatal", "-Wno-lint", "-Wno-style",
+    ...(opts.trace ? ["--trace-fst"] : []),
+    "--build-jobs", jobs,
+  ];
+}
+
+function tail(s: string, n = 40): string {
+  return s.split("\n").slice(-n).join("\n");
+}
+
+/** Testbench memory depth (log2 words) for an image set: at least 2^16 so small runs share builds. */
+export function memAddrBitsFor(man: Manifest): number {
+  let b = 16;
+  while (2 ** b < man.memoryWords) b++;
+  return b;
+}
+
+/** One $readmemh file holding every input image at its offset. */
+export function assembleMemoryImage(dir: string, man: Manifest): string {
+  const W = man.memWordBits;
+  const parts: string[] = [];
+  const add = (file: string, offset: number, sha: string, words: number) => {
+    readImage(dir, file, sha, W, words); // verifies sha256 and word count
+    parts.push(`@${offset.toString(16)}\n`);
+    parts.push(fs.readFileSync(path.join(dir, file), "utf8"));
+  };
+  const t = man.descriptorTable;
+  add(t.file, t.offset, t.sha256, t.words);
+  for (const l of man.layers) {
+    add(l.act.file, l.act.offset, l.act.sha256, l.act.words);
+    add(l.wgt.file, l.wgt.offset, l.wgt.sha256, l.wgt.words);
+  }
+  return parts.join("");
+}
+
+export interface RunOptions {
+  maxCycles: number;
+  /** Waveform file and cycle window (build must have trace enabled). */
+  trace?: { file: string; from?: number; to?: number };
+  log?: (line: string) => void;
+}
+
+export interface RawRun {
+  status: "done" | "timeout" | "bad_address";
+  cyclesTotal: number;
+  cyclesBusy: number;
+  cyclesStall: number;
+  wordsRead: number;
+  wordsWritten: number;
+  wallSeconds: number;
+  /** Output words [outLo, outHi] of the run, or undefined when it did not finish. */
+  outputs?: Block;
+  outLo: number;
+}
+
+/** Runs a built simulator over an image folder. */
+export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, opts: RunOptions): Promise<RawRun> {
+  const log = opts.log ?? defaultLog;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-run-"));
+  try {
+    const imageFile = path.join(work, "mem.hex");
+    fs.writeFileSync(imageFile, assembleMemoryImage(imagesDir, man));
+    const outLo = Math.min(...man.layers.map((l) => l.out.offset));
+    const outHi = Math.max(...man.layers.map((l) => l.out.offset + l.out.words)) - 1;
+    const args = [
+      `+image=${imageFile}`, `+max_cycles=${opts.maxCycles}`, `+desc_base=${man.descriptorTable.offset}`,
+      `+dump=${path.join(work, "out.hex")}`, `+dump_lo=${outLo}`, `+dump_hi=${outHi}`,
+      `+result=${path.join(work, "result.txt")}`,
+    ];
+    if (opts.trace) {
+      args.push(`+trace=${path.resolve(opts.trace.file)}`);
+      if (opts.trace.from !== undefined) args.push(`+trace_from=${opts.trace.from}`);
+      if (opts.trace.to !== undefined) args.push(`+trace_to=${opts.trace.to}`);
+    }
+    const cmd = build.simulator === "verilator" ? build.binary : "vvp";
+    const cmdArgs = build.simulator === "verilator" ? args : ["-n", build.binary, ...args];
+    const t0 = performance.now();
+    const ticker = setInterval(() => log(`sim: ... running (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
+    let r;
+    try {
+      r = await execa(cmd, cmdArgs, { reject: false, all: true, cwd: work });
+    } finally {
+      clearInterval(ticker);
+    }
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const resultFile = path.join(work, "result.txt");
+    if (r.exitCode !== 0 || !fs.existsSync(resultFile)) {
+      throw new Error(`${build.simulator} run failed (exit ${r.exitCode}):\n${tail(r.all ?? "")}`);
+    }
+    const kv = Object.fromEntries(
+      fs.readFileSync(resultFile, "utf8").trim().split("\n").map((line) => line.trim().split(/\s+/, 2) as [string, string]),
+    );
+    const status = kv.status as RawRun["status"];
+    let outputs: Block | undefined;
+    if (status === "done") {
+      const text = fs.readFileSync(path.join(work, "out.hex"), "utf8");
+      const clean = text.split("\n").filter((l) => !l.startsWith("@") && !l.startsWith("//")).join("\n");
+      outputs = Block.fromHex(clean, man.memWordBits, `${build.simulator} dump`);
+      if (outputs.words !== outHi - outLo + 1) {
+        throw new Error(`${build.simulator} dump has ${outputs.words} words, expected ${outHi - outLo + 1}`);
+      }
+    }
+    return {
+      status,
+      cyclesTotal: Number(kv.cycles_total),
+      cyclesBusy: Number(kv.cycles_busy),
+      cyclesStall: Number(kv.cycles_stall),
+      wordsRead: Number(kv.words_read),
+      wordsWritten: Number(kv.words_written),
+      wallSeconds,
+      outputs,
+      outLo,
+    };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The slice of a run's output dump that belongs to one layer. */
+export function layerOutput(run: RawRun, man: Manifest, layer: string): Block {
+  const l = man.layers.find((x) => x.name === layer);
+  if (!l || !run.outputs) throw new Error(`no output for layer ${layer}`);
+  const n = run.outputs.nibblesPerWord;
+  const b = new Block(man.memWordBits, l.out.words);
+  b.nib.set(run.outputs.nib.subarray((l.out.offset - run.outLo) * n, (l.out.offset - run.outLo + l.out.words) * n));
+  return b;
+}
+
+/** Cycle budget for the watchdog: generous over an analytic estimate, never unbounded. */
+export function watchdogCycles(d: ElaboratedDesign, man: Manifest): number {
+  let est = 1000;
+  for (const l of man.layers) {
+    const chunks = Math.ceil(l.m / d.config.bufferTokens);
+    const perTile = Math.max(l.m / chunks, d.rows) + l.act.tileStride / chunks + l.wgt.blockStride + 8;
+    est += l.nTiles * l.tiles * chunks * perTile + l.out.words + (d.rows + d.cols) * l.nTiles * chunks;
+  }
+  return Math.ceil(est * 4 + 10000);
+}
+
+
