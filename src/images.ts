@@ -91,18 +91,15 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 }
 
 /**
- * Writes a whole folder atomically: everything goes to a temporary sibling folder that
+ * Writes a whole folder atomically: `fill` writes into a temporary sibling folder that
  * replaces `dir` only when complete, so a failure leaves nothing half-written.
  */
-export function writeDirAtomic(dir: string, files: Record<string, string | Uint8Array>): void {
+export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): void {
   const parent = path.dirname(path.resolve(dir));
   fs.mkdirSync(parent, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.tmp-`));
   try {
-    for (const [name, data] of Object.entries(files)) {
-      fs.mkdirSync(path.dirname(path.join(tmp, name)), { recursive: true });
-      fs.writeFileSync(path.join(tmp, name), data);
-    }
+    fill(tmp);
     const old = `${tmp}.old`;
     if (fs.existsSync(dir)) fs.renameSync(dir, old);
     fs.renameSync(tmp, dir);
@@ -110,6 +107,14 @@ export function writeDirAtomic(dir: string, files: Record<string, string | Uint8
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/** Writes a map of relative file names to contents under `dir`. */
+export function writeFiles(dir: string, files: Record<string, string | Uint8Array>): void {
+  for (const [name, data] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), data);
   }
 }
 
