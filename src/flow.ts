@@ -10,7 +10,7 @@ import { UserError } from "./errors.js";
 import { compareOutputs, runGolden, type GoldenLayerResult, type Mismatch } from "./golden.js";
 import { Block, writeDirAtomic, writeFileAtomic, writeFiles } from "./images.js";
 import { loadManifest, type Manifest } from "./manifest.js";
-import { buildImageSet, quantizeLayer, type LayerInput, type LayerPlan } from "./quantizer.js";
+import { buildImageSet, quantizeLayer, type ImageSet, type LayerInput, type LayerPlan } from "./quantizer.js";
 import { generateRtl, type GeneratedRtl } from "./rtl/generate.js";
 import { buildSim, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type Simulator } from "./sim/driver.js";
 import { generateLayer, LAYER_TYPES, type LayerType } from "./synth.js";
@@ -109,21 +109,23 @@ export function quantizeToDir(
   d: ElaboratedDesign,
   layers: LayerInput[],
   outDir: string,
-  opts: { reference?: boolean; log?: (s: string) => void } = {},
+  opts: { reference?: boolean } = {},
 ): Manifest {
-  const q = layers.map((l) => quantizeLayer(d, l));
-  const set = buildImageSet(d, q);
-  if (opts.reference !== false) {
+  const set = buildImageSet(d, layers.map((l) => quantizeLayer(d, l)));
+  return writeImageDir(outDir, set, opts.reference === false ? undefined : layers);
+}
+
+/** Writes an image set (and, given the float layers, their reference tensors) atomically. */
+export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerInput[]): Manifest {
+  if (reference) {
     for (const l of set.manifest.layers) l.reference = { x: `${l.name}.x.npy`, w: `${l.name}.w.npy` };
     set.files["manifest.json"] = JSON.stringify(set.manifest, null, 1) + "\n";
   }
   writeDirAtomic(outDir, (tmp) => {
     writeFiles(tmp, set.files);
-    if (opts.reference !== false) {
-      for (const l of layers) {
-        writeNpy(path.join(tmp, `${l.name}.x.npy`), l.x);
-        writeNpy(path.join(tmp, `${l.name}.w.npy`), l.w);
-      }
+    for (const l of reference ?? []) {
+      writeNpy(path.join(tmp, `${l.name}.x.npy`), l.x);
+      writeNpy(path.join(tmp, `${l.name}.w.npy`), l.w);
     }
   });
   return set.manifest;
