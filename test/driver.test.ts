@@ -1,0 +1,75 @@
+/** Simulation driver behaviours: build cache, watchdog, waveform window, image integrity. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { UserError } from "../src/errors.js";
+import { simulateDesign, summarize, writeImageDir } from "../src/flow.js";
+import { loadManifest } from "../src/manifest.js";
+import { buildImageSet } from "../src/quantizer.js";
+import { generateRtl } from "../src/rtl/generate.js";
+import { Rng } from "../src/rng.js";
+import { buildSim, memAddrBitsFor, runSim } from "../src/sim/driver.js";
+import { design, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
+
+const D = design({ rows: 4, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 64 });
+
+function images(tag: string): string {
+  const dir = tmpDir(tag);
+  writeImageDir(dir, buildImageSet(D, [randomCodeLayer(D, new Rng(9), { m: 6, k: 10, n: 5, type: "fp8" })], { allowOverflow: true }));
+  return dir;
+}
+
+describe("driver", () => {
+  it("reuses a cached build for identical sources", async () => {
+    const rtl = generateRtl(D);
+    const first = await buildSim(rtl, { simulator: "icarus", memAddrBits: 16, log: () => {} });
+    const again = await buildSim(rtl, { simulator: "icarus", memAddrBits: 16, log: () => {} });
+    expect(again.cached).toBe(true);
+    expect(again.key).toBe(first.key);
+    const other = await buildSim(rtl, { simulator: "icarus", memAddrBits: 17, log: () => {} });
+    expect(other.key).not.toBe(first.key);
+  });
+
+  it("reports a run that exceeds the watchdog as a hang, with its cycle count", async () => {
+    const dir = images("hang");
+    const man = loadManifest(dir);
+    const build = await buildSim(generateRtl(D), { simulator: "verilator", memAddrBits: memAddrBitsFor(man), log: () => {} });
+    const run = await runSim(build, dir, man, { maxCycles: 20, log: () => {} });
+    expect(run.status).toBe("timeout");
+    expect(run.cyclesTotal).toBeGreaterThanOrEqual(19);
+    expect(run.outputs).toBeUndefined();
+  });
+
+  it("writes a waveform limited to the requested window (Icarus VCD)", async () => {
+    const dir = images("trace");
+    const vcd = path.join(dir, "w.vcd");
+    const r = await simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", trace: { file: vcd, from: 5, to: 15 }, log: () => {} });
+    expect(r.pass).toBe(true);
+    const text = fs.readFileSync(vcd, "utf8");
+    const unit = text.match(/\$timescale\s+(\d+)\s*(ps|ns)/);
+    expect(unit).not.toBeNull();
+    const nsPerTick = (Number(unit![1]) * (unit![2] === "ps" ? 1 : 1000)) / 1000;
+    const stamps = text.split("\n").filter((l) => /^#\d+/.test(l)).map((l) => Number(l.slice(1)) * nsPerTick);
+    // 10 ns clock: a 10-cycle window spans ~100 ns of timestamps, far less than the whole run.
+    expect(stamps.length).toBeGreaterThan(5);
+    expect(Math.max(...stamps) - Math.min(...stamps)).toBeLessThanOrEqual(120);
+    expect(r.cycles.total * 10).toBeGreaterThan(300);
+    expect(summarize(r)).toContain("PASS");
+  });
+
+  it("refuses an image whose sha256 does not match the manifest, naming the file", async () => {
+    const dir = images("sha");
+    const man = loadManifest(dir);
+    const f = path.join(dir, man.layers[0].act.file);
+    const text = fs.readFileSync(f, "utf8");
+    fs.writeFileSync(f, (text[0] === "0" ? "1" : "0") + text.slice(1));
+    await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(UserError);
+    await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(/L0\.act\.hex: sha256/);
+  });
+
+  it("refuses images quantized for another design", async () => {
+    const dir = images("other");
+    const other = design({ rows: 4, cols: 4, flexLines: 2, memWordBits: 128, bufferTokens: 64 });
+    await expect(simulateDesign(other, generateRtl(other), dir, { log: () => {} })).rejects.toThrow(/quantized for design r4c4f2/);
+  });
+});
