@@ -1,0 +1,164 @@
+/**
+ * The CLI as users run it (node bin/oltron.js): outputs, exit codes, error messages for bad
+ * input, and no half-written folders.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execa } from "execa";
+import { beforeAll, describe, expect, it } from "vitest";
+import { writeNpy } from "../src/tensorio.js";
+import { tmpDir } from "./helpers/cosim.js";
+
+const ROOT = path.resolve(__dirname, "..");
+
+async function oltron(...args: string[]) {
+  return execa("node", [path.join(ROOT, "bin", "oltron.js"), ...args], { reject: false, cwd: ROOT, all: true });
+}
+
+beforeAll(async () => {
+  // The bin runs compiled code: compile the current sources first.
+  const r = await execa("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, reject: false, all: true });
+  expect(r.exitCode, r.all).toBe(0);
+}, 120_000);
+
+describe("oltron formats", () => {
+  it("prints every code with its decoded value as JSON", async () => {
+    for (const [t, n] of [["int4", 16], ["fp8", 256], ["fp12", 4096]] as const) {
+      const r = await oltron("formats", t, "--json");
+      expect(r.exitCode).toBe(0);
+      const rows = JSON.parse(r.stdout) as { code: number; value: number }[];
+      expect(rows.length).toBe(n);
+      expect(rows.map((x) => x.code)).toEqual(Array.from({ length: n }, (_, i) => i));
+    }
+    // Hand-checked entries: fp8 0x7b = s0 e30 m3 = 7 << 29; int4 0x8 = -8; fp12 0x841 = -(1)
+    const fp8 = JSON.parse((await oltron("formats", "fp8", "--json")).stdout);
+    expect(fp8[0x7b].value).toBe(7 * 2 ** 29);
+    expect(JSON.parse((await oltron("formats", "int4", "--json")).stdout)[8].value).toBe(-8);
+    expect(JSON.parse((await oltron("formats", "fp12", "--json")).stdout)[0x801].value).toBe(-1);
+  });
+
+  it("prints a readable table and rejects an unknown type", async () => {
+    const r = await oltron("formats", "fp8");
+    expect(r.stdout.split("\n").length).toBe(257);
+    const bad = await oltron("formats", "fp16");
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain("unknown type 'fp16': expected one of int4, fp8, fp12");
+    expect(bad.stderr).not.toContain("    at ");
+  });
+});
+
+describe("oltron generate", () => {
+  it("writes identical files twice and reads YAML configurations", async () => {
+    const a = path.join(tmpDir("gen"), "a");
+    const b = path.join(tmpDir("gen"), "b");
+    const cfg = path.join(tmpDir("cfg"), "d.yaml");
+    fs.writeFileSync(cfg, "rows: 8\ncols: 4\nflexLines: 2\nmemWordBits: 64\n");
+    expect((await oltron("generate", "--config", cfg, "--out", a)).exitCode).toBe(0);
+    expect((await oltron("generate", "--rows", "8", "--cols", "4", "--mem-word-bits", "64", "--out", b)).exitCode).toBe(0);
+    const files = fs.readdirSync(a).sort();
+    expect(files).toEqual(fs.readdirSync(b).sort());
+    expect(files).toContain("design.json");
+    for (const f of files) expect(fs.readFileSync(path.join(a, f), "utf8")).toBe(fs.readFileSync(path.join(b, f), "utf8"));
+  });
+
+  it("rejects bad parameters with the name, value and range, and writes nothing", async () => {
+    const parent = tmpDir("bad");
+    const cases: [string[], RegExp][] = [
+      [["--rows", "300"], /invalid rows \(--rows\) = 300: must be an integer in 2\.\.256/],
+      [["--flex-lines", "20"], /invalid flexLines \(--flex-lines\) = 20: must be an integer in 0\.\.16/],
+      [["--mem-word-bits", "48"], /memWordBits \(--mem-word-bits\) = 48: must be a power of two/],
+      [["--psum-bits", "9"], /invalid psumBits \(--psum-bits\) = 9: must be an integer in 11\.\.32 \(14 efficient rows/],
+      [["--salient-types", "fp16"], /invalid salient type 'fp16'/],
+      [["--preset", "huge"], /unknown preset 'huge'/],
+      [["--rows", "abc"], /--rows must be a number/],
+    ];
+    for (const [args, msg] of cases) {
+      const out = path.join(parent, "out");
+      const r = await oltron("generate", ...args, "--out", out);
+      expect(r.exitCode, args.join(" ")).not.toBe(0);
+      expect(r.all, args.join(" ")).toMatch(msg);
+      expect(r.all).not.toContain("    at ");
+      expect(fs.existsSync(out)).toBe(false);
+    }
+    expect(fs.readdirSync(parent)).toEqual([]);
+  });
+
+  it("shows parameters and their defaults in --help", async () => {
+    const r = await oltron("generate", "--help");
+    for (const s of ["--rows <n>", "(default 16)", "--flex-lines", "--mem-word-bits", "--buffer-tokens", "--salient-types", "--preset"]) {
+      expect(r.stdout).toContain(s);
+    }
+  });
+});
+
+describe("oltron quantize / golden / sim / verify", () => {
+  let designDir: string;
+  beforeAll(async () => {
+    designDir = path.join(tmpDir("design"), "tiny");
+    expect((await oltron("generate", "--preset", "tiny", "--out", designDir)).exitCode).toBe(0);
+  });
+
+  it("quantizes user .npy tensors, runs golden with error figures, simulates bit-exact", async () => {
+    const dir = tmpDir("npy");
+    const m = 6, k = 20, n = 7;
+    const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i) * (i % k === 3 ? 50 : 1));
+    const w = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.7));
+    writeNpy(path.join(dir, "x.npy"), { shape: [m, k], data: x });
+    writeNpy(path.join(dir, "w.npy"), { shape: [k, n], data: w });
+    const images = path.join(dir, "images");
+    const q = await oltron("quantize", "--design", designDir, "--out", images, "--x", path.join(dir, "x.npy"), "--w", path.join(dir, "w.npy"), "--salient-type", "fp12", "--golden");
+    expect(q.exitCode, q.all).toBe(0);
+    expect(q.stdout).toMatch(/x +M=6 K=20 N=7 fp12 salient=1/);
+    expect(q.stdout).toMatch(/SQNR \d+\.\d+ dB/);
+    const man = JSON.parse(fs.readFileSync(path.join(images, "manifest.json"), "utf8"));
+    expect(man.layers[0].permutation[0]).toBe(3); // the outlier channel leads its tile
+    const s = await oltron("sim", "--design", designDir, "--images", images, "--json");
+    expect(s.exitCode, s.all).toBe(0);
+    const res = JSON.parse(s.stdout);
+    expect(res.pass).toBe(true);
+    expect(res.utilization).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(images, "sim-result.json"))).toBe(true);
+    expect(fs.readFileSync(path.join(images, "x.out.hex"), "utf8")).toBe(fs.readFileSync(path.join(images, "x.expected.hex"), "utf8"));
+  });
+
+  it("reports bad tensors and mismatched shapes by file, and leaves no folder behind", async () => {
+    const dir = tmpDir("badin");
+    writeNpy(path.join(dir, "nan.npy"), { shape: [2, 4], data: Float32Array.from([1, 2, NaN, 4, 5, 6, 7, 8]) });
+    writeNpy(path.join(dir, "w.npy"), { shape: [5, 3], data: new Float32Array(15).fill(1) });
+    writeNpy(path.join(dir, "x.npy"), { shape: [2, 4], data: new Float32Array(8).fill(1) });
+    fs.writeFileSync(path.join(dir, "trunc.npy"), fs.readFileSync(path.join(dir, "x.npy")).subarray(0, 100));
+    const out = path.join(dir, "out");
+    const cases: [string, string, RegExp][] = [
+      ["nan.npy", "w.npy", /nan\.npy.*NaN at index 2/],
+      ["x.npy", "w.npy", /activations have K = 4 channels but weights have K = 5 rows/],
+      ["trunc.npy", "w.npy", /trunc\.npy.*truncated/],
+    ];
+    for (const [x, w, msg] of cases) {
+      const r = await oltron("quantize", "--design", designDir, "--out", out, "--x", path.join(dir, x), "--w", path.join(dir, w));
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toContain("    at ");
+      expect(fs.existsSync(out)).toBe(false);
+    }
+    const spec = await oltron("quantize", "--design", designDir, "--out", out, "--layer", "mlp:4x4x4");
+    expect(spec.stderr).toMatch(/unknown layer type 'mlp'/);
+  });
+
+  it("golden refuses a tampered image", async () => {
+    const images = path.join(tmpDir("tamper"), "i");
+    expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);
+    const f = path.join(images, "L0_qkv.wgt.hex");
+    fs.appendFileSync(f, "0000000000000000\n");
+    const r = await oltron("golden", "--images", images);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/L0_qkv\.wgt\.hex: sha256 .* does not match the manifest/);
+  });
+
+  it("verify runs the whole flow with several layers and exits 0 on a bit-exact run", async () => {
+    const out = path.join(tmpDir("verify"), "v");
+    const r = await oltron("verify", "--preset", "tiny", "--out", out, "--layer", "qkv:9x24x10:fp8", "down:5x33x6:fp12:r0.1", "o_proj:3x8x4:none");
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(/^PASS \(bit-exact\): r4c4f2_\w+ on verilator, 3 layer\(s\)/m);
+    expect(JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8")).mismatches).toBe(0);
+  });
+});
