@@ -97,6 +97,10 @@ describe("seeded random sweep over designs, shapes, salient types and data", () 
     { rows: 5, cols: 3, flexLines: 3, salientTypes: ["fp12"], memWordBits: 32, bufferTokens: 8 },
     { rows: 8, cols: 8, flexLines: 1, salientTypes: ["fp8"], memWordBits: 512, bufferTokens: 128 },
     { rows: 16, cols: 16, flexLines: 2, memWordBits: 256, bufferTokens: 256 },
+    // Activation rows wider than a word (two words per row) and multi-word output rows.
+    { rows: 8, cols: 4, flexLines: 2, memWordBits: 32, bufferTokens: 16 },
+    // Words wider than a descriptor, many rows per word on every stream.
+    { rows: 4, cols: 4, flexLines: 2, memWordBits: 1024, bufferTokens: 64 },
   ] as const;
   for (const [di, cfg] of designs.entries()) {
     const seed = 1000 + di;
