@@ -1,0 +1,49 @@
+/**
+ * `oltron plan`: where each TOBE input reorder goes at compile time, for a block file or a
+ * built-in LLaMA-7B / OPT-6.7B-shaped block. Planning never materialises weights: seeded
+ * weights stay seeds, and permuting them only records gathers.
+ */
+import type { Command } from "commander";
+import { UserError } from "./errors.js";
+import { buildBlocks, example, exampleNames } from "./dataflow/blocks.js";
+import { readJson, writeFileAtomic } from "./dataflow/io.js";
+import { DEFAULT_PERMUTATIONS, graphToJson, modelFromJson, stringifyModel, type Model } from "./dataflow/json.js";
+import { formatPlan, planModel, planToJson } from "./dataflow/plan.js";
+
+interface PlanOptions {
+  example?: string;
+  out?: string;
+  json?: boolean;
+  permSeed?: string;
+}
+
+export function registerPlanCommand(program: Command): void {
+  program
+    .command("plan")
+    .description("fold every TOBE input reorder into producer weight columns or norm output addressing, and report where each went")
+    .argument("[block.json]", `block or graph JSON (docs/dataflow.md); default: the llama7b example`)
+    .option("--example <name>", `built-in example block (${exampleNames().join(", ")})`)
+    .option("--out <file>", "write the rewritten graph (permuted weights, no explicit reorders where foldable) as JSON")
+    .option("--json", "print the plan as JSON instead of a table")
+    .option("--perm-seed <n>", "derive every permutation from this seed (overrides the file's permutations section)")
+    .action((file: string | undefined, opts: PlanOptions) => runPlan(file, opts));
+}
+
+export function runPlan(file: string | undefined, opts: PlanOptions): void {
+  if (file && opts.example) throw new UserError(`give a block file or --example, not both (got ${file} and --example ${opts.example})`);
+  const model: Model = file ? modelFromJson(readJson(file), file) : exampleModel(opts.example ?? "llama7b");
+  if (opts.permSeed !== undefined) {
+    const seed = Number(opts.permSeed);
+    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--perm-seed must be a non-negative integer, got '${opts.permSeed}'`);
+    model.permutations = { layers: {}, derive: { ...model.permutations.derive, seed } };
+  }
+  const result = planModel(model);
+  if (opts.out) writeFileAtomic(opts.out, stringifyModel(graphToJson(result.graph)));
+  if (opts.json) process.stdout.write(JSON.stringify(planToJson(model.graph, result), null, 2) + "\n");
+  else process.stdout.write(formatPlan(model.graph, result) + (opts.out ? `\nrewritten graph written to ${opts.out}` : "") + "\n");
+}
+
+function exampleModel(name: string): Model {
+  const blocks = example(name);
+  return { graph: buildBlocks(blocks), permutations: DEFAULT_PERMUTATIONS, blocks };
+}
