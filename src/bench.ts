@@ -103,11 +103,16 @@ export async function runPerfBench(opts: PerfOptions) {
       : [{ rows: 16, cols: 16, flexLines: 2, memWordBits: 256, bufferTokens: 256 }, { rows: 32, cols: 32, flexLines: 4, memWordBits: 512, bufferTokens: 256 }];
     const cases: LayerCase[] = [];
     const ms = quick ? [16, 128] : [64, 256];
-    const shapes = quick ? [{ k: 256, n: 256 }] : [{ k: 4096, n: 4096 }, { k: 11008, n: 4096 }];
+    // LLaMA-7B shapes: qkv/o_proj 4096x4096, up/gate 4096x11008, down 11008x4096.
+    const shapes: { k: number; n: number; type: LayerType }[] = quick
+      ? [{ k: 256, n: 256, type: "qkv" }]
+      : [{ k: 4096, n: 4096, type: "qkv" }, { k: 4096, n: 11008, type: "up_gate" }, { k: 11008, n: 4096, type: "down" }];
     for (const m of ms) {
       for (const s of shapes) {
-        // Fits: qkv-like density within the flexible lines. Does not fit: o_proj's 15.8% with fp12.
-        cases.push({ type: s.k > 4096 ? "down" : "qkv", m, k: s.k, n: s.n, salientType: "fp8", ratio: 0.045 });
+        // Fits: a qkv-like 4.5% fp8 density within the flexible lines. Does not fit: o_proj's
+        // 15.8% as fp12, which needs more, smaller tiles.
+        cases.push({ type: s.type, m, k: s.k, n: s.n, salientType: "fp8", ratio: 0.045 });
+        if (s.k === s.n) cases.push({ type: "o_proj", m, k: s.k, n: s.n, salientType: "fp8", ratio: 0.158 });
         cases.push({ type: "o_proj", m, k: s.k, n: s.n, salientType: "fp12", ratio: 0.158 });
       }
     }

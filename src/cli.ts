@@ -22,7 +22,7 @@ import { loadManifest } from "./manifest.js";
 import type { LayerInput, LayerPlan } from "./quantizer.js";
 import type { SalientKind } from "./tobe.js";
 import { readTensorFile } from "./tensorio.js";
-// PENDING import { registerPlanCommand } from "./cli-plan.js";
+import { registerPlanCommand } from "./cli-plan.js";
 import { registerBenchCommands } from "./bench.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -263,7 +263,7 @@ export function buildProgram(): Command {
       if (!r.pass) process.exitCode = 1;
     });
 
-  // PENDING registerPlanCommand(program);
+  registerPlanCommand(program);
   registerBenchCommands(program);
   return program;
 }

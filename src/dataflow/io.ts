@@ -1,7 +1,7 @@
 /** File access for the dataflow CLI: readable errors, and writes that never leave a half-written file. */
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { UserError } from "../errors.js";
+import { writeFileAtomic as writeShared } from "../images.js";
 
 export function readJson(file: string): unknown {
   let text: string;
@@ -17,18 +17,11 @@ export function readJson(file: string): unknown {
   }
 }
 
-/** Writes next to the target, then renames: readers see the old file or the whole new one. */
+/** The shared atomic write (temp file, then rename), with a user-facing error. */
 export function writeFileAtomic(file: string, data: string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, file);
+    writeShared(file, data);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temp file was never created
-    }
     throw new UserError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
