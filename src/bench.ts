@@ -137,12 +137,12 @@ export async function runPerfBench(opts: PerfOptions) {
     const savedCache = process.env.OLTRON_CACHE;
     process.env.OLTRON_CACHE = path.join(work, "cache");
     try {
-    for (const cfg of speedDesigns) {
-      const d = elaborate(resolveConfig(cfg));
-      const c: LayerCase = { type: "qkv", m: 256, k: quick ? 256 : 2048, n: 4 * d.cols, salientType: "fp8", ratio: 0.02 };
-      const r = await simLayer(cfg, c, c.n, work);
-      speed.push({ design: d.name, pes: d.pes.total, buildSeconds: r.buildSeconds, simCyclesPerSecond: r.simCyclesPerSecond, macsPerSecond: r.macsPerSecond, cycles: r.cycles });
-    }
+      for (const cfg of speedDesigns) {
+        const d = elaborate(resolveConfig(cfg));
+        const c: LayerCase = { type: "qkv", m: 256, k: quick ? 256 : 2048, n: 4 * d.cols, salientType: "fp8", ratio: 0.02 };
+        const r = await simLayer(cfg, c, c.n, work);
+        speed.push({ design: d.name, pes: d.pes.total, buildSeconds: r.buildSeconds, simCyclesPerSecond: r.simCyclesPerSecond, macsPerSecond: r.macsPerSecond, cycles: r.cycles });
+      }
     } finally {
       if (savedCache === undefined) delete process.env.OLTRON_CACHE;
       else process.env.OLTRON_CACHE = savedCache;
