@@ -121,6 +121,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     hasFlex: F > 0,
     bothTypes: both,
     effRowsMinus1: EFF - 1,
+    flexLinesMinus1: F - 1,
     rowsMinus1: R - 1,
     colsMinus1: C - 1,
     laneBits,
