@@ -36,6 +36,11 @@ test: deps
 bench: deps
 	$(OLTRON) bench --out bench/results
 
+# Typecheck plus `verilator --lint-only -Wall` over the configuration sweep.
+lint: deps
+	npx tsc -p tsconfig.json --noEmit
+	npx vitest run test/rtl.test.ts
+
 clean:
 	rm -rf dist .cache bench/results
 	find rtl-out -mindepth 1 -not -name README.md -exec rm -rf {} +
