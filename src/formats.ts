@@ -123,6 +123,7 @@ export function encodeFloat(f: FloatFormat, x: number): number {
   const a = Math.abs(x);
   const mb = f.manBits;
   const hidden = 1 << mb;
+  if (a === Infinity) return (sign << (f.bits - 1)) | (MAX_EMITTED_EXP << mb) | (hidden - 1); // saturate
   let exp: number;
   let q: number; // integer significand after rounding
   if (a < 2 * hidden) {

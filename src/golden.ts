@@ -156,7 +156,9 @@ export function quantError(
       pow += ref[r * n + c] ** 2;
     }
   }
-  return { mse: err / (m * n), sqnrDb: 10 * Math.log10(pow / Math.max(err, 1e-300)), refPower: pow / (m * n) };
+  // An exact result has no noise: +Infinity dB (JSON writes it as null).
+  const sqnrDb = err === 0 ? Infinity : 10 * Math.log10(pow / err);
+  return { mse: err / (m * n), sqnrDb, refPower: pow / (m * n) };
 }
 
 export interface GoldenLayerResult {

@@ -166,15 +166,29 @@ export function resolveConfig(partial: Partial<ArchConfig> = {}, preset = "defau
   if (!base) {
     throw new UserError(`unknown preset '${preset}': expected one of ${Object.keys(PRESETS).join(", ")}`);
   }
-  const known = new Set(Object.keys(DEFAULT_CONFIG));
-  for (const k of Object.keys(partial)) {
-    if (!known.has(k)) {
-      throw new UserError(`unknown design parameter '${k}': expected one of ${[...known].join(", ")}`);
-    }
-  }
+  checkKnownKeys(partial);
   const cfg: ArchConfig = { ...DEFAULT_CONFIG, ...base, ...stripUndefined(partial) };
+  checkSalientList(cfg.salientTypes);
   cfg.salientTypes = [...cfg.salientTypes];
   return cfg;
+}
+
+function checkKnownKeys(o: object): void {
+  const known = Object.keys(DEFAULT_CONFIG);
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) throw new UserError(`unknown design parameter '${k}': expected one of ${known.join(", ")}`);
+  }
+}
+
+function checkSalientList(v: unknown): void {
+  if (!Array.isArray(v)) {
+    throw new UserError(`invalid salientTypes (--salient-types) = ${JSON.stringify(v)}: expected a list drawn from ${SALIENT_TYPES.join(", ")}`);
+  }
+}
+
+/** The configuration as a string with a fixed key order: what the hash covers. */
+function canonicalConfig(cfg: ArchConfig, types: SalientType[]): string {
+  return JSON.stringify(Object.keys(DEFAULT_CONFIG).map((k) => [k, k === "salientTypes" ? types : cfg[k as keyof ArchConfig]]));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -197,6 +211,8 @@ function streamLayout(rowBits: number, wordBits: number): StreamLayout {
 
 /** Validates every parameter and combination and derives the design. */
 export function elaborate(cfg: ArchConfig): ElaboratedDesign {
+  checkKnownKeys(cfg);
+  checkSalientList(cfg.salientTypes);
   for (const [k, [lo, hi]] of Object.entries(FIELD_LIMITS)) requireInt(cfg, k as keyof ArchConfig, lo, hi);
   requireInt(cfg, "flexLines", 0, cfg.rows, ` (rows = ${cfg.rows})`);
   if (!isPow2(cfg.memWordBits)) {
@@ -204,9 +220,6 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   }
   if (!isPow2(cfg.bufferTokens)) {
     throw new UserError(`invalid bufferTokens (--buffer-tokens) = ${cfg.bufferTokens}: must be a power of two in 2..65536`);
-  }
-  if (!Array.isArray(cfg.salientTypes)) {
-    throw new UserError(`invalid salientTypes: expected a list drawn from ${SALIENT_TYPES.join(", ")}`);
   }
   for (const t of cfg.salientTypes) {
     if (!(SALIENT_TYPES as readonly string[]).includes(t)) {
@@ -246,8 +259,7 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
     );
   }
 
-  const canonical = JSON.stringify({ ...cfg, salientTypes: types });
-  const hash = createHash("sha256").update(canonical).digest("hex").slice(0, 6);
+  const hash = createHash("sha256").update(canonicalConfig(cfg, types)).digest("hex").slice(0, 6);
   const name = `r${cfg.rows}c${cfg.cols}f${cfg.flexLines}`;
   const maxSalientPerTile: Partial<Record<SalientType, number>> = {};
   for (const t of types) maxSalientPerTile[t] = Math.floor(cfg.flexLines / floatFormat(t).lanes);
