@@ -79,7 +79,6 @@ export function sha256(data: string | Uint8Array): string {
 
 /** Writes a file atomically: a temporary sibling, then rename. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     fs.writeFileSync(tmp, data);
