@@ -72,6 +72,11 @@ export interface PlanCandidate {
   s: number;
   /** Steady-state cycle estimate (baselines.estimateCycles). */
   estCycles: number;
+  /**
+   * Bits per activation the memory image occupies: tiles x the activation row stride / K. Each
+   * tile row is stored at a power-of-two stride whatever its content, so this grows with tiles.
+   */
+  imageBits: number;
   actScale: number;
   mse: number;
   sqnrDb: number;
@@ -101,6 +106,8 @@ export interface AdaptiveLayer {
   estCycles: number;
   /** Cycle estimate of the same layer without salient channels (minTiles tiles). */
   minCycles: number;
+  /** Image bits per activation (see PlanCandidate.imageBits). */
+  imageBits: number;
   actScale: number;
   /** How many candidates were evaluated. */
   candidates: number;
@@ -217,7 +224,7 @@ export function evaluatePlan(d: ElaboratedDesign, p: PreparedLayer, plan: LayerP
   return {
     plan, salientType: g.salientType, salientChannels: q.trueSalient, salientSlots: slots, bits, storageBits,
     tiles: g.tiles, minTiles: g.minTiles, tileChannels: g.tileChannels, s: g.s,
-    estCycles: estimateCycles(d, g, p.m, p.n), actScale: q.actScale,
+    estCycles: estimateCycles(d, g, p.m, p.n), imageBits: (g.tiles * d.act.strideBits) / p.k, actScale: q.actScale,
     mse: e.mse, sqnrDb: e.sqnrDb, nsr: e.nsr, overflow: e.overflow,
   };
 }
@@ -266,7 +273,7 @@ function toLayer(d: ElaboratedDesign, p: PreparedLayer, c: PlanCandidate, count:
     name: p.name, m: p.m, k: p.k, n: p.n, plan: c.plan, salientType: c.salientType,
     salientChannels: c.salientChannels, salientSlots: c.salientSlots, bits: c.bits, storageBits: c.storageBits,
     sqnrDb: c.sqnrDb, mse: c.mse, nsr: c.nsr, tiles: c.tiles, minTiles: c.minTiles, s: c.s,
-    estCycles: c.estCycles, minCycles: estimateCycles(d, none, p.m, p.n), actScale: c.actScale, candidates: count,
+    estCycles: c.estCycles, minCycles: estimateCycles(d, none, p.m, p.n), imageBits: c.imageBits, actScale: c.actScale, candidates: count,
   };
 }
 
@@ -409,13 +416,13 @@ export function formatPlanTable(plan: AdaptivePlan): string {
     `Adaptive plan on ${plan.design}, budget ${plan.budget} bits: average ${plan.avgBits.toFixed(4)} information bits ` +
       `(${plan.avgStorageBits.toFixed(4)} storage bits), est. ${plan.estCycles} cycles`,
     "",
-    "| layer | M x K x N | plan | salient slots | bits | storage bits | SQNR (dB) | tiles (min) | est. cycles (no salient) |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| layer | M x K x N | plan | salient slots | bits | storage bits | image bits | SQNR (dB) | tiles (min) | est. cycles (no salient) |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const l of plan.layers) {
     lines.push(
       `| ${l.name} | ${l.m} x ${l.k} x ${l.n} | ${describePlan(l.plan, l.k)} | ${l.salientSlots} (${((100 * l.salientSlots) / l.k).toFixed(2)}%) | ` +
-        `${l.bits.toFixed(4)} | ${l.storageBits.toFixed(4)} | ${l.sqnrDb.toFixed(2)} | ${l.tiles} (${l.minTiles}) | ${l.estCycles} (${l.minCycles}) |`,
+        `${l.bits.toFixed(4)} | ${l.storageBits.toFixed(4)} | ${l.imageBits.toFixed(2)} | ${l.sqnrDb.toFixed(2)} | ${l.tiles} (${l.minTiles}) | ${l.estCycles} (${l.minCycles}) |`,
     );
   }
   return lines.join("\n");

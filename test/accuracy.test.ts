@@ -1,0 +1,166 @@
+/**
+ * The accuracy benchmark on small sizes: every method and layer type is in the tables, values
+ * are finite, budgets are met, results are written atomically, user tensors go through the same
+ * path, and `bench accuracy` validates its flags.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Command } from "commander";
+import { afterAll, describe, expect, it } from "vitest";
+import { accuracyMarkdown, normalizeBudgets, runAccuracyBench, type AccuracyBenchResult } from "../src/accuracy.js";
+import { parseBudgets, registerAccuracyCommands } from "../src/cli-accuracy.js";
+import { elaborate, resolveConfig } from "../src/dsl/design.js";
+import { UserError } from "../src/errors.js";
+import { generateLayer, LAYER_TYPES } from "../src/synth.js";
+import { writeNpy } from "../src/tensorio.js";
+
+const tmp: string[] = [];
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-accuracy-"));
+  tmp.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const t of tmp) fs.rmSync(t, { recursive: true, force: true });
+});
+
+const METHODS = ["int4_max", "int4_mse", "ovp", "int8", "tobe_fp8_t4", "tobe_fp12_t4"];
+const LABELS = ["**adaptive**", "OVP", "int4 MSE", "int4 max", "TOBE fp8 >4x", "TOBE fp12 >4x", "int8"];
+
+describe("runAccuracyBench (small)", () => {
+  const out = tmpDir();
+  const d = elaborate(resolveConfig({}, "16x16"));
+  const budgets = [4.5, 4.25, 5];
+  let r: AccuracyBenchResult;
+
+  it("runs every method on every layer type and writes JSON + markdown", () => {
+    r = runAccuracyBench({ budgets, m: 16, k: 256, n: 32, seed: 2, design: d, out });
+    expect(r.setup.budgets).toEqual([4.25, 4.5, 5]);
+    expect(r.layers.map((l) => l.layer)).toEqual([...LAYER_TYPES]);
+    for (const l of r.layers) {
+      expect(l.baselines.map((b) => b.method).sort()).toEqual([...METHODS].sort());
+      for (const b of l.baselines) {
+        expect(Number.isFinite(b.sqnrDb), `${l.layer} ${b.method}`).toBe(true);
+        expect(Number.isFinite(b.actOnlySqnrDb)).toBe(true);
+        expect(b.bits).toBeGreaterThanOrEqual(4);
+      }
+      expect(l.adaptive.length).toBe(2 * budgets.length);
+      for (const a of l.adaptive) {
+        expect(Number.isFinite(a.sqnrDb)).toBe(true);
+        expect(Number.isFinite(a.actOnlySqnrDb)).toBe(true);
+        expect(a.bits).toBeLessThanOrEqual(a.budget + 1e-12);
+        expect(a.targetMet).toBe(a.beatsOvp && a.beatsInt4 && a.nearInt8 !== false);
+        if (a.noExtraTiles) expect(a.tiles).toBe(a.minTiles);
+      }
+      expect(l.adaptive.find((a) => a.budget === 5)!.nearInt8).toBeNull(); // no int8 target above 4.5
+    }
+    expect(r.model.length).toBe(budgets.length);
+    for (const m of r.model) expect(m.avgBits).toBeLessThanOrEqual(m.budget + 1e-12);
+    expect(r.summary.rows).toBe(LAYER_TYPES.length * budgets.length);
+    expect(r.summary.failures.length).toBe(r.summary.rows - r.summary.targetMet);
+
+    const json = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8"));
+    expect(json.summary).toEqual(r.summary);
+    const md = fs.readFileSync(path.join(out, "accuracy.md"), "utf8");
+    expect(md).toBe(accuracyMarkdown(r));
+    for (const label of LABELS) expect(md).toContain(label);
+    for (const t of LAYER_TYPES) expect(md).toContain(`| ${t} | 4.25 |`);
+    expect(md).not.toMatch(/NaN|undefined/);
+    expect(fs.readdirSync(out).sort()).toEqual(["accuracy.json", "accuracy.md"]); // no temp files left
+  });
+
+  it("a design without fp12 marks that baseline n/a", () => {
+    const d8 = elaborate(resolveConfig({ rows: 16, cols: 16, flexLines: 1, salientTypes: ["fp8"] }));
+    const r8 = runAccuracyBench({ budgets: [4.5], m: 8, k: 128, n: 16, design: d8, layerTypes: ["down"] });
+    expect(r8.layers[0].baselines.some((b) => b.method === "tobe_fp12_t4")).toBe(false);
+    expect(accuracyMarkdown(r8)).toContain("n/a");
+    expect(r8.model).toEqual([]); // one layer: no model-wide section
+  });
+
+  it("takes the user's tensors through the same path", () => {
+    const g = generateLayer({ type: "o_proj", m: 8, k: 128, n: 16, seed: 4 });
+    const ru = runAccuracyBench({ budgets: [4.5], x: g.x, w: g.w, name: "my_layer", design: d });
+    expect(ru.setup.source).toBe("user");
+    expect(ru.layers.map((l) => l.layer)).toEqual(["my_layer"]);
+    // Same data as the synthetic o_proj layer: same figures.
+    const rs = runAccuracyBench({ budgets: [4.5], m: 8, k: 128, n: 16, seed: 4, design: d, layerTypes: ["o_proj"] });
+    expect(ru.layers[0].baselines.map((b) => b.sqnrDb)).toEqual(rs.layers[0].baselines.map((b) => b.sqnrDb));
+    expect(ru.layers[0].adaptive[0].sqnrDb).toBe(rs.layers[0].adaptive[0].sqnrDb);
+  });
+
+  it("rejects bad options with specific messages", () => {
+    expect(() => normalizeBudgets([4])).toThrow(/\(4, 16\]/);
+    expect(() => normalizeBudgets([])).toThrow(/no budgets/);
+    expect(() => runAccuracyBench({ budgets: [17] })).toThrow(UserError);
+    const g = generateLayer({ type: "qkv", m: 4, k: 32, n: 4, seed: 1 });
+    expect(() => runAccuracyBench({ x: g.x })).toThrow(/both the activations \(x\) and the weights \(w\)/);
+    expect(() => runAccuracyBench({ x: g.x, w: g.w, layerTypes: ["qkv"] })).toThrow(/not both/);
+    expect(() => runAccuracyBench({ layerTypes: ["mlp" as never], m: 4, k: 32, n: 4 })).toThrow(/unknown layer type 'mlp'/);
+    expect(() => runAccuracyBench({ m: 0 })).toThrow(/invalid m/);
+    expect(() => runAccuracyBench({ seed: -1 })).toThrow(/invalid seed/);
+    expect(() => runAccuracyBench({ x: g.x, w: g.w, name: "a b" })).toThrow(/layer name/);
+  });
+});
+
+describe("bench accuracy command", () => {
+  function program(): Command {
+    const p = new Command("oltron").exitOverride();
+    p.configureOutput({ writeOut: () => {}, writeErr: () => {} });
+    const bench = p.command("bench").option("--out <dir>", "results folder", "bench/results").action(() => {
+      throw new Error("the perf benchmark must not run");
+    });
+    registerAccuracyCommands(bench);
+    return p;
+  }
+  async function run(args: string[]): Promise<string> {
+    const logs: string[] = [];
+    const log = console.log;
+    const err = process.stderr.write;
+    console.log = (s: string) => logs.push(s);
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await program().parseAsync(["node", "oltron", "bench", "accuracy", ...args]);
+    } finally {
+      console.log = log;
+      process.stderr.write = err;
+    }
+    return logs.join("\n");
+  }
+
+  it("writes results to --out and prints the table", async () => {
+    const out = path.join(tmpDir(), "res");
+    const text = await run(["--out", out, "--budgets", "4.5,4.25", "--m", "8", "--k", "128", "--n", "16", "--layers", "qkv,down", "--preset", "16x16"]);
+    expect(text).toContain("# Accuracy: adaptive TOBE vs OliVe OVP");
+    expect(text).toContain("| qkv | 4.25 |");
+    expect(text).toContain("| down | 4.5 |");
+    const r = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8")) as AccuracyBenchResult;
+    expect(r.setup.budgets).toEqual([4.25, 4.5]);
+    expect(r.designs.map((d) => d.rows)).toEqual([16]);
+  });
+
+  it("reads --x/--w tensors and prints JSON with --json", async () => {
+    const dir = tmpDir();
+    const g = generateLayer({ type: "up_gate", m: 8, k: 64, n: 8, seed: 3 });
+    writeNpy(path.join(dir, "act.npy"), g.x);
+    writeNpy(path.join(dir, "wgt.npy"), g.w);
+    const text = await run(["--out", path.join(dir, "r"), "--budgets", "4.5", "--x", path.join(dir, "act.npy"), "--w", path.join(dir, "wgt.npy"), "--preset", "small8", "--json"]);
+    const r = JSON.parse(text) as AccuracyBenchResult;
+    expect(r.layers.map((l) => l.layer)).toEqual(["act"]);
+  });
+
+  it("rejects bad flags with UserErrors naming the flag", async () => {
+    const out = path.join(tmpDir(), "bad");
+    await expect(run(["--out", out, "--budgets", "4,4.5"])).rejects.toThrow(/invalid budget '4' in --budgets: must be a number in \(4, 16\]/);
+    await expect(run(["--out", out, "--budgets", "4.5,abc"])).rejects.toThrow(/invalid budget 'abc'/);
+    await expect(run(["--out", out, "--seed", "x"])).rejects.toThrow(/--seed must be an integer/);
+    await expect(run(["--out", out, "--k", "0"])).rejects.toThrow(/--k must be an integer in 1\.\.65536/);
+    await expect(run(["--out", out, "--layers", "qkv,mlp"])).rejects.toThrow(/unknown layer type 'mlp' in --layers/);
+    await expect(run(["--out", out, "--preset", "huge"])).rejects.toThrow(/unknown preset 'huge'/);
+    await expect(run(["--out", out, "--x", "a.npy"])).rejects.toThrow(/--x and --w go together/);
+    await expect(run(["--out", out, "--max-tile-overhead", "-1"])).rejects.toThrow(/--max-tile-overhead must be a number >= 0/);
+    await expect(run(["--out", out, "--flex-lines", "0", "--salient-types", "fp8"])).rejects.toThrow(UserError);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(parseBudgets("4.05, 4.1")).toEqual([4.05, 4.1]);
+  });
+});
