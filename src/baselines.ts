@@ -171,7 +171,8 @@ function figures(err: number, pow: number, count: number, overflow: boolean): Ou
   const refPower = pow / count;
   return {
     mse,
-    sqnrDb: 10 * Math.log10(pow / Math.max(err, 1e-300)),
+    // As golden.quantError: an exact result has no noise, +Infinity dB (JSON writes null).
+    sqnrDb: err === 0 ? Infinity : 10 * Math.log10(pow / err),
     nsr: refPower > 0 ? mse / refPower : mse > 0 ? Infinity : 0,
     refPower,
     overflow,

@@ -183,6 +183,7 @@ describe("framework", () => {
     const w = t2(2, 2, [0.5, 0.25, -1, 2]);
     const pl = prepareLayer(x, w);
     expect(activationOnlyError(pl, Float64Array.from([1, 2, 3, 4]), 1).mse).toBe(0);
+    expect(activationOnlyError(pl, Float64Array.from([1, 2, 3, 4]), 1).sqnrDb).toBe(Infinity);
     expect(activationOnlyError(pl, Float64Array.from([2, 4, 6, 8]), 0.5).mse).toBe(0);
   });
 
