@@ -35,6 +35,7 @@ test: deps
 
 bench: deps
 	$(OLTRON) bench --out bench/results
+	$(OLTRON) bench accuracy --out bench/results
 
 # Typecheck plus `verilator --lint-only -Wall` over the configuration sweep.
 lint: deps

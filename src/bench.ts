@@ -17,7 +17,7 @@ import { writeFileAtomic } from "./images.js";
 import { generateRtl } from "./rtl/generate.js";
 import { Rng } from "./rng.js";
 import { generateLayer, type LayerType } from "./synth.js";
-// PENDING import { registerAccuracyCommands } from "./cli-accuracy.js";
+import { registerAccuracyCommands } from "./cli-accuracy.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -205,5 +205,5 @@ export function registerBenchCommands(program: Command): void {
       console.log(perfMarkdown(r));
       console.log(`wrote ${path.join(o.out, "perf.json")} and perf.md`);
     });
-  // PENDING registerAccuracyCommands(bench);
+  registerAccuracyCommands(bench);
 }

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import YAML from "yaml";
+import { chooseModelPlan, formatPlanTable } from "./adaptive.js";
 import { areaReport, formatArea } from "./area.js";
 import {
   DEFAULT_CONFIG, elaborate, GENERATOR_VERSION, PARAMS, PRESETS, resolveConfig,
@@ -98,7 +99,17 @@ function addLayerOptions(cmd: Command): Command {
     .option("--salient-type <t>", "salient type for --x/--w: fp8, fp12 or none", "fp8")
     .addOption(new Option("--threshold <t>", "salient if channel max |x| > t x median channel max (default 4)").argParser(numArg("--threshold")))
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
-    .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1));
+    .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
+    .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
+}
+
+/** Applies the adaptive per-layer plan when --budget is given; prints the chosen plan. */
+function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record<string, unknown>): LayerInput[] {
+  if (o.budget === undefined) return layers;
+  log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
+  const plan = chooseModelPlan(d, layers, o.budget as number);
+  console.log(formatPlanTable(plan));
+  return layers.map((l, i) => ({ ...l, plan: plan.layers[i].plan }));
 }
 
 export const DEFAULT_LAYERS = ["qkv:64x256x64:fp8", "o_proj:64x256x64:fp12", "down:64x512x64:fp12:r0.05"];
@@ -196,7 +207,7 @@ export function buildProgram(): Command {
     .option("--golden", "also run the golden model and write <layer>.expected.hex")
     .action((o: Record<string, unknown>) => {
       const d = loadDesign(String(o.design));
-      const layers = layersFromOptions(o);
+      const layers = applyBudget(d, layersFromOptions(o), o);
       const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false });
       for (const l of man.layers) {
         console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} salient=${l.salientChannels} S=${l.s}/tile tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
@@ -289,7 +300,7 @@ async function verify(o: Record<string, unknown>, verbose = true): Promise<SimRe
   const imagesDir = path.join(dir, "images");
   log(`verify: generating ${d.name} into ${designDir}`);
   writeDesign(designDir, d);
-  const layers = layersFromOptions(o);
+  const layers = applyBudget(d, layersFromOptions(o), o);
   log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
   quantizeToDir(d, layers, imagesDir);
   if (verbose) printGolden(imagesDir);
