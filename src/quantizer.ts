@@ -125,7 +125,7 @@ export function calibrate(x: Tensor, plan: LayerPlan, name = "layer"): Calibrati
 
 /**
  * The activation scale minimising int4 round-to-nearest error over the normal channels:
- * a small clipping search from the max down to half of it.
+ * a clipping search from the max down to a fifth of it, on a subsample.
  */
 function normalScale(x: Tensor, isSalient: Uint8Array): number {
   const [m, k] = x.shape;
@@ -141,8 +141,9 @@ function normalScale(x: Tensor, isSalient: Uint8Array): number {
   if (maxAbs === 0) return 1;
   let best = maxAbs / 7;
   let bestErr = Infinity;
-  for (let c = 1.0; c >= 0.5; c -= 0.05) {
-    const s = (c * maxAbs) / 7;
+  // Heavy-tailed channels (e.g. down_proj inputs) want deep clipping: search down to 0.2x max.
+  for (let step = 0; step <= 32; step++) {
+    const s = ((1 - step * 0.025) * maxAbs) / 7;
     let err = 0;
     for (const v of vals) {
       const q = Math.min(7, Math.max(-8, Math.round(v / s)));
