@@ -19,7 +19,7 @@ import type { ElaboratedDesign } from "./dsl/design.js";
 import { UserError } from "./errors.js";
 import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } from "./formats.js";
 import { calibrate, type LayerPlan } from "./quantizer.js";
-import type { Tensor } from "./tensor.js";
+import { matmulF64, type Tensor } from "./tensor.js";
 import { tileGeometry, tobePermutation, type TileGeometry } from "./tobe.js";
 
 // ------------------------------------------------------------------ framework
@@ -92,20 +92,8 @@ export function prepareLayer(x: Tensor, w: Tensor, name = "layer"): PreparedLaye
   return { name, m, k, n, x, w, ref, refPower: pow / (m * n), wq, ws };
 }
 
-/** a [m x k] x b [k x n] in float64 (exact when every partial sum stays below 2^53). */
-export function matmul(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const y = new Float64Array(m * n);
-  for (let r = 0; r < m; r++) {
-    const yo = r * n;
-    for (let i = 0; i < k; i++) {
-      const av = a[r * k + i];
-      if (av === 0) continue;
-      const bo = i * n;
-      for (let c = 0; c < n; c++) y[yo + c] += av * b[bo + c];
-    }
-  }
-  return y;
-}
+/** Float GEMM, shared with the golden model's error figures. */
+export const matmul = matmulF64;
 
 export interface OutputError {
   /** Mean squared error of the dequantized layer output against the float reference. */

@@ -10,6 +10,7 @@ import { decode, decodeInt4, type ElemType } from "./formats.js";
 import { Block, readImage, writeFileAtomic } from "./images.js";
 import { actSlot } from "./layout.js";
 import type { Manifest, ManifestLayer } from "./manifest.js";
+import { matmulF64 } from "./tensor.js";
 import type { TileGeometry } from "./tobe.js";
 import { readTensorFile } from "./tensorio.js";
 
@@ -136,16 +137,7 @@ export function quantError(
   x: Float32Array, wf: Float32Array, m: number, k: number, n: number,
   y: Int32Array, paddedN: number, actScale: number, weightScales: ArrayLike<number>,
 ): ErrorFigures {
-  const ref = new Float64Array(m * n);
-  for (let r = 0; r < m; r++) {
-    for (let i = 0; i < k; i++) {
-      const xv = x[r * k + i];
-      if (xv === 0) continue;
-      const wo = i * n;
-      const ro = r * n;
-      for (let c = 0; c < n; c++) ref[ro + c] += xv * wf[wo + c];
-    }
-  }
+  const ref = matmulF64(x, wf, m, k, n);
   let err = 0;
   let pow = 0;
   for (let r = 0; r < m; r++) {

@@ -11,3 +11,18 @@ export function tensor2d(rows: number, cols: number, data?: Float32Array): Tenso
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
+
+/** a [m x k] x b [k x n] in float64 (exact while every partial sum stays below 2^53). */
+export function matmulF64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
+  const y = new Float64Array(m * n);
+  for (let r = 0; r < m; r++) {
+    const yo = r * n;
+    for (let i = 0; i < k; i++) {
+      const av = a[r * k + i];
+      if (av === 0) continue;
+      const bo = i * n;
+      for (let c = 0; c < n; c++) y[yo + c] += av * b[bo + c];
+    }
+  }
+  return y;
+}
