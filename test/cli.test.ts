@@ -161,4 +161,20 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(r.stdout).toMatch(/^PASS \(bit-exact\): r4c4f2_\w+ on verilator, 3 layer\(s\)/m);
     expect(JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8")).mismatches).toBe(0);
   });
+
+  it("verify --budget chooses an adaptive plan per layer and co-simulates it bit-exact", async () => {
+    const out = path.join(tmpDir("budget"), "v");
+    const r = await oltron("verify", "--preset", "small8", "--out", out, "--budget", "4.5", "--layer", "o_proj:16x256x16", "down:16x256x16");
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(/Adaptive plan on r8c8f2_\w+, budget 4.5 bits: average (\d\.\d+) information bits/);
+    const avg = Number(r.stdout.match(/average (\d\.\d+) information bits/)![1]);
+    expect(avg).toBeLessThanOrEqual(4.5);
+    const man = JSON.parse(fs.readFileSync(path.join(out, "images", "manifest.json"), "utf8"));
+    // The manifest records the chosen plans, and at this budget at least one layer uses salient channels.
+    expect(man.layers.some((l: { salientType: string }) => l.salientType !== "none")).toBe(true);
+    expect(r.stdout).toMatch(/^PASS \(bit-exact\)/m);
+    const bad = await oltron("verify", "--preset", "small8", "--out", out, "--budget", "3");
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/invalid budget 3: must be a number in \(4, 16\]/);
+  });
 });
