@@ -15,7 +15,7 @@ import {
 } from "./layout.js";
 import type { Manifest, ManifestLayer, ImageRef } from "./manifest.js";
 import { MANIFEST_FORMAT, MANIFEST_VERSION } from "./manifest.js";
-import type { Tensor } from "./tensor.js";
+import { channelMaxAbs, type Tensor } from "./tensor.js";
 import { tileGeometry, tobePermutation, type SalientKind, type TileGeometry } from "./tobe.js";
 
 /** How a layer's salient channels are chosen. Exactly one selector applies; default threshold 4. */
@@ -92,15 +92,8 @@ function median(values: Float64Array): number {
 
 /** Chooses the salient channels and the activation scale of a layer. */
 export function calibrate(x: Tensor, plan: LayerPlan, name = "layer"): Calibration {
-  const [m, k] = x.shape;
-  const channelMax = new Float64Array(k);
-  for (let r = 0; r < m; r++) {
-    const row = r * k;
-    for (let c = 0; c < k; c++) {
-      const a = Math.abs(x.data[row + c]);
-      if (a > channelMax[c]) channelMax[c] = a;
-    }
-  }
+  const k = x.shape[1];
+  const channelMax = channelMaxAbs(x);
   const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => channelMax[b] - channelMax[a] || a - b);
   let salient: number[] = [];
   if (plan.salientType !== "none") {

@@ -23,7 +23,7 @@
  */
 import { UserError } from "./errors.js";
 import { Rng } from "./rng.js";
-import type { Tensor } from "./tensor.js";
+import { channelMaxAbs, type Tensor } from "./tensor.js";
 
 export const LAYER_TYPES = ["qkv", "o_proj", "up_gate", "down"] as const;
 export type LayerType = (typeof LAYER_TYPES)[number];
@@ -191,19 +191,7 @@ export function fractionAboveMedian(x: Tensor, factor = 2): number {
   return count / mx.length;
 }
 
-/** Per-channel max |x| over the tokens (rows) of an [m x k] matrix. */
-export function channelMaxAbs(x: Tensor): Float64Array {
-  const [m, k] = x.shape;
-  const mx = new Float64Array(k);
-  for (let t = 0; t < m; t++) {
-    const row = t * k;
-    for (let c = 0; c < k; c++) {
-      const a = Math.abs(x.data[row + c]);
-      if (a > mx[c]) mx[c] = a;
-    }
-  }
-  return mx;
-}
+export { channelMaxAbs } from "./tensor.js";
 
 // ------------------------------------------------------------------ internals
 

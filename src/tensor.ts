@@ -26,3 +26,17 @@ export function matmulF64(a: ArrayLike<number>, b: ArrayLike<number>, m: number,
   }
   return y;
 }
+
+/** Per-channel max |x| over the tokens (rows) of an [m x k] matrix. */
+export function channelMaxAbs(x: Tensor): Float64Array {
+  const [m, k] = x.shape;
+  const mx = new Float64Array(k);
+  for (let t = 0; t < m; t++) {
+    const row = t * k;
+    for (let c = 0; c < k; c++) {
+      const a = Math.abs(x.data[row + c]);
+      if (a > mx[c]) mx[c] = a;
+    }
+  }
+  return mx;
+}
