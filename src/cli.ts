@@ -208,7 +208,7 @@ export function buildProgram(): Command {
     .action((o: Record<string, unknown>) => {
       const d = loadDesign(String(o.design));
       const layers = applyBudget(d, layersFromOptions(o), o);
-      const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false });
+      const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
       for (const l of man.layers) {
         console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} salient=${l.salientChannels} S=${l.s}/tile tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
       }
@@ -269,7 +269,7 @@ export function buildProgram(): Command {
     .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")
     .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
     .action(async (o: Record<string, unknown>) => {
-      const r = await verify({ ...o, preset: "default", out: path.join("rtl-out", "demo"), seed: 1 }, true);
+      const r = await verify({ ...o, preset: "default", out: path.join("rtl-out", "demo"), seed: 1 });
       printSim(r, false);
       if (!r.pass) process.exitCode = 1;
     });
@@ -293,7 +293,7 @@ function printGolden(dir: string, json = false): void {
 }
 
 /** The verify flow shared by `verify` and `demo`. */
-async function verify(o: Record<string, unknown>, verbose = true): Promise<SimResult> {
+async function verify(o: Record<string, unknown>): Promise<SimResult> {
   const d = designFromOptions(o);
   const dir = String(o.out ?? path.join("rtl-out", `verify-${d.name}`));
   const designDir = path.join(dir, "design");
@@ -302,8 +302,8 @@ async function verify(o: Record<string, unknown>, verbose = true): Promise<SimRe
   writeDesign(designDir, d);
   const layers = applyBudget(d, layersFromOptions(o), o);
   log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
-  quantizeToDir(d, layers, imagesDir);
-  if (verbose) printGolden(imagesDir);
+  quantizeToDir(d, layers, imagesDir, { log });
+  printGolden(imagesDir);
   const r = await simulate(designDir, imagesDir, { simulator: o.simulator as SimResult["simulator"], log });
   writeFileAtomic(path.join(dir, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
   return r;

@@ -109,9 +109,13 @@ export function quantizeToDir(
   d: ElaboratedDesign,
   layers: LayerInput[],
   outDir: string,
-  opts: { reference?: boolean } = {},
+  opts: { reference?: boolean; log?: (s: string) => void } = {},
 ): Manifest {
-  const set = buildImageSet(d, layers.map((l) => quantizeLayer(d, l)));
+  const quantized = layers.map((l, i) => {
+    opts.log?.(`quantize: layer ${i + 1}/${layers.length} ${l.name} (${l.x.shape.join("x")} x ${l.w.shape[1]})`);
+    return quantizeLayer(d, l);
+  });
+  const set = buildImageSet(d, quantized);
   return writeImageDir(outDir, set, opts.reference === false ? undefined : layers);
 }
 
