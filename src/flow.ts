@@ -23,7 +23,7 @@ import { writeNpy } from "./tensorio.js";
 export function writeDesign(dir: string, d: ElaboratedDesign): GeneratedRtl {
   const rtl = generateRtl(d);
   writeDirAtomic(dir, (tmp) => {
-    writeFiles(tmp, { ...rtl.sources, ...rtl.testbench });
+    writeFiles(tmp, { ...rtl.sources, ...rtl.testbench, ...rtl.header });
     writeFiles(tmp, {
       "design.json": JSON.stringify({ ...d, rtl: { top: rtl.top, tbTop: rtl.tbTop, sources: Object.keys(rtl.sources), testbench: Object.keys(rtl.testbench) } }, null, 1) + "\n",
     });
@@ -49,7 +49,7 @@ export function loadDesign(dir: string): ElaboratedDesign {
  */
 export function loadRtl(dir: string, d: ElaboratedDesign): GeneratedRtl {
   const fresh = generateRtl(d);
-  for (const [name, text] of Object.entries({ ...fresh.sources, ...fresh.testbench })) {
+  for (const [name, text] of Object.entries({ ...fresh.sources, ...fresh.testbench, ...fresh.header })) {
     const p = path.join(dir, name);
     if (!fs.existsSync(p)) throw new UserError(`${p}: missing; regenerate the design with 'oltron generate'`);
     if (fs.readFileSync(p, "utf8") !== text) {

@@ -57,6 +57,16 @@ describe("driver", () => {
     expect(summarize(r)).toContain("PASS");
   });
 
+  it("writes an FST waveform from a Verilator trace build", async () => {
+    const dir = images("fst");
+    const fst = path.join(dir, "w.fst");
+    const r = await simulateDesign(D, generateRtl(D), dir, { simulator: "verilator", trace: { file: fst, from: 2, to: 30 }, log: () => {} });
+    expect(r.pass).toBe(true);
+    const head = fs.readFileSync(fst).subarray(0, 1);
+    expect(head[0]).toBe(0); // FST files open with a header block (block type 0)
+    expect(fs.statSync(fst).size).toBeGreaterThan(1000);
+  });
+
   it("refuses an image whose sha256 does not match the manifest, naming the file", async () => {
     const dir = images("sha");
     const man = loadManifest(dir);

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { clog2, type ElaboratedDesign } from "../dsl/design.js";
+import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "../layout.js";
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 
@@ -19,6 +20,8 @@ export interface GeneratedRtl {
   sources: Record<string, string>;
   /** Testbench file name -> contents. */
   testbench: Record<string, string>;
+  /** C header for software (parameters, strides, descriptor layout). */
+  header: Record<string, string>;
   top: string;
   tbTop: string;
 }
@@ -34,10 +37,10 @@ function engine(): typeof Handlebars {
   return hb;
 }
 
-function template(name: string): Handlebars.TemplateDelegate {
+function template(name: string, ext = "v"): Handlebars.TemplateDelegate {
   let t = compiled.get(name);
   if (!t) {
-    t = engine().compile(fs.readFileSync(path.join(TEMPLATE_DIR, `${name}.v.hbs`), "utf8"), { noEscape: true, strict: true });
+    t = engine().compile(fs.readFileSync(path.join(TEMPLATE_DIR, `${name}.${ext}.hbs`), "utf8"), { noEscape: true, strict: true });
     compiled.set(name, t);
   }
   return t;
@@ -198,9 +201,24 @@ export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
     sources[`${d.prefix}_${part}.v`] = tidy(template(part)(ctx));
   }
   const tbName = `${d.prefix}_tb.v`;
+  const headerCtx = {
+    ...ctx,
+    guard: `${d.prefix.toUpperCase()}_PARAMS_H`,
+    hasFp8: d.config.salientTypes.includes("fp8") ? 1 : 0,
+    hasFp12: d.config.salientTypes.includes("fp12") ? 1 : 0,
+    maxSFp8: d.maxSalientPerTile.fp8 ?? 0,
+    maxSFp12: d.maxSalientPerTile.fp12 ?? 0,
+    flagLast: DESC_FLAG_LAST,
+    salientNone: SALIENT_CODE.none,
+    salientFp8: SALIENT_CODE.fp8,
+    salientFp12: SALIENT_CODE.fp12,
+    descFields: DESC_FIELDS.map((f) => f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)),
+    descReserved: d.descriptorBits / 32 - DESC_FIELDS.length,
+  };
   return {
     sources,
     testbench: { [tbName]: tidy(template("tb")(ctx)) },
+    header: { [`${d.prefix}_params.h`]: tidy(template("params", "h")(headerCtx)) },
     top: `${d.prefix}_top`,
     tbTop: `${d.prefix}_tb`,
   };
