@@ -269,8 +269,10 @@ export function buildProgram(): Command {
     .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")
     .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
     .action(async (o: Record<string, unknown>) => {
-      const r = await verify({ ...o, preset: "default", out: path.join("rtl-out", "demo"), seed: 1 });
+      const out = path.join("rtl-out", "demo");
+      const r = await verify({ ...o, preset: "default", out, seed: 1 });
       printSim(r, false);
+      console.log(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
       if (!r.pass) process.exitCode = 1;
     });
 
