@@ -22,6 +22,7 @@ import { writeFileAtomic } from "./images.js";
 import { loadManifest } from "./manifest.js";
 import type { LayerInput, LayerPlan } from "./quantizer.js";
 import type { SalientKind } from "./tobe.js";
+import type { Tensor } from "./tensor.js";
 import { readTensorFile } from "./tensorio.js";
 import { registerPlanCommand } from "./cli-plan.js";
 import { registerBenchCommands } from "./bench.js";
@@ -96,6 +97,7 @@ function addLayerOptions(cmd: Command): Command {
     .option("--w <file>", "weights [K x N] from .npy or .safetensors")
     .option("--x-name <name>", "tensor name inside a .safetensors --x file")
     .option("--w-name <name>", "tensor name inside a .safetensors --w file")
+    .addOption(new Option("--w-layout <layout>", "layout of --w: kn = [in x out]; nk = [out x in], as PyTorch's nn.Linear.weight").choices(["kn", "nk"]).default("kn"))
     .option("--salient-type <t>", "salient type for --x/--w: fp8, fp12 or none", "fp8")
     .addOption(new Option("--threshold <t>", "salient if channel max |x| > t x median channel max (default 4)").argParser(numArg("--threshold")))
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
@@ -127,12 +129,22 @@ function layersFromOptions(o: Record<string, unknown>, fallback: string[] = DEFA
       else plan.threshold = (o.threshold as number | undefined) ?? 4;
     }
     const x = readTensorFile(String(o.x), o.xName as string | undefined);
-    const w = readTensorFile(String(o.w), o.wName as string | undefined);
+    const wRaw = readTensorFile(String(o.w), o.wName as string | undefined);
+    const w = o.wLayout === "nk" ? transpose2d(wRaw, String(o.w)) : wRaw;
     const name = path.basename(String(o.x)).replace(/\.[^.]+$/, "").replace(/[^A-Za-z0-9_.-]/g, "_") || "L0";
     return [{ name, x, w, plan }];
   }
   const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i));
   return synthLayers(specs, o.seed as number);
+}
+
+/** [N x K] -> [K x N]: PyTorch stores linear weights output-major. */
+function transpose2d(t: Tensor, source: string): Tensor {
+  if (t.shape.length !== 2) throw new UserError(`${source}: --w-layout nk needs a 2-D tensor, got shape [${t.shape.join(", ")}]`);
+  const [r, c] = t.shape;
+  const out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
+  return { shape: [c, r], data: out };
 }
 
 // ------------------------------------------------------------------ printing

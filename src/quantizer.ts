@@ -74,7 +74,10 @@ function checkShapes(l: LayerInput): { m: number; k: number; n: number } {
   if (l.w.shape.length !== 2) throw new UserError(`layer ${l.name}: weights must be 2-D [in x out], got shape [${l.w.shape.join(", ")}]`);
   const [m, k] = l.x.shape;
   const [kw, n] = l.w.shape;
-  if (k !== kw) throw new UserError(`layer ${l.name}: activations have K = ${k} channels but weights have K = ${kw} rows`);
+  if (k !== kw) {
+    const hint = n === k ? " (the weights look [out x in], as PyTorch stores them: pass --w-layout nk)" : "";
+    throw new UserError(`layer ${l.name}: activations have K = ${k} channels but weights have K = ${kw} rows${hint}`);
+  }
   if (m < 1 || k < 1 || n < 1) throw new UserError(`layer ${l.name}: empty tensor (M=${m}, K=${k}, N=${n})`);
   for (const [what, t] of [["activations", l.x], ["weights", l.w]] as const) {
     for (let i = 0; i < t.data.length; i++) {

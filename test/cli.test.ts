@@ -121,6 +121,25 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(fs.readFileSync(path.join(images, "x.out.hex"), "utf8")).toBe(fs.readFileSync(path.join(images, "x.expected.hex"), "utf8"));
   });
 
+  it("reads PyTorch-layout weights ([out x in]) with --w-layout nk", async () => {
+    const dir = tmpDir("nk");
+    const m = 3, k = 12, n = 5;
+    const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i + 1));
+    const wKN = Float32Array.from({ length: k * n }, (_, i) => Math.cos(3 * i));
+    const wNK = new Float32Array(k * n);
+    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) wNK[j * k + i] = wKN[i * n + j];
+    writeNpy(path.join(dir, "x.npy"), { shape: [m, k], data: x });
+    writeNpy(path.join(dir, "wkn.npy"), { shape: [k, n], data: wKN });
+    writeNpy(path.join(dir, "wnk.npy"), { shape: [n, k], data: wNK });
+    const a = await oltron("quantize", "--design", designDir, "--out", path.join(dir, "a"), "--x", path.join(dir, "x.npy"), "--w", path.join(dir, "wkn.npy"));
+    const b = await oltron("quantize", "--design", designDir, "--out", path.join(dir, "b"), "--x", path.join(dir, "x.npy"), "--w", path.join(dir, "wnk.npy"), "--w-layout", "nk");
+    expect(a.exitCode, a.all).toBe(0);
+    expect(b.exitCode, b.all).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "b", "x.wgt.hex"), "utf8")).toBe(fs.readFileSync(path.join(dir, "a", "x.wgt.hex"), "utf8"));
+    const wrong = await oltron("quantize", "--design", designDir, "--out", path.join(dir, "c"), "--x", path.join(dir, "x.npy"), "--w", path.join(dir, "wnk.npy"));
+    expect(wrong.stderr).toMatch(/activations have K = 12 channels but weights have K = 5 rows \(the weights look \[out x in\].*--w-layout nk\)/);
+  });
+
   it("reports bad tensors and mismatched shapes by file, and leaves no folder behind", async () => {
     const dir = tmpDir("badin");
     writeNpy(path.join(dir, "nan.npy"), { shape: [2, 4], data: Float32Array.from([1, 2, NaN, 4, 5, 6, 7, 8]) });
