@@ -3,6 +3,7 @@
  * built-in LLaMA-7B / OPT-6.7B-shaped block. Planning never materialises weights: seeded
  * weights stay seeds, and permuting them only records gathers.
  */
+import * as fs from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "./errors.js";
 import { buildBlocks, example, exampleNames } from "./dataflow/blocks.js";
@@ -27,6 +28,15 @@ export function registerPlanCommand(program: Command): void {
     .option("--json", "print the plan as JSON instead of a table")
     .option("--perm-seed <n>", "derive every permutation from this seed (overrides the file's permutations section)")
     .action((file: string | undefined, opts: PlanOptions) => runPlan(file, opts));
+}
+
+/** A block file, or the name of a built-in example block. */
+export function loadModel(fileOrExample: string): Model {
+  if (exampleNames().includes(fileOrExample)) return exampleModel(fileOrExample);
+  if (!fs.existsSync(fileOrExample)) {
+    throw new UserError(`block '${fileOrExample}' is neither a file nor a built-in example (${exampleNames().join(", ")})`);
+  }
+  return modelFromJson(readJson(fileOrExample), fileOrExample);
 }
 
 export function runPlan(file: string | undefined, opts: PlanOptions): void {

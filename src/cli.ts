@@ -24,7 +24,10 @@ import type { LayerInput, LayerPlan } from "./quantizer.js";
 import type { SalientKind } from "./tobe.js";
 import type { Tensor } from "./tensor.js";
 import { readTensorFile } from "./tensorio.js";
-import { registerPlanCommand } from "./cli-plan.js";
+import { loadModel, registerPlanCommand } from "./cli-plan.js";
+import { linearOperands } from "./dataflow/operands.js";
+import { planModel } from "./dataflow/plan.js";
+import { generateActivations } from "./synth.js";
 import { registerBenchCommands } from "./bench.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -93,6 +96,8 @@ function designFromOptions(o: Record<string, unknown>): ElaboratedDesign {
 function addLayerOptions(cmd: Command): Command {
   return cmd
     .option("--layer <spec...>", "synthetic LLaMA-like layer(s): <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]], type qkv|o_proj|up_gate|down")
+    .option("--block <file|example>", "every linear layer of a transformer block (JSON, docs/dataflow.md, or tiny-llama-like example name) after folding its TOBE reorders away")
+    .addOption(new Option("--tokens <n>", "tokens fed through --block").argParser(intArg("--tokens", 1, 65536)).default(16))
     .option("--x <file>", "activations [M x K] from .npy or .safetensors (instead of --layer)")
     .option("--w <file>", "weights [K x N] from .npy or .safetensors")
     .option("--x-name <name>", "tensor name inside a .safetensors --x file")
@@ -116,18 +121,41 @@ function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record<string
 
 export const DEFAULT_LAYERS = ["qkv:64x256x64:fp8", "o_proj:64x256x64:fp12", "down:64x512x64:fp12:r0.05"];
 
+/** The plan users choose with --salient-type / --threshold / --ratio. */
+function planFromOptions(o: Record<string, unknown>): LayerPlan {
+  const salientType = String(o.salientType) as SalientKind;
+  if (!["fp8", "fp12", "none"].includes(salientType)) throw new UserError(`--salient-type '${salientType}' must be fp8, fp12 or none`);
+  if (o.ratio !== undefined && o.threshold !== undefined) throw new UserError("give --ratio or --threshold, not both");
+  const plan: LayerPlan = { salientType };
+  if (salientType !== "none") {
+    if (o.ratio !== undefined) plan.ratio = o.ratio as number;
+    else plan.threshold = (o.threshold as number | undefined) ?? 4;
+  }
+  return plan;
+}
+
+/**
+ * The linear layers of a block after the dataflow pass: each consumes its input already in
+ * TOBE order, with no explicit reorder in the graph. The block input is LLaMA-like synthetic
+ * activations (outlier channels included).
+ */
+function blockLayers(o: Record<string, unknown>): LayerInput[] {
+  const model = loadModel(String(o.block));
+  const folded = planModel(model);
+  log(`block: ${model.graph.name}: ${folded.plan.length} linear(s), ${folded.explicitReorders} explicit reorder(s) left after folding`);
+  const tokens = o.tokens as number;
+  const x = generateActivations("qkv", tokens, model.graph.input.channels, o.seed as number);
+  const plan = planFromOptions(o);
+  return linearOperands(folded.graph, x).map((op) => ({ name: op.name.replace(/[^A-Za-z0-9_.-]/g, "_"), x: op.x, w: op.w, plan }));
+}
+
 function layersFromOptions(o: Record<string, unknown>, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
+  const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new UserError("give one source of layers: --layer, --block, or --x/--w");
+  if (o.block !== undefined) return blockLayers(o);
   if (o.x || o.w) {
     if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
-    if (o.layer) throw new UserError("give either --layer or --x/--w, not both");
-    const salientType = String(o.salientType) as SalientKind;
-    if (!["fp8", "fp12", "none"].includes(salientType)) throw new UserError(`--salient-type '${salientType}' must be fp8, fp12 or none`);
-    if (o.ratio !== undefined && o.threshold !== undefined) throw new UserError("give --ratio or --threshold, not both");
-    const plan: LayerPlan = { salientType };
-    if (salientType !== "none") {
-      if (o.ratio !== undefined) plan.ratio = o.ratio as number;
-      else plan.threshold = (o.threshold as number | undefined) ?? 4;
-    }
+    const plan = planFromOptions(o);
     const x = readTensorFile(String(o.x), o.xName as string | undefined);
     const wRaw = readTensorFile(String(o.w), o.wName as string | undefined);
     const w = o.wLayout === "nk" ? transpose2d(wRaw, String(o.w)) : wRaw;

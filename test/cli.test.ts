@@ -181,6 +181,20 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8")).mismatches).toBe(0);
   });
 
+  it("verify --block co-simulates every linear of a reorder-free block in one run", async () => {
+    const out = path.join(tmpDir("block"), "v");
+    const r = await oltron("verify", "--preset", "small8", "--out", out, "--block", path.join(ROOT, "examples", "blocks", "tiny-opt.json"), "--tokens", "5");
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stderr).toMatch(/block: tiny-opt: \d+ linear\(s\), 0 explicit reorder\(s\) left after folding/);
+    expect(r.stdout).toMatch(/^PASS \(bit-exact\): r8c8f2_\w+ on verilator, \d+ layer\(s\)/m);
+    const man = JSON.parse(fs.readFileSync(path.join(out, "images", "manifest.json"), "utf8"));
+    expect(man.layers.map((l: { name: string }) => l.name)).toContain("b0.fc2");
+    const bad = await oltron("verify", "--preset", "small8", "--out", out, "--block", "nosuch");
+    expect(bad.stderr).toMatch(/block 'nosuch' is neither a file nor a built-in example/);
+    const both = await oltron("verify", "--preset", "small8", "--out", out, "--block", "llama7b", "--layer", "qkv:4x4x4");
+    expect(both.stderr).toMatch(/give one source of layers/);
+  });
+
   it("verify --budget chooses an adaptive plan per layer and co-simulates it bit-exact", async () => {
     const out = path.join(tmpDir("budget"), "v");
     const r = await oltron("verify", "--preset", "small8", "--out", out, "--budget", "4.5", "--layer", "o_proj:16x256x16", "down:16x256x16");
