@@ -83,6 +83,22 @@ describe("oltron generate", () => {
     expect(fs.readdirSync(parent)).toEqual([]);
   });
 
+  it("never replaces a folder or file it did not write", async () => {
+    const dir = tmpDir("mine");
+    fs.writeFileSync(path.join(dir, "thesis.tex"), "precious");
+    const r = await oltron("generate", "--preset", "tiny", "--out", dir);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/exists and was not written by oltron .* refusing to replace it/);
+    expect(fs.readFileSync(path.join(dir, "thesis.tex"), "utf8")).toBe("precious");
+    const file = path.join(dir, "thesis.tex");
+    expect((await oltron("generate", "--preset", "tiny", "--out", file)).stderr).toMatch(/exists and is not a folder/);
+    const own = path.join(dir, "own");
+    expect((await oltron("generate", "--preset", "tiny", "--out", own)).exitCode).toBe(0);
+    expect((await oltron("generate", "--preset", "small8", "--out", own)).exitCode).toBe(0); // its own output: replaced
+    expect(fs.readdirSync(own).some((f) => f.startsWith("oltron_r8c8"))).toBe(true);
+    expect(fs.statSync(own).mode & 0o777).toBe(0o777 & ~process.umask());
+  });
+
   it("shows parameters and their defaults in --help", async () => {
     const r = await oltron("generate", "--help");
     for (const s of ["--rows <n>", "(default 16)", "--flex-lines", "--mem-word-bits", "--buffer-tokens", "--salient-types", "--preset"]) {
