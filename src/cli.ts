@@ -15,7 +15,7 @@ import {
 import { UserError } from "./errors.js";
 import { decodeTable, parseElemType, type TableRow } from "./formats.js";
 import {
-  loadDesign, parseLayerSpec, quantizeToDir, simulate, summarize, synthLayers, writeDesign, type SimResult,
+  blockLayers, loadDesign, parseLayerSpec, quantizeToDir, simulate, summarize, synthLayers, writeDesign, type SimResult,
 } from "./flow.js";
 import { runGolden } from "./golden.js";
 import { writeFileAtomic } from "./images.js";
@@ -25,8 +25,6 @@ import type { SalientKind } from "./tobe.js";
 import type { Tensor } from "./tensor.js";
 import { readTensorFile } from "./tensorio.js";
 import { loadModel, registerPlanCommand } from "./cli-plan.js";
-import { linearOperands } from "./dataflow/operands.js";
-import { planModel } from "./dataflow/plan.js";
 import { generateActivations } from "./synth.js";
 import { registerBenchCommands } from "./bench.js";
 
@@ -134,25 +132,20 @@ function planFromOptions(o: Record<string, unknown>): LayerPlan {
   return plan;
 }
 
-/**
- * The linear layers of a block after the dataflow pass: each consumes its input already in
- * TOBE order, with no explicit reorder in the graph. The block input is LLaMA-like synthetic
- * activations (outlier channels included).
- */
-function blockLayers(o: Record<string, unknown>): LayerInput[] {
+/** The linear layers of a block, its TOBE reorders folded away (flow.blockLayers). */
+function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerInput[] {
   const model = loadModel(String(o.block));
-  const folded = planModel(model);
-  log(`block: ${model.graph.name}: ${folded.plan.length} linear(s), ${folded.explicitReorders} explicit reorder(s) left after folding`);
-  const tokens = o.tokens as number;
-  const x = generateActivations("qkv", tokens, model.graph.input.channels, o.seed as number);
-  const plan = planFromOptions(o);
-  return linearOperands(folded.graph, x).map((op) => ({ name: op.name.replace(/[^A-Za-z0-9_.-]/g, "_"), x: op.x, w: op.w, plan }));
+  const x = generateActivations("qkv", o.tokens as number, model.graph.input.channels, o.seed as number);
+  const { layers, fold } = blockLayers(d, model.graph, x, planFromOptions(o));
+  log(`block: ${model.graph.name}: ${fold.plan.length} linear(s), ${fold.explicitReorders} explicit reorder(s) left after folding the quantizer's TOBE permutations`);
+  for (const e of fold.plan.filter((p) => p.placement === "explicit")) log(`block:   ${e.linear} keeps an explicit reorder: ${e.refusal?.reason ?? ""}`);
+  return layers;
 }
 
-function layersFromOptions(o: Record<string, unknown>, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
+function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
   const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined].filter(Boolean).length;
   if (sources > 1) throw new UserError("give one source of layers: --layer, --block, or --x/--w");
-  if (o.block !== undefined) return blockLayers(o);
+  if (o.block !== undefined) return layersOfBlock(o, d);
   if (o.x || o.w) {
     if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
     const plan = planFromOptions(o);
@@ -247,7 +240,7 @@ export function buildProgram(): Command {
     .option("--golden", "also run the golden model and write <layer>.expected.hex")
     .action((o: Record<string, unknown>) => {
       const d = loadDesign(String(o.design));
-      const layers = applyBudget(d, layersFromOptions(o), o);
+      const layers = applyBudget(d, layersFromOptions(o, d), o);
       const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
       for (const l of man.layers) {
         console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} salient=${l.salientChannels} S=${l.s}/tile tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
@@ -342,7 +335,7 @@ async function verify(o: Record<string, unknown>): Promise<SimResult> {
   const imagesDir = path.join(dir, "images");
   log(`verify: generating ${d.name} into ${designDir}`);
   writeDesign(designDir, d);
-  const layers = applyBudget(d, layersFromOptions(o), o);
+  const layers = applyBudget(d, layersFromOptions(o, d), o);
   log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
   quantizeToDir(d, layers, imagesDir, { log });
   printGolden(imagesDir);

@@ -10,7 +10,12 @@ import { UserError } from "./errors.js";
 import { compareOutputs, runGolden, type GoldenLayerResult, type Mismatch } from "./golden.js";
 import { Block, writeDirAtomic, writeFileAtomic, writeFiles } from "./images.js";
 import { loadManifest, type Manifest } from "./manifest.js";
-import { buildImageSet, quantizeLayer, type ImageSet, type LayerInput, type LayerPlan } from "./quantizer.js";
+import { buildImageSet, calibrate, quantizeLayer, type ImageSet, type LayerInput, type LayerPlan } from "./quantizer.js";
+import { foldReorders, type FoldResult } from "./dataflow/fold.js";
+import type { Graph } from "./dataflow/graph.js";
+import { linearOperands } from "./dataflow/operands.js";
+import type { Tensor } from "./tensor.js";
+import { tileGeometry, tobePermutation } from "./tobe.js";
 import { generateRtl, type GeneratedRtl } from "./rtl/generate.js";
 import { buildSim, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type Simulator } from "./sim/driver.js";
 import { generateLayer, LAYER_TYPES, type LayerType } from "./synth.js";
@@ -133,6 +138,50 @@ export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerIn
     }
   });
   return set.manifest;
+}
+
+// ------------------------------------------------------------------ blocks
+
+export interface BlockLayers {
+  layers: LayerInput[];
+  fold: FoldResult;
+}
+
+/**
+ * The linear layers of a transformer block, with the quantizer's own TOBE permutations
+ * folded into the graph: each linear is calibrated on its real input, its TOBE layout is
+ * computed for the design, that permutation is folded (into producer columns or norm
+ * addressing), and the folded operands are quantized with the layout that keeps their
+ * order. A folded layer's manifest permutation is therefore monotone: no reorder runs at
+ * inference, only zero padding. A permutation the pass must refuse stays an explicit
+ * reorder and is reported in `fold.plan`.
+ */
+export function blockLayers(d: ElaboratedDesign, graph: Graph, x: Tensor, plan: LayerPlan): BlockLayers {
+  const layouts = new Map<string, { perm: Int32Array; channels: number[] }>();
+  const perms = new Map<string, number[]>();
+  for (const op of linearOperands(graph, x)) {
+    const cal = calibrate(op.x, plan, op.name);
+    const g = tileGeometry(d, op.x.shape[1], cal.salient.length, plan.salientType);
+    const { perm } = tobePermutation(g, op.x.shape[1], cal.salient, cal.order);
+    const order = Array.from(perm).filter((c) => c >= 0);
+    perms.set(op.name, order);
+    const position = new Int32Array(order.length);
+    order.forEach((c, i) => (position[c] = i));
+    // The same layout in the folded operand's own channel order.
+    const layout = perm.map((c) => (c < 0 ? -1 : position[c]));
+    const channels: number[] = [];
+    for (let i = 0; i < layout.length; i++) if (i % g.tileChannels < g.s && layout[i] >= 0) channels.push(layout[i]);
+    layouts.set(op.name, { perm: layout, channels });
+  }
+  const fold = foldReorders(graph, perms);
+  const layers = linearOperands(fold.graph, x).map((op) => {
+    const l = layouts.get(op.name)!;
+    return {
+      name: op.name.replace(/[^A-Za-z0-9_.-]/g, "_"), x: op.x, w: op.w, layout: l.perm,
+      plan: plan.salientType === "none" ? plan : { salientType: plan.salientType, channels: l.channels },
+    };
+  });
+  return { layers, fold };
 }
 
 // ------------------------------------------------------------------ simulation

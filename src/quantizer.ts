@@ -39,6 +39,12 @@ export interface LayerInput {
   w: Tensor;
   plan?: LayerPlan;
   layerType?: string;
+  /**
+   * An explicit TOBE layout (perm[i] = channel at padded position i, -1 = zero channel) instead
+   * of the quantizer's own: used when the permutation was folded into the graph upstream and
+   * the activations already arrive in TOBE order.
+   */
+  layout?: Int32Array;
 }
 
 export interface Calibration {
@@ -159,7 +165,7 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
   const plan = l.plan ?? DEFAULT_PLAN;
   const cal = calibrate(l.x, plan, l.name);
   const g = tileGeometry(d, k, cal.salient.length, plan.salientType);
-  const { perm, salientSet } = tobePermutation(g, k, cal.salient, cal.order);
+  const { perm, salientSet } = l.layout ? checkedLayout(g, k, l.layout, l.name) : tobePermutation(g, k, cal.salient, cal.order);
   const K = g.paddedK;
   const actCodes = new Uint16Array(m * K);
   const sa = cal.scale;
@@ -186,6 +192,18 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
     name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, weightScales,
     perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
   };
+}
+
+function checkedLayout(g: TileGeometry, k: number, layout: Int32Array, name: string): { perm: Int32Array; salientSet: number[] } {
+  if (layout.length !== g.paddedK) throw new UserError(`layer ${name}: layout has ${layout.length} positions, the tile geometry needs ${g.paddedK}`);
+  const seen = new Uint8Array(k);
+  for (const c of layout) {
+    if (c < -1 || c >= k || (c >= 0 && seen[c]++)) throw new UserError(`layer ${name}: layout entry ${c} is out of range -1..${k - 1} or repeated`);
+  }
+  if (seen.some((v) => v === 0)) throw new UserError(`layer ${name}: layout leaves out channel ${seen.indexOf(0)}`);
+  const salientSet: number[] = [];
+  for (let i = 0; i < g.paddedK; i++) if (i % g.tileChannels < g.s && layout[i] >= 0) salientSet.push(layout[i]);
+  return { perm: Int32Array.from(layout), salientSet };
 }
 
 /** Decoded activation integer at (token, padded position). */
