@@ -145,6 +145,16 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
   const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined].filter(Boolean).length;
   if (sources > 1) throw new UserError("give one source of layers: --layer, --block, or --x/--w");
+  const given = (flag: string, key: string) => (o[key] !== undefined && o[key] !== defaults[key] ? [flag] : []);
+  const defaults: Record<string, unknown> = { salientType: "fp8", tokens: 16, wLayout: "kn" };
+  // Options that only some layer sources read: refuse them where they would be ignored.
+  const perLayerPlan = [...given("--salient-type", "salientType"), ...given("--ratio", "ratio"), ...given("--threshold", "threshold")];
+  if (o.block === undefined && o.x === undefined && perLayerPlan.length) {
+    throw new UserError(`${perLayerPlan.join(", ")} apply to --x/--w and --block; with --layer, give each layer's choice in its spec (<type>:<M>x<K>x<N>:<fp8|fp12|none>:<threshold>|r<ratio>)`);
+  }
+  const fileOnly = [...given("--x-name", "xName"), ...given("--w-name", "wName"), ...given("--w-layout", "wLayout")];
+  if (o.x === undefined && fileOnly.length) throw new UserError(`${fileOnly.join(", ")} apply only to --x/--w`);
+  if (o.block === undefined && o.tokens !== undefined && o.tokens !== defaults.tokens) throw new UserError("--tokens applies only to --block");
   if (o.block !== undefined) return layersOfBlock(o, d);
   if (o.x || o.w) {
     if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
@@ -269,8 +279,19 @@ export function buildProgram(): Command {
     .option("--json", "print the JSON result")
     .action(async (o: Record<string, unknown>) => {
       const trace = o.trace ? { file: String(o.trace), from: o.traceFrom as number | undefined, to: o.traceTo as number | undefined } : undefined;
+      if (!trace && (o.traceFrom !== undefined || o.traceTo !== undefined)) throw new UserError("--trace-from/--trace-to need --trace <file>");
+      if (trace && trace.from !== undefined && trace.to !== undefined && trace.to < trace.from) {
+        throw new UserError(`--trace-to ${trace.to} is before --trace-from ${trace.from}`);
+      }
+      const resultFile = String(o.result ?? path.join(String(o.images), "sim-result.json"));
+      for (const f of [resultFile, ...(trace ? [trace.file] : [])]) {
+        if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
+      }
       const r = await simulate(String(o.design), String(o.images), { simulator: o.simulator as SimResult["simulator"], trace, log });
-      writeFileAtomic(String(o.result ?? path.join(String(o.images), "sim-result.json")), JSON.stringify(r, null, 1) + "\n");
+      if (trace && !fs.existsSync(trace.file)) {
+        log(`sim: no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
+      }
+      writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
       printSim(r, !!o.json);
       if (!r.pass) process.exitCode = 1;
     });

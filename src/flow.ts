@@ -88,9 +88,11 @@ export function parseLayerSpec(spec: string, index: number): LayerSpec {
   const salientType = (parts[2] ?? "fp8") as SalientKind;
   if (!["fp8", "fp12", "none"].includes(salientType)) throw bad(`salient type '${parts[2]}'`);
   const plan: LayerPlan = { salientType };
+  if (salientType === "none" && parts[3] !== undefined) throw bad(`a salient selector ('${parts[3]}') makes no sense with 'none'`);
   if (salientType !== "none") {
     const sel = parts[3];
     if (sel === undefined) plan.threshold = 4;
+    else if (sel === "" || sel === "r") throw bad("empty salient selector");
     else if (sel.startsWith("r")) {
       plan.ratio = Number(sel.slice(1));
       if (!(plan.ratio >= 0 && plan.ratio <= 1)) throw bad(`ratio '${sel}' must be r0..r1`);
@@ -236,10 +238,8 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   const firstMismatches: Mismatch[] = [];
   let mismatches = 0;
   const compare = opts.compare !== false && run.status === "done";
-  if (compare) {
-    const missing = man.layers.some((l) => !fs.existsSync(path.join(imagesDir, `${l.name}.expected.hex`)));
-    if (missing) runGolden(imagesDir, man, { error: false });
-  }
+  // Recomputed every run (it is fast): a stale or edited expected file is never trusted.
+  if (compare) runGolden(imagesDir, man, { error: false });
   for (const l of man.layers) {
     let count = 0;
     if (compare) {

@@ -82,5 +82,14 @@ export function loadManifest(dir: string): Manifest {
   if (m.format !== MANIFEST_FORMAT) throw new UserError(`${p}: format '${m.format}' is not '${MANIFEST_FORMAT}'`);
   if (m.version !== MANIFEST_VERSION) throw new UserError(`${p}: version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
   if (!Array.isArray(m.layers) || m.layers.length === 0) throw new UserError(`${p}: no layers`);
+  m.layers.forEach((l, i) => {
+    // Layer names become file names: never let one point outside the folder.
+    if (typeof l?.name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(l.name) || l.name.startsWith(".")) {
+      throw new UserError(`${p}: layer ${i} has an invalid name ${JSON.stringify(l?.name)} (letters, digits, '_', '.', '-'; not starting with '.')`);
+    }
+    for (const f of ["act", "wgt", "out"] as const) {
+      if (!l[f] || typeof l[f] !== "object") throw new UserError(`${p}: layer ${l.name} has no '${f}' image entry`);
+    }
+  });
   return m;
 }

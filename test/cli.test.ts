@@ -179,6 +179,42 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(spec.stderr).toMatch(/unknown layer type 'mlp'/);
   });
 
+  it("refuses empty selectors and options the chosen layer source would ignore", async () => {
+    const out = path.join(tmpDir("ignored"), "o");
+    const cases: [string[], RegExp][] = [
+      [["--layer", "qkv:4x8x4:fp8:r"], /empty salient selector/],
+      [["--layer", "qkv:4x8x4:none:5"], /makes no sense with 'none'/],
+      [["--layer", "qkv:4x8x4", "--ratio", "0.5"], /--ratio apply to --x\/--w and --block/],
+      [["--layer", "qkv:4x8x4", "--w-name", "w"], /--w-name apply only to --x\/--w/],
+      [["--layer", "qkv:4x8x4", "--tokens", "3"], /--tokens applies only to --block/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await oltron("quantize", "--design", designDir, "--out", out, ...args);
+      expect(r.exitCode, args.join(" ")).toBe(1);
+      expect(r.stderr, args.join(" ")).toMatch(msg);
+      expect(fs.existsSync(out)).toBe(false);
+    }
+  });
+
+  it("sim checks its output paths and trace window before running; manifests cannot name files outside their folder", async () => {
+    const images = path.join(tmpDir("simchk"), "i");
+    expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);
+    const noDir = await oltron("sim", "--design", designDir, "--images", images, "--result", "/nonexistent-oltron/r.json");
+    expect(noDir.stderr).toMatch(/folder \/nonexistent-oltron does not exist/);
+    const window = await oltron("sim", "--design", designDir, "--images", images, "--trace", path.join(images, "w.vcd"), "--trace-from", "50", "--trace-to", "10");
+    expect(window.stderr).toMatch(/--trace-to 10 is before --trace-from 50/);
+    const late = await oltron("sim", "--design", designDir, "--images", images, "--simulator", "icarus", "--trace", path.join(images, "w.vcd"), "--trace-from", "100000");
+    expect(late.exitCode).toBe(0);
+    expect(late.stderr).toMatch(/no waveform written: the run ended after \d+ cycles/);
+    const manFile = path.join(images, "manifest.json");
+    const man = JSON.parse(fs.readFileSync(manFile, "utf8"));
+    man.layers[0].name = "../evil";
+    fs.writeFileSync(manFile, JSON.stringify(man));
+    const evil = await oltron("golden", "--images", images);
+    expect(evil.exitCode).toBe(1);
+    expect(evil.stderr).toMatch(/layer 0 has an invalid name "..\/evil"/);
+  });
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

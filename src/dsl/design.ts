@@ -302,8 +302,9 @@ export function salientLanes(t: SalientType | "none"): number {
 
 /** Loads a design.json written by `oltron generate`, re-elaborating to catch hand edits. */
 export function designFromJson(obj: unknown, source: string): ElaboratedDesign {
-  if (!obj || typeof obj !== "object" || !("config" in obj)) {
-    throw new UserError(`${source}: not an elaborated design (no 'config' field)`);
+  const config = obj && typeof obj === "object" ? (obj as { config?: unknown }).config : undefined;
+  if (!config || typeof config !== "object" || Array.isArray(config)) {
+    throw new UserError(`${source}: not an elaborated design (no 'config' object)`);
   }
   const d = elaborate(resolveConfig((obj as { config: Partial<ArchConfig> }).config));
   if ((obj as { hash?: string }).hash !== d.hash) {
