@@ -230,6 +230,15 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
       `${imagesDir}: images were quantized for design ${man.design.name} (hash ${man.design.hash}), not ${d.name}; re-run 'oltron quantize --design' with this design`,
     );
   }
+  const geometry: [string, number, number][] = [
+    ["memWordBits", man.design.memWordBits, d.config.memWordBits], ["bufferTokens", man.design.bufferTokens, d.config.bufferTokens],
+    ["cols", man.design.cols, d.cols], ["actStrideBits", man.design.actStrideBits, d.act.strideBits],
+    ["wgtStrideBits", man.design.wgtStrideBits, d.wgt.strideBits], ["outStrideBits", man.design.outStrideBits, d.out.strideBits],
+    ["descriptorWords", man.design.descriptorWords, d.descriptorWords],
+  ];
+  for (const [what, got, want] of geometry) {
+    if (got !== want) throw new UserError(`${imagesDir}/manifest.json: design.${what} is ${got}, but design ${d.name} has ${want}; the manifest was edited`);
+  }
   const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man), trace: !!opts.trace, log: opts.log });
   const watchdog = watchdogCycles(d, man);
   const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, trace: opts.trace, log: opts.log });

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "./errors.js";
+import { readImage } from "./images.js";
 import type { LayerPlan } from "./quantizer.js";
 import type { SalientKind } from "./tobe.js";
 
@@ -83,6 +84,7 @@ export function loadManifest(dir: string): Manifest {
   if (m.version !== MANIFEST_VERSION) throw new UserError(`${p}: version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
   if (!Array.isArray(m.layers) || m.layers.length === 0) throw new UserError(`${p}: no layers`);
   m.layers.forEach((l, i) => {
+    checkLayerShape(p, l, i);
     // Layer names become file names: never let one point outside the folder.
     if (typeof l?.name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(l.name) || l.name.startsWith(".")) {
       throw new UserError(`${p}: layer ${i} has an invalid name ${JSON.stringify(l?.name)} (letters, digits, '_', '.', '-'; not starting with '.')`);
@@ -91,5 +93,48 @@ export function loadManifest(dir: string): Manifest {
       if (!l[f] || typeof l[f] !== "object") throw new UserError(`${p}: layer ${l.name} has no '${f}' image entry`);
     }
   });
+  checkAgainstDescriptors(dir, m);
   return m;
+}
+
+function checkLayerShape(p: string, l: ManifestLayer, i: number): void {
+  const bad = (what: string) => new UserError(`${p}: layer ${i} (${l?.name}): ${what}`);
+  for (const f of ["m", "k", "n", "s", "tiles", "tileChannels", "paddedK", "nTiles", "paddedN"] as const) {
+    if (!Number.isInteger(l?.[f]) || l[f] < 0) throw bad(`'${f}' must be a non-negative integer, got ${JSON.stringify(l?.[f])}`);
+  }
+  if (l.paddedK !== l.tiles * l.tileChannels) throw bad(`paddedK ${l.paddedK} != tiles ${l.tiles} x tileChannels ${l.tileChannels}`);
+  if (!Array.isArray(l.permutation) || l.permutation.length !== l.paddedK) throw bad(`permutation must list ${l.paddedK} positions`);
+  if (!Array.isArray(l.weightScales) || l.weightScales.length !== l.n) throw bad(`weightScales must list ${l.n} scales`);
+  if (!["none", "fp8", "fp12"].includes(l.salientType)) throw bad(`salientType '${l.salientType}' is not none, fp8 or fp12`);
+}
+
+/**
+ * The hardware reads the descriptor table, the golden model reads the manifest: they must
+ * describe the same layers, or a hand-edited manifest would make the RTL look wrong.
+ */
+function checkAgainstDescriptors(dir: string, m: Manifest): void {
+  const t = m.descriptorTable;
+  if (!t || typeof t.file !== "string") throw new UserError(`${dir}/manifest.json: no descriptorTable entry`);
+  const W = m.memWordBits;
+  const table = readImage(dir, t.file, t.sha256, W, t.words);
+  const field = (d: number, f: number) => table.get((d * m.design.descriptorWords * W) / 4 + 8 * f, 8);
+  const code = { none: 0, fp8: 1, fp12: 2 } as const;
+  for (const l of m.layers) {
+    for (let c = 0; c < l.descriptors.count; c++) {
+      const d = l.descriptors.first + c;
+      const m0 = c * m.design.bufferTokens;
+      const want = [
+        Math.min(m.design.bufferTokens, l.m - m0), l.tiles, l.nTiles, l.tileChannels, l.s, code[l.salientType],
+        l.act.offset + (m0 * m.design.actStrideBits) / W, l.act.tileStride, l.wgt.offset, l.wgt.blockStride,
+        l.out.offset + (m0 * m.design.outStrideBits) / W, l.out.tileStride,
+      ];
+      want.forEach((v, f) => {
+        if (field(d, f) !== v) {
+          throw new UserError(
+            `${dir}/manifest.json: layer ${l.name} does not match descriptor ${d} (field ${f}: manifest implies ${v}, descriptor has ${field(d, f)}); the manifest was edited or belongs to other images`,
+          );
+        }
+      });
+    }
+  }
 }

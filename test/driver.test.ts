@@ -77,6 +77,24 @@ describe("driver", () => {
     await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(/L0\.act\.hex: sha256/);
   });
 
+  it("catches a hand-edited manifest before the RTL can be blamed", async () => {
+    const edits: [(m: Record<string, any>) => void, RegExp][] = [
+      [(m) => (m.layers[0].s = m.layers[0].s + 1), /does not match descriptor 0 \(field 4/],
+      [(m) => (m.layers[0].salientType = "fp12"), /does not match descriptor 0 \(field 5/],
+      [(m) => (m.layers[0].tileChannels += 1), /paddedK \d+ != tiles/],
+      [(m) => m.layers[0].weightScales.pop(), /weightScales must list 5 scales/],
+      [(m) => (m.design.actStrideBits = 64), /design.actStrideBits is 64, but design/],
+    ];
+    for (const [edit, msg] of edits) {
+      const dir = images("edit");
+      const f = path.join(dir, "manifest.json");
+      const man = JSON.parse(fs.readFileSync(f, "utf8"));
+      edit(man);
+      fs.writeFileSync(f, JSON.stringify(man));
+      await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(msg);
+    }
+  });
+
   it("refuses images quantized for another design", async () => {
     const dir = images("other");
     const other = design({ rows: 4, cols: 4, flexLines: 2, memWordBits: 128, bufferTokens: 64 });
