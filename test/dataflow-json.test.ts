@@ -1,9 +1,9 @@
 // The JSON schema (examples, round trips, errors) and the `plan` command.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { tmpDir } from "./helpers/cosim.js";
 import { UserError } from "../src/errors.js";
 import { registerPlanCommand, runPlan } from "../src/cli-plan.js";
 import { readJson } from "../src/dataflow/io.js";
@@ -102,7 +102,7 @@ describe("oltron plan", () => {
 
   it("--out writes the rewritten graph atomically, without materialising 7B-sized weights", () => {
     capture();
-    const dir = mkdtempSync(join(tmpdir(), "oltron-plan-"));
+    const dir = tmpDir("plan");
     const file = join(dir, "rewritten.json");
     writeFileSync(file, "old");
     runPlan(undefined, { out: file });
@@ -115,7 +115,7 @@ describe("oltron plan", () => {
   });
 
   it("reads a block file; --perm-seed changes the permutations", () => {
-    const dir = mkdtempSync(join(tmpdir(), "oltron-plan-"));
+    const dir = tmpDir("plan");
     const a = join(dir, "a.json");
     const b = join(dir, "b.json");
     capture();
@@ -138,7 +138,7 @@ describe("oltron plan", () => {
   });
 
   it("a file that is not JSON", () => {
-    const f = join(mkdtempSync(join(tmpdir(), "oltron-plan-")), "bad.json");
+    const f = join(tmpDir("plan"), "bad.json");
     writeFileSync(f, "{ nope");
     expect(() => runPlan(f, {})).toThrow(/bad.json is not valid JSON/);
     expect(existsSync(f)).toBe(true);

@@ -17,8 +17,15 @@ export function design(cfg: Partial<ArchConfig>): ElaboratedDesign {
   return elaborate(resolveConfig(cfg));
 }
 
+// One scratch root per test process, removed when the process exits: runs leave no litter.
+let root: string | undefined;
 export function tmpDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `oltron-test-${tag}-`));
+  if (!root) {
+    const r = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-tests-"));
+    root = r;
+    process.on("exit", () => fs.rmSync(r, { recursive: true, force: true }));
+  }
+  return fs.mkdtempSync(path.join(root, `${tag}-`));
 }
 
 export interface CodeLayerOpts {
