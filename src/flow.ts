@@ -15,7 +15,7 @@ import { foldReorders, type FoldResult } from "./dataflow/fold.js";
 import type { Graph } from "./dataflow/graph.js";
 import { linearOperands } from "./dataflow/operands.js";
 import type { Tensor } from "./tensor.js";
-import { tileGeometry, tobePermutation } from "./tobe.js";
+import { layerLayout } from "./tobe.js";
 import { generateRtl, type GeneratedRtl } from "./rtl/generate.js";
 import { buildSim, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type Simulator } from "./sim/driver.js";
 import { generateLayer, LAYER_TYPES, type LayerType } from "./synth.js";
@@ -159,12 +159,17 @@ export interface BlockLayers {
  * reorder and is reported in `fold.plan`.
  */
 export function blockLayers(d: ElaboratedDesign, graph: Graph, x: Tensor, plan: LayerPlan): BlockLayers {
-  const layouts = new Map<string, { perm: Int32Array; channels: number[] }>();
+  const layouts = new Map<string, { perm: Int32Array; channels: number[]; groups: number }>();
   const perms = new Map<string, number[]>();
+  const heads = new Map<string, number>();
+  for (const n of graph.nodes) if (n.op === "attention") heads.set(n.name, n.heads);
+  const groupsOf = new Map<string, number>();
+  for (const n of graph.nodes) if (n.op === "linear") groupsOf.set(n.name, heads.get(n.inputs[0]) ?? 1);
   for (const op of linearOperands(graph, x)) {
+    // A linear fed by attention (o_proj) gets head-aware TOBE, so its permutation can fold.
+    const groups = plan.salientType === "none" ? 1 : groupsOf.get(op.name) ?? 1;
     const cal = calibrate(op.x, plan, op.name);
-    const g = tileGeometry(d, op.x.shape[1], cal.salient.length, plan.salientType);
-    const { perm } = tobePermutation(g, op.x.shape[1], cal.salient, cal.order);
+    const { geometry: g, perm } = layerLayout(d, op.x.shape[1], cal.salient, cal.order, plan.salientType, groups);
     const order = Array.from(perm).filter((c) => c >= 0);
     perms.set(op.name, order);
     const position = new Int32Array(order.length);
@@ -173,14 +178,14 @@ export function blockLayers(d: ElaboratedDesign, graph: Graph, x: Tensor, plan: 
     const layout = perm.map((c) => (c < 0 ? -1 : position[c]));
     const channels: number[] = [];
     for (let i = 0; i < layout.length; i++) if (i % g.tileChannels < g.s && layout[i] >= 0) channels.push(layout[i]);
-    layouts.set(op.name, { perm: layout, channels });
+    layouts.set(op.name, { perm: layout, channels, groups });
   }
   const fold = foldReorders(graph, perms);
   const layers = linearOperands(fold.graph, x).map((op) => {
     const l = layouts.get(op.name)!;
     return {
       name: op.name.replace(/[^A-Za-z0-9_.-]/g, "_"), x: op.x, w: op.w, layout: l.perm,
-      plan: plan.salientType === "none" ? plan : { salientType: plan.salientType, channels: l.channels },
+      plan: plan.salientType === "none" ? plan : { salientType: plan.salientType, channels: l.channels, ...(l.groups > 1 ? { groups: l.groups } : {}) },
     };
   });
   return { layers, fold };

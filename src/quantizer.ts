@@ -16,7 +16,7 @@ import {
 import type { Manifest, ManifestLayer, ImageRef } from "./manifest.js";
 import { MANIFEST_FORMAT, MANIFEST_VERSION } from "./manifest.js";
 import { channelMaxAbs, type Tensor } from "./tensor.js";
-import { tileGeometry, tobePermutation, type SalientKind, type TileGeometry } from "./tobe.js";
+import { layerLayout, type SalientKind, type TileGeometry } from "./tobe.js";
 
 /** How a layer's salient channels are chosen. Exactly one selector applies; default threshold 4. */
 export interface LayerPlan {
@@ -27,6 +27,11 @@ export interface LayerPlan {
   threshold?: number;
   /** Explicit salient channels (most important first). */
   channels?: number[];
+  /**
+   * Keep every channel within its group of K/groups contiguous channels (attention heads):
+   * head-aware TOBE, for layers whose permutation is folded through attention.
+   */
+  groups?: number;
 }
 
 export const DEFAULT_PLAN: LayerPlan = { salientType: "fp8", threshold: 4 };
@@ -164,8 +169,9 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
   const { m, k, n } = checkShapes(l);
   const plan = l.plan ?? DEFAULT_PLAN;
   const cal = calibrate(l.x, plan, l.name);
-  const g = tileGeometry(d, k, cal.salient.length, plan.salientType);
-  const { perm, salientSet } = l.layout ? checkedLayout(g, k, l.layout, l.name) : tobePermutation(g, k, cal.salient, cal.order);
+  const own = layerLayout(d, k, cal.salient, cal.order, plan.salientType, plan.groups);
+  const g = own.geometry;
+  const { perm, salientSet } = l.layout ? checkedLayout(g, k, l.layout, l.name) : own;
   const K = g.paddedK;
   const actCodes = new Uint16Array(m * K);
   const sa = cal.scale;

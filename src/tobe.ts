@@ -111,3 +111,69 @@ export function laneOfSlot(g: TileGeometry, slot: number): number {
   if (slot < g.s) return slot * (g.salientType === "fp12" ? 2 : 1);
   return g.salientLanes + (slot - g.s);
 }
+
+/**
+ * Head-aware TOBE: the K channels form `groups` contiguous groups (e.g. attention heads) and
+ * no channel leaves its group, so a permutation that must stay within heads can still be
+ * folded into the producer. Tiles never straddle groups; every tile of the layer still holds
+ * the same S salient channels and the same tile size: S is set by the group with the most
+ * salient channels, and the others fill their spare slots by promotion, as usual.
+ */
+export function groupedTileGeometry(d: ElaboratedDesign, k: number, salientPerGroup: readonly number[], type: SalientKind): TileGeometry {
+  const groups = salientPerGroup.length;
+  if (groups < 1 || k % groups !== 0) throw new UserError(`cannot split K = ${k} channels into ${groups} equal groups`);
+  const hd = k / groups;
+  const p = salientPerGroup.reduce((a, b) => a + b, 0);
+  // Within one group the ungrouped rule applies; the layer's S is the largest any group needs.
+  let best: TileGeometry | undefined;
+  for (const pg of salientPerGroup) {
+    const g = tileGeometry(d, hd, pg, p === 0 ? "none" : type);
+    if (!best || g.tiles > best.tiles) best = g;
+  }
+  for (let tg = best!.tiles; tg <= hd; tg++) {
+    const tileChannels = Math.ceil(hd / tg);
+    const s = Math.max(...salientPerGroup.map((pg) => Math.ceil(pg / tg)));
+    const lanes = p === 0 || type === "none" ? 1 : floatFormat(type).lanes;
+    if (s * lanes <= d.flexLines && s <= tileChannels && tileChannels + s * (lanes - 1) <= d.rows) {
+      return {
+        tiles: groups * tg, tileChannels, s, salientType: p === 0 ? "none" : type, salientLanes: s * lanes,
+        paddedK: groups * tg * tileChannels, minTiles: Math.ceil(k / d.rows),
+      };
+    }
+  }
+  throw new UserError(`no grouped tile geometry fits K = ${k} in ${groups} groups on ${d.name}`);
+}
+
+/** The TOBE permutation of a grouped geometry: the ungrouped rule applied inside each group. */
+export function groupedPermutation(
+  g: TileGeometry, k: number, groups: number, salient: readonly number[], promoteOrder: readonly number[],
+): { perm: Int32Array; salientSet: number[] } {
+  const hd = k / groups;
+  const tg = g.tiles / groups;
+  const sub: TileGeometry = { ...g, tiles: tg, paddedK: tg * g.tileChannels };
+  const perm = new Int32Array(g.paddedK).fill(-1);
+  const salientSet: number[] = [];
+  for (let j = 0; j < groups; j++) {
+    const lo = j * hd;
+    const inGroup = (c: number) => c >= lo && c < lo + hd;
+    const local = tobePermutation(sub, hd, salient.filter(inGroup).map((c) => c - lo), promoteOrder.filter(inGroup).map((c) => c - lo));
+    local.perm.forEach((c, i) => (perm[j * sub.paddedK + i] = c < 0 ? -1 : c + lo));
+    salientSet.push(...local.salientSet.map((c) => c + lo));
+  }
+  return { perm, salientSet };
+}
+
+/** Geometry and permutation of a layer, grouped when `groups` > 1. */
+export function layerLayout(
+  d: ElaboratedDesign, k: number, salient: readonly number[], promoteOrder: readonly number[], type: SalientKind, groups = 1,
+): { geometry: TileGeometry; perm: Int32Array; salientSet: number[] } {
+  if (groups <= 1) {
+    const geometry = tileGeometry(d, k, salient.length, type);
+    return { geometry, ...tobePermutation(geometry, k, salient, promoteOrder) };
+  }
+  if (k % groups !== 0) throw new UserError(`cannot split K = ${k} channels into ${groups} equal groups`);
+  const hd = k / groups;
+  const counts = Array.from({ length: groups }, (_, j) => salient.filter((c) => c >= j * hd && c < (j + 1) * hd).length);
+  const geometry = groupedTileGeometry(d, k, counts, type);
+  return { geometry, ...groupedPermutation(geometry, k, groups, salient, promoteOrder) };
+}
