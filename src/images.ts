@@ -162,11 +162,3 @@ export function readImage(dir: string, file: string, expectSha: string, wordBits
   }
   return b;
 }
-
-/** Two's complement int32 helpers for 8-nibble fields. */
-export function toU32(v: number): number {
-  return v >>> 0;
-}
-export function toI32(u: number): number {
-  return u | 0;
-}

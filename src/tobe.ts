@@ -106,12 +106,6 @@ export function tobePermutation(
   return { perm, salientSet: chosen };
 }
 
-/** Lane of the array that carries tile slot `slot` (its first lane for fp12). */
-export function laneOfSlot(g: TileGeometry, slot: number): number {
-  if (slot < g.s) return slot * (g.salientType === "fp12" ? 2 : 1);
-  return g.salientLanes + (slot - g.s);
-}
-
 /**
  * Head-aware TOBE: the K channels form `groups` contiguous groups (e.g. attention heads) and
  * no channel leaves its group, so a permutation that must stay within heads can still be

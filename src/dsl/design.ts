@@ -295,11 +295,6 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   };
 }
 
-/** Salient channels per tile and lanes they use; the tile geometry rule lives in tobe.ts. */
-export function salientLanes(t: SalientType | "none"): number {
-  return t === "none" ? 0 : floatFormat(t).lanes;
-}
-
 /** Loads a design.json written by `oltron generate`, re-elaborating to catch hand edits. */
 export function designFromJson(obj: unknown, source: string): ElaboratedDesign {
   const config = obj && typeof obj === "object" ? (obj as { config?: unknown }).config : undefined;
