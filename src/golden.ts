@@ -5,14 +5,14 @@
  * compare word for word.
  */
 import * as path from "node:path";
-import { UserError } from "./errors.js";
-import { decode, decodeInt4, type ElemType } from "./formats.js";
-import { Block, readImage, writeFileAtomic } from "./images.js";
-import { actSlot } from "./layout.js";
-import type { Manifest, ManifestLayer } from "./manifest.js";
-import { matmulF64 } from "./tensor.js";
-import type { TileGeometry } from "./tobe.js";
-import { readTensorFile } from "./tensorio.js";
+import { UserError } from "./core/errors.js";
+import { decode, decodeInt4, type ElemType } from "./core/formats.js";
+import { Block, readImage, writeFileAtomic } from "./image/block.js";
+import { actSlot } from "./image/layout.js";
+import type { Manifest, ManifestLayer } from "./image/manifest.js";
+import { matmulF64 } from "./core/tensor.js";
+import type { TileGeometry } from "./quant/tobe.js";
+import { readTensorFile } from "./data/tensorio.js";
 
 /** Decoded value reduced modulo 2^32 to int32: exact products via Math.imul. */
 function toInt32(v: number): number {

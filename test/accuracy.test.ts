@@ -8,12 +8,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
-import { accuracyMarkdown, normalizeBudgets, runAccuracyBench, type AccuracyBenchResult } from "../src/accuracy.js";
-import { parseBudgets, registerAccuracyCommands } from "../src/cli-accuracy.js";
-import { elaborate, resolveConfig } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
-import { generateLayer, LAYER_TYPES } from "../src/synth.js";
-import { writeNpy } from "../src/tensorio.js";
+import { accuracyMarkdown, normalizeBudgets, runAccuracyBench, type AccuracyBenchResult } from "../src/bench/accuracy.js";
+import { parseBudgets, registerAccuracyCommands } from "../src/cli/accuracy.js";
+import { elaborate, resolveConfig } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
+import { generateLayer, LAYER_TYPES } from "../src/data/synthetic.js";
+import { writeNpy } from "../src/data/tensorio.js";
 
 const tmp: string[] = [];
 function tmpDir(): string {

@@ -11,15 +11,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import {
   allocateBudget, checkBudget, chooseLayerPlan, chooseModelPlan, formatPlanTable, layerCandidates, modelCandidates,
   pickCandidate, planForCount, planFromCandidates, type PlanCandidate,
-} from "../src/adaptive.js";
-import { prepareLayer } from "../src/baselines.js";
-import { elaborate, resolveConfig } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
-import { writeImageDir } from "../src/flow.js";
+} from "../src/quant/adaptive.js";
+import { prepareLayer } from "../src/quant/baselines.js";
+import { elaborate, resolveConfig } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
+import { writeImageDir } from "../src/flows/simulate.js";
 import { runGolden } from "../src/golden.js";
-import { loadManifest } from "../src/manifest.js";
-import { buildImageSet, calibrate, quantizeLayer } from "../src/quantizer.js";
-import { generateLayer, type LayerType } from "../src/synth.js";
+import { loadManifest } from "../src/image/manifest.js";
+import { buildImageSet, calibrate, quantizeLayer } from "../src/quant/quantizer.js";
+import { generateLayer, type LayerType } from "../src/data/synthetic.js";
 
 const d32 = elaborate(resolveConfig({}, "32x32")); // 32 rows, 4 flexible lines, fp8 + fp12
 const d64f1 = elaborate(resolveConfig({}, "oltron64")); // 64 rows, 1 flexible line, fp8 only

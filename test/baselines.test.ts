@@ -8,14 +8,14 @@ import {
   abfloatMagnitude, activationOnlyError, dequantizedOutput, estimateCycles, fakeQuantActivations, int4PerTensor,
   int8PerTensor, outputError, ovp, ovpActivations, ovpEncodeRows, ovpRound, OVP_OUTLIER_MAGNITUDES, prepareLayer,
   quantizeWeightsInt4, tobeBits, tobeFixed, tobeQuantize,
-} from "../src/baselines.js";
-import { elaborate, resolveConfig } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
+} from "../src/quant/baselines.js";
+import { elaborate, resolveConfig } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
 import { matmulMod32, quantError } from "../src/golden.js";
-import { actValue, quantizeLayer, type LayerPlan } from "../src/quantizer.js";
-import { generateLayer } from "../src/synth.js";
-import type { Tensor } from "../src/tensor.js";
-import { tileGeometry } from "../src/tobe.js";
+import { actValue, quantizeLayer, type LayerPlan } from "../src/quant/quantizer.js";
+import { generateLayer } from "../src/data/synthetic.js";
+import type { Tensor } from "../src/core/tensor.js";
+import { tileGeometry } from "../src/quant/tobe.js";
 
 const t2 = (rows: number, cols: number, v: number[]): Tensor => ({ shape: [rows, cols], data: Float32Array.from(v) });
 

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { writeNpy } from "../src/tensorio.js";
+import { writeNpy } from "../src/data/tensorio.js";
 import { tmpDir } from "./helpers/cosim.js";
 
 const ROOT = path.resolve(__dirname, "..");

@@ -5,8 +5,8 @@
  * hash, so each distinct design compiles once across the whole suite.
  */
 import { describe, expect, it } from "vitest";
-import { decode, floatFormat } from "../src/formats.js";
-import { Rng } from "../src/rng.js";
+import { decode, floatFormat } from "../src/core/formats.js";
+import { Rng } from "../src/core/rng.js";
 import { codeLayer, cosim, design, explain, randomCodeLayer } from "./helpers/cosim.js";
 
 const TINY = design({ rows: 4, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 64 });

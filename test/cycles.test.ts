@@ -5,8 +5,8 @@
  * deterministic simulated cycles, not a timing test.
  */
 import { describe, expect, it } from "vitest";
-import { estimateCycles } from "../src/baselines.js";
-import { Rng } from "../src/rng.js";
+import { estimateCycles } from "../src/quant/baselines.js";
+import { Rng } from "../src/core/rng.js";
 import { cosim, design, randomCodeLayer } from "./helpers/cosim.js";
 
 describe("cycle estimate vs co-simulation", () => {

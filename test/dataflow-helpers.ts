@@ -1,6 +1,6 @@
 // Shared fixtures for the dataflow tests (not a test file itself).
-import { Rng } from "../src/rng.js";
-import type { Tensor } from "../src/tensor.js";
+import { Rng } from "../src/core/rng.js";
+import type { Tensor } from "../src/core/tensor.js";
 import { buildBlocks, type Arch, type BlockConfig } from "../src/dataflow/blocks.js";
 import { evaluate, outputs } from "../src/dataflow/eval.js";
 import { analyze, type Graph } from "../src/dataflow/graph.js";

@@ -7,11 +7,11 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildBlocks } from "../src/dataflow/index.js";
-import { blockLayers, quantizeToDir, simulateDesign } from "../src/flow.js";
+import { blockLayers, quantizeToDir, simulateDesign } from "../src/flows/simulate.js";
 import { runGolden } from "../src/golden.js";
-import { loadManifest } from "../src/manifest.js";
-import { generateRtl } from "../src/rtl/generate.js";
-import { generateActivations } from "../src/synth.js";
+import { loadManifest } from "../src/image/manifest.js";
+import { generateRtl } from "../src/hw/generate.js";
+import { generateActivations } from "../src/data/synthetic.js";
 import { design, tmpDir } from "./helpers/cosim.js";
 
 describe("a block with the quantizer's TOBE permutations folded in", () => {

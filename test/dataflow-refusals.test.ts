@@ -2,8 +2,8 @@
 // (forcing the fold would change the result) and that the graph with the explicit reorder
 // left in is still exact.
 import { describe, expect, it } from "vitest";
-import { Rng } from "../src/rng.js";
-import { UserError } from "../src/errors.js";
+import { Rng } from "../src/core/rng.js";
+import { UserError } from "../src/core/errors.js";
 import { foldReorders, type PlanEntry } from "../src/dataflow/fold.js";
 import { modelFromJson } from "../src/dataflow/json.js";
 import type { Graph } from "../src/dataflow/graph.js";

@@ -6,7 +6,7 @@
 // the 1e-5 bound, so any real mistake (a wrong gamma, a head mixed, a bias left unpermuted)
 // at O(1e-2) or more cannot hide.
 import { describe, expect, it } from "vitest";
-import { Rng } from "../src/rng.js";
+import { Rng } from "../src/core/rng.js";
 import { foldReorders } from "../src/dataflow/fold.js";
 import { withExplicitReorders } from "../src/dataflow/naive.js";
 import { countReorders, linears } from "../src/dataflow/graph.js";

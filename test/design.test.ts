@@ -3,9 +3,9 @@
  * value and the legal range; presets elaborate; the hash names a configuration stably.
  */
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG, elaborate, PRESETS, resolveConfig, type ArchConfig } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
-import { Rng } from "../src/rng.js";
+import { DEFAULT_CONFIG, elaborate, PRESETS, resolveConfig, type ArchConfig } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
+import { Rng } from "../src/core/rng.js";
 
 function cfg(over: Record<string, unknown>): ArchConfig {
   return { ...DEFAULT_CONFIG, salientTypes: [...DEFAULT_CONFIG.salientTypes], ...over } as ArchConfig;

@@ -2,12 +2,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../src/errors.js";
-import { simulateDesign, summarize, writeImageDir } from "../src/flow.js";
-import { loadManifest } from "../src/manifest.js";
-import { buildImageSet } from "../src/quantizer.js";
-import { generateRtl } from "../src/rtl/generate.js";
-import { Rng } from "../src/rng.js";
+import { UserError } from "../src/core/errors.js";
+import { simulateDesign, summarize, writeImageDir } from "../src/flows/simulate.js";
+import { loadManifest } from "../src/image/manifest.js";
+import { buildImageSet } from "../src/quant/quantizer.js";
+import { generateRtl } from "../src/hw/generate.js";
+import { Rng } from "../src/core/rng.js";
 import { buildSim, memAddrBitsFor, runSim } from "../src/sim/driver.js";
 import { design, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
 

@@ -7,12 +7,12 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { UserError } from "../src/errors.js";
+import { UserError } from "../src/core/errors.js";
 import {
   decode, decodeFloat, decodeInt4, decodePairs, decodeTable, encode, encodeFloat, encodeInt4, FP12, FP8,
   type ElemType,
-} from "../src/formats.js";
-import { Rng } from "../src/rng.js";
+} from "../src/core/formats.js";
+import { Rng } from "../src/core/rng.js";
 import {
   nextDown, nextUp, refDecode, refDecodeBig, refEmittable, refEncodeFloat, refEncodeInt4, viaBinary16,
 } from "./helpers/reference.js";
@@ -268,7 +268,7 @@ describe("encodeFloat: round to nearest, ties to even, saturating, never exponen
     // A synchronous hang cannot be interrupted inside the test worker, so probe in a subprocess.
     const root = fileURLToPath(new URL("..", import.meta.url));
     const script = [
-      `import { encodeFloat, FP8, FP12 } from ${JSON.stringify(path.join(root, "src/formats.ts"))};`,
+      `import { encodeFloat, FP8, FP12 } from ${JSON.stringify(path.join(root, "src/core/formats.ts"))};`,
       `const out = [];`,
       `for (const [f, x] of [[FP8, Infinity], [FP8, -Infinity], [FP12, Infinity], [FP12, -Infinity]]) {`,
       `  try { out.push(encodeFloat(f, x)); } catch (e) { out.push(e.name); }`,

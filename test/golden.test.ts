@@ -7,17 +7,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
-import { writeImageDir } from "../src/flow.js";
+import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
+import { writeImageDir } from "../src/flows/simulate.js";
 import { runGolden, quantError, readOutputBlock } from "../src/golden.js";
-import { Block, writeFiles } from "../src/images.js";
-import { loadManifest, type Manifest, type ManifestLayer } from "../src/manifest.js";
-import { buildImageSet, quantizeLayer, type LayerInput, type QuantizedLayer } from "../src/quantizer.js";
-import { Rng } from "../src/rng.js";
-import { tensor2d } from "../src/tensor.js";
-import { readTensorFile } from "../src/tensorio.js";
-import { tileGeometry, type SalientKind } from "../src/tobe.js";
+import { Block, writeFiles } from "../src/image/block.js";
+import { loadManifest, type Manifest, type ManifestLayer } from "../src/image/manifest.js";
+import { buildImageSet, quantizeLayer, type LayerInput, type QuantizedLayer } from "../src/quant/quantizer.js";
+import { Rng } from "../src/core/rng.js";
+import { tensor2d } from "../src/core/tensor.js";
+import { readTensorFile } from "../src/data/tensorio.js";
+import { tileGeometry, type SalientKind } from "../src/quant/tobe.js";
 import {
   handLayer, refMatmul, refReadActCodes, refReadOutput, refReadWgtCodes, RefRegion, type RefLayerShape,
 } from "./helpers/reference.js";

@@ -4,12 +4,12 @@
  * input validation, the int32 overflow check, and image-set naming rules.
  */
 import { describe, expect, it } from "vitest";
-import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
-import { Rng } from "../src/rng.js";
-import { buildImageSet, checkOverflow, quantizeLayer, type LayerPlan, type QuantizedLayer } from "../src/quantizer.js";
-import { tensor2d, type Tensor } from "../src/tensor.js";
-import { tileGeometry } from "../src/tobe.js";
+import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
+import { Rng } from "../src/core/rng.js";
+import { buildImageSet, checkOverflow, quantizeLayer, type LayerPlan, type QuantizedLayer } from "../src/quant/quantizer.js";
+import { tensor2d, type Tensor } from "../src/core/tensor.js";
+import { tileGeometry } from "../src/quant/tobe.js";
 import { handLayer, refDecode, refMatmul, type RefType } from "./helpers/reference.js";
 
 function design(cfg: Partial<ArchConfig>): ElaboratedDesign {

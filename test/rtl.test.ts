@@ -7,9 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { areaReport } from "../src/area.js";
-import { GENERATOR_VERSION, type ArchConfig } from "../src/dsl/design.js";
-import { generateRtl } from "../src/rtl/generate.js";
+import { areaReport } from "../src/hw/area.js";
+import { GENERATOR_VERSION, type ArchConfig } from "../src/hw/design.js";
+import { generateRtl } from "../src/hw/generate.js";
 import { design, tmpDir } from "./helpers/cosim.js";
 
 const SWEEP: Partial<ArchConfig>[] = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UserError } from "../src/errors.js";
+import { UserError } from "../src/core/errors.js";
 import {
   channelMaxAbs,
   fractionAboveMedian,
@@ -10,7 +10,7 @@ import {
   LAYER_PROFILES,
   LAYER_TYPES,
   type LayerType,
-} from "../src/synth.js";
+} from "../src/data/synthetic.js";
 
 function median(v: ArrayLike<number>): number {
   const s = Float64Array.from(v).sort();

@@ -3,8 +3,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { getFloat16 } from "@petamoriken/float16";
-import { UserError } from "../src/errors.js";
-import type { Tensor } from "../src/tensor.js";
+import { UserError } from "../src/core/errors.js";
+import type { Tensor } from "../src/core/tensor.js";
 import {
   bf16ToF32,
   f16ToF32,
@@ -16,7 +16,7 @@ import {
   readTensorFile,
   writeNpy,
   writeSafetensors,
-} from "../src/tensorio.js";
+} from "../src/data/tensorio.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-tensorio-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

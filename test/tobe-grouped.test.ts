@@ -1,8 +1,8 @@
 /** Head-aware (grouped) TOBE: channels never leave their group, tiles never straddle groups. */
 import { describe, expect, it } from "vitest";
-import { Rng } from "../src/rng.js";
-import { floatFormat } from "../src/formats.js";
-import { layerLayout } from "../src/tobe.js";
+import { Rng } from "../src/core/rng.js";
+import { floatFormat } from "../src/core/formats.js";
+import { layerLayout } from "../src/quant/tobe.js";
 import { design } from "./helpers/cosim.js";
 
 describe("grouped TOBE layout", () => {

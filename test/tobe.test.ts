@@ -3,11 +3,11 @@
  * channel permutation's structure, over seeded random sweeps of designs and layers.
  */
 import { describe, expect, it } from "vitest";
-import { elaborate, resolveConfig, type ElaboratedDesign } from "../src/dsl/design.js";
-import { UserError } from "../src/errors.js";
-import type { SalientType } from "../src/formats.js";
-import { Rng } from "../src/rng.js";
-import { tileGeometry, tobePermutation, type SalientKind, type TileGeometry } from "../src/tobe.js";
+import { elaborate, resolveConfig, type ElaboratedDesign } from "../src/hw/design.js";
+import { UserError } from "../src/core/errors.js";
+import type { SalientType } from "../src/core/formats.js";
+import { Rng } from "../src/core/rng.js";
+import { tileGeometry, tobePermutation, type SalientKind, type TileGeometry } from "../src/quant/tobe.js";
 import { refFits, refGeometry } from "./helpers/reference.js";
 
 const LANES: Record<SalientType, number> = { fp8: 1, fp12: 2 };

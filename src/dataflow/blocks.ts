@@ -2,7 +2,7 @@
  * Builders for stacks of LLaMA-style and OPT-style (pre-LN) decoder blocks, with seeded
  * weights so even LLaMA-7B-shaped graphs are a few kilobytes until someone evaluates them.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import type { Graph, Node } from "./graph.js";
 import type { Param } from "./params.js";
 

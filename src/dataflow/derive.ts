@@ -5,8 +5,8 @@
  * a permutation is derived within the blocks its position allows folding across (the heads
  * of the attention feeding o_proj), so the derived orders fold completely.
  */
-import { UserError } from "../errors.js";
-import { Rng } from "../rng.js";
+import { UserError } from "../core/errors.js";
+import { Rng } from "../core/rng.js";
 import { layoutClasses } from "./classes.js";
 import { evaluate, type Activation } from "./eval.js";
 import type { Graph } from "./graph.js";

@@ -3,7 +3,7 @@
  * every stored value (weights and node outputs) is rounded to float32, which is what a
  * float32 implementation that accumulates in a wide register would compute.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { analyze, type AttentionNode, type Graph, type LinearNode, type Node, type NormNode } from "./graph.js";
 import { alloc, materialize, type FloatArray, type Precision } from "./params.js";
 

@@ -5,7 +5,7 @@
  * columns and bias; norm: permuted output addressing and gamma/beta). A reader whose
  * permutation cannot be honoured keeps an explicit reorder node, and the plan says why.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { layoutClasses, tiePath, type Classes, type LayoutClass } from "./classes.js";
 import type { AttentionNode, Graph, LinearNode, Node, Op } from "./graph.js";
 import { between, blockMap, blockPerm, checkPerm, identity, isIdentity, samePerm } from "./perm.js";

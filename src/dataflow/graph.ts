@@ -3,7 +3,7 @@
  * produces one value named after the node; the graph input is one more value. Nodes are
  * listed in topological order so evaluation and analysis are single forward sweeps.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import type { Param } from "./params.js";
 
 export type Op = "linear" | "rmsnorm" | "layernorm" | "attention" | "add" | "mul" | "silu" | "relu" | "softmax" | "reorder";

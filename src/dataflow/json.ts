@@ -4,7 +4,7 @@
  * carry a "permutations" section. Unknown keys are errors so a typo never silently
  * changes a model.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import { buildBlocks, type BlockConfig } from "./blocks.js";
 import { analyze, OPS, type Graph, type Node, type Op } from "./graph.js";
 import type { Param, ParamSource } from "./params.js";

@@ -3,7 +3,7 @@
  * rows carry the same permutation. It computes exactly what the original graph computes,
  * and is built independently of the pass so it can serve as the pass's reference.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 import type { Graph, Node } from "./graph.js";
 import { isIdentity } from "./perm.js";
 import { permuteParam } from "./params.js";

@@ -3,7 +3,7 @@
  * activations it actually reads, already in its TOBE order, and its stored weights, so the
  * quantizer and golden model can be run per layer against the float result.
  */
-import type { Tensor } from "../tensor.js";
+import type { Tensor } from "../core/tensor.js";
 import { evaluate, type Activation } from "./eval.js";
 import type { Graph } from "./graph.js";
 import { identity } from "./perm.js";

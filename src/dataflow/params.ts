@@ -3,7 +3,7 @@
  * values) plus an optional gather per axis. Permuting a parameter only records a gather,
  * so folding permutations into LLaMA-7B-sized weights never materialises them.
  */
-import { Rng } from "../rng.js";
+import { Rng } from "../core/rng.js";
 import { compose } from "./perm.js";
 
 export type ParamSource =

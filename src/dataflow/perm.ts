@@ -3,7 +3,7 @@
  * perm[i] is the original channel placed at position i, so a gather reads in[:, perm[i]].
  * A value's "layout" is such a permutation: the original channel stored at each position.
  */
-import { UserError } from "../errors.js";
+import { UserError } from "../core/errors.js";
 
 export type Perm = readonly number[];
 

@@ -8,11 +8,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import type { ElaboratedDesign } from "../dsl/design.js";
-import { UserError } from "../errors.js";
-import { Block, readImage, sha256 } from "../images.js";
-import type { Manifest } from "../manifest.js";
-import type { GeneratedRtl } from "../rtl/generate.js";
+import type { ElaboratedDesign } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { Block, readImage, sha256 } from "../image/block.js";
+import type { Manifest } from "../image/manifest.js";
+import type { GeneratedRtl } from "../hw/generate.js";
 
 export type Simulator = "verilator" | "icarus";
 

@@ -5,13 +5,13 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../../src/dsl/design.js";
-import { simulateDesign, writeImageDir, type SimResult } from "../../src/flow.js";
+import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../../src/hw/design.js";
+import { simulateDesign, writeImageDir, type SimResult } from "../../src/flows/simulate.js";
 import type { Simulator } from "../../src/sim/driver.js";
-import { buildImageSet, type QuantizedLayer } from "../../src/quantizer.js";
-import { generateRtl } from "../../src/rtl/generate.js";
-import { Rng } from "../../src/rng.js";
-import { tileGeometry, type SalientKind } from "../../src/tobe.js";
+import { buildImageSet, type QuantizedLayer } from "../../src/quant/quantizer.js";
+import { generateRtl } from "../../src/hw/generate.js";
+import { Rng } from "../../src/core/rng.js";
+import { tileGeometry, type SalientKind } from "../../src/quant/tobe.js";
 
 export function design(cfg: Partial<ArchConfig>): ElaboratedDesign {
   return elaborate(resolveConfig(cfg));

@@ -5,22 +5,22 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { designFromJson, type ElaboratedDesign } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { compareOutputs, runGolden, type GoldenLayerResult, type Mismatch } from "./golden.js";
-import { Block, writeDirAtomic, writeFileAtomic, writeFiles } from "./images.js";
-import { loadManifest, type Manifest } from "./manifest.js";
-import { buildImageSet, calibrate, quantizeLayer, type ImageSet, type LayerInput, type LayerPlan } from "./quantizer.js";
-import { foldReorders, type FoldResult } from "./dataflow/fold.js";
-import type { Graph } from "./dataflow/graph.js";
-import { linearOperands } from "./dataflow/operands.js";
-import type { Tensor } from "./tensor.js";
-import { layerLayout } from "./tobe.js";
-import { generateRtl, type GeneratedRtl } from "./rtl/generate.js";
-import { buildSim, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type Simulator } from "./sim/driver.js";
-import { generateLayer, LAYER_TYPES, type LayerType } from "./synth.js";
-import type { SalientKind } from "./tobe.js";
-import { writeNpy } from "./tensorio.js";
+import { designFromJson, type ElaboratedDesign } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { compareOutputs, runGolden, type GoldenLayerResult, type Mismatch } from "../golden.js";
+import { Block, writeDirAtomic, writeFileAtomic, writeFiles } from "../image/block.js";
+import { loadManifest, type Manifest } from "../image/manifest.js";
+import { buildImageSet, calibrate, quantizeLayer, type ImageSet, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
+import { foldReorders, type FoldResult } from "../dataflow/fold.js";
+import type { Graph } from "../dataflow/graph.js";
+import { linearOperands } from "../dataflow/operands.js";
+import type { Tensor } from "../core/tensor.js";
+import { layerLayout } from "../quant/tobe.js";
+import { generateRtl, type GeneratedRtl } from "../hw/generate.js";
+import { buildSim, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type Simulator } from "../sim/driver.js";
+import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
+import type { SalientKind } from "../quant/tobe.js";
+import { writeNpy } from "../data/tensorio.js";
 
 // ------------------------------------------------------------------ designs
 

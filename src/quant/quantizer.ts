@@ -5,17 +5,17 @@
  * Per-layer choices (salient type, how many channels are salient) arrive as a
  * LayerPlan; the adaptive search (src/adaptive.ts) produces plans, users can give them.
  */
-import type { ElaboratedDesign } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { decode, encode, encodeInt4, type ElemType } from "./formats.js";
-import { Block, sha256 } from "./images.js";
+import type { ElaboratedDesign } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { decode, encode, encodeInt4, type ElemType } from "../core/formats.js";
+import { Block, sha256 } from "../image/block.js";
 import {
   actSlot, descriptorBlock, descriptorsFor, mapLayer, placeOutput, rowNibble, DESC_FLAG_LAST,
   type Descriptor, type LayerMap,
-} from "./layout.js";
-import type { Manifest, ManifestLayer, ImageRef } from "./manifest.js";
-import { MANIFEST_FORMAT, MANIFEST_VERSION } from "./manifest.js";
-import { channelMaxAbs, type Tensor } from "./tensor.js";
+} from "../image/layout.js";
+import type { Manifest, ManifestLayer, ImageRef } from "../image/manifest.js";
+import { MANIFEST_FORMAT, MANIFEST_VERSION } from "../image/manifest.js";
+import { channelMaxAbs, type Tensor } from "../core/tensor.js";
 import { layerLayout, type SalientKind, type TileGeometry } from "./tobe.js";
 
 /** How a layer's salient channels are chosen. Exactly one selector applies; default threshold 4. */

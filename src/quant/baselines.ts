@@ -15,11 +15,11 @@
  * are computed with the same operation order as golden.quantError, so for a TOBE plan they are
  * bit-identical to what `oltron golden` reports for the written images.
  */
-import type { ElaboratedDesign } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } from "./formats.js";
+import type { ElaboratedDesign } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } from "../core/formats.js";
 import { calibrate, type LayerPlan } from "./quantizer.js";
-import { matmulF64, type Tensor } from "./tensor.js";
+import { matmulF64, type Tensor } from "../core/tensor.js";
 import { tileGeometry, tobePermutation, type TileGeometry } from "./tobe.js";
 
 // ------------------------------------------------------------------ framework

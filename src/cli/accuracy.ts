@@ -4,11 +4,11 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_SIZES, runAccuracyBench, type AccuracyBenchOptions } from "./accuracy.js";
-import { elaborate, PRESETS, resolveConfig, type ArchConfig } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { LAYER_TYPES, type LayerType } from "./synth.js";
-import { readTensorFile } from "./tensorio.js";
+import { accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_SIZES, runAccuracyBench, type AccuracyBenchOptions } from "../bench/accuracy.js";
+import { elaborate, PRESETS, resolveConfig, type ArchConfig } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { LAYER_TYPES, type LayerType } from "../data/synthetic.js";
+import { readTensorFile } from "../data/tensorio.js";
 
 interface AccuracyFlags {
   out?: string;

@@ -9,15 +9,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
-import { elaborate, resolveConfig, type ArchConfig } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { quantizeToDir, simulateDesign, writeDesign, type SimResult } from "./flow.js";
-import { matmulMod32 } from "./golden.js";
-import { writeFileAtomic } from "./images.js";
-import { generateRtl } from "./rtl/generate.js";
-import { Rng } from "./rng.js";
-import { generateLayer, type LayerType } from "./synth.js";
-import { registerAccuracyCommands } from "./cli-accuracy.js";
+import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { quantizeToDir, simulateDesign, writeDesign, type SimResult } from "../flows/simulate.js";
+import { matmulMod32 } from "../golden.js";
+import { writeFileAtomic } from "../image/block.js";
+import { generateRtl } from "../hw/generate.js";
+import { Rng } from "../core/rng.js";
+import { generateLayer, type LayerType } from "../data/synthetic.js";
+import { registerAccuracyCommands } from "../cli/accuracy.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 

@@ -6,9 +6,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
-import type { ElaboratedDesign } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { generateRtl } from "./rtl/generate.js";
+import type { ElaboratedDesign } from "./design.js";
+import { UserError } from "../core/errors.js";
+import { generateRtl } from "./generate.js";
 
 export interface ModuleArea {
   module: string;
@@ -86,7 +86,7 @@ export async function areaReport(d: ElaboratedDesign, log: (s: string) => void =
 }
 
 async function synthFlexReference(d: ElaboratedDesign, dir: string): Promise<number> {
-  const { elaborate, resolveConfig } = await import("./dsl/design.js");
+  const { elaborate, resolveConfig } = await import("./design.js");
   const ref = elaborate(resolveConfig({ ...d.config, flexLines: 2, salientTypes: ["fp8"] }));
   const rtl = generateRtl(ref);
   const name = `${ref.prefix}_pe_flex.v`;

@@ -6,27 +6,27 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import YAML from "yaml";
-import { chooseModelPlan, formatPlanTable } from "./adaptive.js";
-import { areaReport, formatArea } from "./area.js";
+import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
+import { areaReport, formatArea } from "../hw/area.js";
 import {
   DEFAULT_CONFIG, elaborate, GENERATOR_VERSION, PARAMS, PRESETS, resolveConfig,
   type ArchConfig, type ElaboratedDesign,
-} from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { decodeTable, parseElemType, type TableRow } from "./formats.js";
+} from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
 import {
   blockLayers, loadDesign, parseLayerSpec, quantizeToDir, simulate, summarize, synthLayers, writeDesign, type SimResult,
-} from "./flow.js";
-import { runGolden } from "./golden.js";
-import { writeFileAtomic } from "./images.js";
-import { loadManifest } from "./manifest.js";
-import type { LayerInput, LayerPlan } from "./quantizer.js";
-import type { SalientKind } from "./tobe.js";
-import type { Tensor } from "./tensor.js";
-import { readTensorFile } from "./tensorio.js";
-import { loadModel, registerPlanCommand } from "./cli-plan.js";
-import { generateActivations } from "./synth.js";
-import { registerBenchCommands } from "./bench.js";
+} from "../flows/simulate.js";
+import { runGolden } from "../golden.js";
+import { writeFileAtomic } from "../image/block.js";
+import { loadManifest } from "../image/manifest.js";
+import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
+import type { SalientKind } from "../quant/tobe.js";
+import type { Tensor } from "../core/tensor.js";
+import { readTensorFile } from "../data/tensorio.js";
+import { loadModel, registerPlanCommand } from "./plan.js";
+import { generateActivations } from "../data/synthetic.js";
+import { registerBenchCommands } from "../bench/perf.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 

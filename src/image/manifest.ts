@@ -4,10 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "./errors.js";
-import { readImage } from "./images.js";
-import type { LayerPlan } from "./quantizer.js";
-import type { SalientKind } from "./tobe.js";
+import { UserError } from "../core/errors.js";
+import { readImage } from "./block.js";
+import type { LayerPlan } from "../quant/quantizer.js";
+import type { SalientKind } from "../quant/tobe.js";
 
 export const MANIFEST_FORMAT = "oltron-images";
 export const MANIFEST_VERSION = 1;

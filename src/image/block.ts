@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "./errors.js";
+import { UserError } from "../core/errors.js";
 
 export class Block {
   readonly nibblesPerWord: number;

@@ -21,9 +21,9 @@
  *
  * Sources of the numbers are given next to LAYER_PROFILES and in docs/data.md.
  */
-import { UserError } from "./errors.js";
-import { Rng } from "./rng.js";
-import { channelMaxAbs, type Tensor } from "./tensor.js";
+import { UserError } from "../core/errors.js";
+import { Rng } from "../core/rng.js";
+import { channelMaxAbs, type Tensor } from "../core/tensor.js";
 
 export const LAYER_TYPES = ["qkv", "o_proj", "up_gate", "down"] as const;
 export type LayerType = (typeof LAYER_TYPES)[number];
@@ -191,7 +191,7 @@ export function fractionAboveMedian(x: Tensor, factor = 2): number {
   return count / mx.length;
 }
 
-export { channelMaxAbs } from "./tensor.js";
+export { channelMaxAbs } from "../core/tensor.js";
 
 // ------------------------------------------------------------------ internals
 

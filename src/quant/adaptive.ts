@@ -16,11 +16,11 @@
  * operation order as golden.quantError, so the SQNR of a chosen plan is what `oltron golden`
  * reports for its images.
  */
-import type { ElaboratedDesign } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { SALIENT_TYPES, type SalientType } from "./formats.js";
+import type { ElaboratedDesign } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { SALIENT_TYPES, type SalientType } from "../core/formats.js";
 import { calibrate, type LayerPlan } from "./quantizer.js";
-import type { Tensor } from "./tensor.js";
+import type { Tensor } from "../core/tensor.js";
 import { tileGeometry, type SalientKind, type TileGeometry } from "./tobe.js";
 import {
   estimateCycles, INFO_BITS, outputError, prepareLayer, salientSlots, tobeBits, tobeQuantize,

@@ -5,8 +5,8 @@
  * (tile capacity, memory layout) and the simulator.
  */
 import { createHash } from "node:crypto";
-import { UserError } from "../errors.js";
-import { floatFormat, SALIENT_TYPES, type SalientType } from "../formats.js";
+import { UserError } from "../core/errors.js";
+import { floatFormat, SALIENT_TYPES, type SalientType } from "../core/formats.js";
 
 export const GENERATOR_NAME = "oltron-gen";
 export const GENERATOR_VERSION = "0.1.0";

@@ -4,9 +4,9 @@
  * it, and the RTL templates use the same constants from the elaborated design.
  * docs/formats.md is the prose version of this file.
  */
-import type { ElaboratedDesign, StreamLayout } from "./dsl/design.js";
-import type { TileGeometry, SalientKind } from "./tobe.js";
-import { Block } from "./images.js";
+import type { ElaboratedDesign, StreamLayout } from "../hw/design.js";
+import type { TileGeometry, SalientKind } from "../quant/tobe.js";
+import { Block } from "./block.js";
 
 export const DESC_FIELDS = [
   "m", "kTiles", "nTiles", "tileChannels", "s", "salientType",

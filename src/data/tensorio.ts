@@ -9,8 +9,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "./errors.js";
-import { numel, type Tensor } from "./tensor.js";
+import { UserError } from "../core/errors.js";
+import { numel, type Tensor } from "../core/tensor.js";
 
 // ------------------------------------------------------------------ public API
 

@@ -5,11 +5,11 @@
  */
 import * as fs from "node:fs";
 import type { Command } from "commander";
-import { UserError } from "./errors.js";
-import { buildBlocks, example, exampleNames } from "./dataflow/blocks.js";
-import { readJson, writeFileAtomic } from "./dataflow/io.js";
-import { DEFAULT_PERMUTATIONS, graphToJson, modelFromJson, stringifyModel, type Model } from "./dataflow/json.js";
-import { formatPlan, planModel, planToJson } from "./dataflow/plan.js";
+import { UserError } from "../core/errors.js";
+import { buildBlocks, example, exampleNames } from "../dataflow/blocks.js";
+import { readJson, writeFileAtomic } from "../dataflow/io.js";
+import { DEFAULT_PERMUTATIONS, graphToJson, modelFromJson, stringifyModel, type Model } from "../dataflow/json.js";
+import { formatPlan, planModel, planToJson } from "../dataflow/plan.js";
 
 interface PlanOptions {
   example?: string;

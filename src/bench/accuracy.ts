@@ -13,17 +13,17 @@ import * as path from "node:path";
 import {
   describePlan, layerBitCap, layerCandidates, pickCandidate, planFromCandidates, checkBudget,
   type AdaptiveOptions, type LayerCandidates, type PlanCandidate,
-} from "./adaptive.js";
+} from "../quant/adaptive.js";
 import {
   activationOnlyError, int4PerTensor, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
   type MethodResult, type PreparedLayer,
-} from "./baselines.js";
-import { elaborate, resolveConfig, type ElaboratedDesign } from "./dsl/design.js";
-import { UserError } from "./errors.js";
-import { writeFileAtomic } from "./images.js";
-import { generateLayer, LAYER_TYPES, type LayerType } from "./synth.js";
-import type { Tensor } from "./tensor.js";
-import { tileGeometry } from "./tobe.js";
+} from "../quant/baselines.js";
+import { elaborate, resolveConfig, type ElaboratedDesign } from "../hw/design.js";
+import { UserError } from "../core/errors.js";
+import { writeFileAtomic } from "../image/block.js";
+import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
+import type { Tensor } from "../core/tensor.js";
+import { tileGeometry } from "../quant/tobe.js";
 
 export const DEFAULT_BUDGETS: readonly number[] = [4.05, 4.1, 4.25, 4.5];
 export const DEFAULT_SIZES = { m: 64, k: 1024, n: 256 } as const;

@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
-import { clog2, type ElaboratedDesign } from "../dsl/design.js";
-import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "../layout.js";
+import { clog2, type ElaboratedDesign } from "./design.js";
+import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "../image/layout.js";
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 

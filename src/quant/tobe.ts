@@ -9,9 +9,9 @@
  * no normal channel is left by zero channels. K that does not fill T tiles is padded with
  * zero channels at the end of the last tiles' normal slots.
  */
-import { UserError } from "./errors.js";
-import type { ElaboratedDesign } from "./dsl/design.js";
-import { floatFormat, type SalientType } from "./formats.js";
+import { UserError } from "../core/errors.js";
+import type { ElaboratedDesign } from "../hw/design.js";
+import { floatFormat, type SalientType } from "../core/formats.js";
 
 export type SalientKind = SalientType | "none";
 
