@@ -15,10 +15,11 @@ import {
 import { prepareLayer } from "../src/quant/baselines.js";
 import { elaborate, resolveConfig } from "../src/hw/design.js";
 import { UserError } from "../src/core/errors.js";
-import { writeImageDir } from "../src/flows/simulate.js";
-import { runGolden } from "../src/golden.js";
+import { writeImageDir } from "../src/flows/quantize.js";
+import { runGolden } from "../src/flows/golden.js";
 import { loadManifest } from "../src/image/manifest.js";
-import { buildImageSet, calibrate, quantizeLayer } from "../src/quant/quantizer.js";
+import { calibrate, quantizeLayer } from "../src/quant/quantizer.js";
+import { buildImageSet } from "../src/image/build.js";
 import { generateLayer, type LayerType } from "../src/data/synthetic.js";
 
 const d32 = elaborate(resolveConfig({}, "32x32")); // 32 rows, 4 flexible lines, fp8 + fp12

@@ -7,8 +7,10 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { buildBlocks } from "../src/dataflow/index.js";
-import { blockLayers, quantizeToDir, simulateDesign } from "../src/flows/simulate.js";
-import { runGolden } from "../src/golden.js";
+import { simulateDesign } from "../src/flows/simulate.js";
+import { blockLayers } from "../src/flows/block.js";
+import { quantizeToDir } from "../src/flows/quantize.js";
+import { runGolden } from "../src/flows/golden.js";
 import { loadManifest } from "../src/image/manifest.js";
 import { generateRtl } from "../src/hw/generate.js";
 import { generateActivations } from "../src/data/synthetic.js";

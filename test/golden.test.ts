@@ -9,15 +9,20 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../src/hw/design.js";
 import { UserError } from "../src/core/errors.js";
-import { writeImageDir } from "../src/flows/simulate.js";
-import { runGolden, quantError, readOutputBlock } from "../src/golden.js";
-import { Block, writeFiles } from "../src/image/block.js";
+import { writeImageDir } from "../src/flows/quantize.js";
+import { quantError } from "../src/golden.js";
+import { runGolden } from "../src/flows/golden.js";
+import { readOutputBlock } from "../src/image/read.js";
+import { Block } from "../src/image/block.js";
+import { writeFiles } from "../src/core/files.js";
 import { loadManifest, type Manifest, type ManifestLayer } from "../src/image/manifest.js";
-import { buildImageSet, quantizeLayer, type LayerInput, type QuantizedLayer } from "../src/quant/quantizer.js";
+import { quantizeLayer, type LayerInput, type QuantizedLayer } from "../src/quant/quantizer.js";
+import { buildImageSet } from "../src/image/build.js";
 import { Rng } from "../src/core/rng.js";
 import { tensor2d } from "../src/core/tensor.js";
 import { readTensorFile } from "../src/data/tensorio.js";
-import { tileGeometry, type SalientKind } from "../src/quant/tobe.js";
+import { tileGeometry } from "../src/quant/tobe.js";
+import { type SalientKind } from "../src/core/formats.js";
 import {
   handLayer, refMatmul, refReadActCodes, refReadOutput, refReadWgtCodes, RefRegion, type RefLayerShape,
 } from "./helpers/reference.js";

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { quantizeToDir, synthLayers, parseLayerSpec, writeDesign } from "../src/flows/simulate.js";
+import { quantizeToDir, synthLayers, parseLayerSpec } from "../src/flows/quantize.js";
+import { writeDesign } from "../src/flows/design.js";
 import { loadManifest } from "../src/image/manifest.js";
 import { design, tmpDir } from "./helpers/cosim.js";
 

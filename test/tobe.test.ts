@@ -7,7 +7,8 @@ import { elaborate, resolveConfig, type ElaboratedDesign } from "../src/hw/desig
 import { UserError } from "../src/core/errors.js";
 import type { SalientType } from "../src/core/formats.js";
 import { Rng } from "../src/core/rng.js";
-import { tileGeometry, tobePermutation, type SalientKind, type TileGeometry } from "../src/quant/tobe.js";
+import { tileGeometry, tobePermutation, type TileGeometry } from "../src/quant/tobe.js";
+import { type SalientKind } from "../src/core/formats.js";
 import { refFits, refGeometry } from "./helpers/reference.js";
 
 const LANES: Record<SalientType, number> = { fp8: 1, fp12: 2 };

@@ -1,7 +1,7 @@
 /**
  * `oltron bench accuracy`: adaptive TOBE against OliVe's OVP and uniform baselines, on the
  * same layers, with the same int4 weights. For every layer type (synthetic LLaMA-like data from
- * synth.ts, or the user's tensors) and budget it reports the layer-output SQNR of every method,
+ * data/synthetic.ts, or the user's tensors) and budget it reports the layer-output SQNR of every method,
  * the activation-only SQNR (float weights: what the activation format alone costs), the bits
  * actually spent, and whether the adaptive plan meets the targets (beats OVP and per-tensor
  * int4; within 1 dB of int8 at B <= 4.5). Nothing is tuned to meet them: a miss is a row
@@ -20,7 +20,7 @@ import {
 } from "../quant/baselines.js";
 import { elaborate, resolveConfig, type ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../image/block.js";
+import { writeFileAtomic } from "../core/files.js";
 import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
 import type { Tensor } from "../core/tensor.js";
 import { tileGeometry } from "../quant/tobe.js";
@@ -315,7 +315,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
     "# Accuracy: adaptive TOBE vs OliVe OVP and uniform baselines",
     "",
     s.source === "synthetic"
-      ? `Synthetic LLaMA-like layers (src/synth.ts), M=${s.m} tokens, K=${s.k}, N=${s.n}, seed ${s.seed}. `
+      ? `Synthetic LLaMA-like layers (src/data/synthetic.ts), M=${s.m} tokens, K=${s.k}, N=${s.n}, seed ${s.seed}. `
       : `User layer, M=${s.m}, K=${s.k}, N=${s.n}. `,
     `Weights: ${s.weights}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB. ` +
       `Bits = average information bits per activation (fp8 8, fp12 12; storage bits in brackets count fp12 as 16). ` +

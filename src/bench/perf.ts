@@ -7,17 +7,14 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { Command } from "commander";
-import { Option } from "commander";
 import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
-import { UserError } from "../core/errors.js";
-import { quantizeToDir, simulateDesign, writeDesign, type SimResult } from "../flows/simulate.js";
+import { simulateDesign, type SimResult } from "../flows/simulate.js";
+import { quantizeToDir } from "../flows/quantize.js";
 import { matmulMod32 } from "../golden.js";
-import { writeFileAtomic } from "../image/block.js";
+import { writeFileAtomic } from "../core/files.js";
 import { generateRtl } from "../hw/generate.js";
 import { Rng } from "../core/rng.js";
 import { generateLayer, type LayerType } from "../data/synthetic.js";
-import { registerAccuracyCommands } from "../cli/accuracy.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -166,7 +163,7 @@ export async function runPerfBench(opts: PerfOptions) {
   }
 }
 
-function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): string {
+export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): string {
   const lines = [
     "# Performance figures",
     "",
@@ -191,19 +188,4 @@ function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): string {
     "",
   ];
   return lines.join("\n");
-}
-
-export function registerBenchCommands(program: Command): void {
-  const bench = program
-    .command("bench")
-    .description("performance benchmark (golden speed, generation speed, co-simulated cycles and utilization, simulation speed); see also 'bench accuracy'")
-    .option("--out <dir>", "results folder", "bench/results")
-    .option("--quick", "small shapes (a few seconds)")
-    .action(async (o: { out: string; quick?: boolean }) => {
-      if (!o.out) throw new UserError("--out needs a folder");
-      const r = await runPerfBench({ out: o.out, quick: o.quick });
-      console.log(perfMarkdown(r));
-      console.log(`wrote ${path.join(o.out, "perf.json")} and perf.md`);
-    });
-  registerAccuracyCommands(bench);
 }

@@ -9,6 +9,8 @@ import { UserError } from "./errors.js";
 
 export type SalientType = "fp8" | "fp12";
 export type ElemType = "int4" | SalientType;
+/** What a layer's salient slots hold: a salient type, or none (an int4-only layer). */
+export type SalientKind = SalientType | "none";
 
 export const ELEM_TYPES: readonly ElemType[] = ["int4", "fp8", "fp12"];
 export const SALIENT_TYPES: readonly SalientType[] = ["fp8", "fp12"];

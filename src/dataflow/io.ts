@@ -1,7 +1,7 @@
 /** File access for the dataflow CLI: readable errors, and writes that never leave a half-written file. */
 import { readFileSync } from "node:fs";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic as writeShared } from "../image/block.js";
+import { writeFileAtomic as writeShared } from "../core/files.js";
 
 export function readJson(file: string): unknown {
   let text: string;

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { clog2, type ElaboratedDesign } from "./design.js";
-import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "../image/layout.js";
+import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "./descriptor.js";
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 

@@ -4,10 +4,10 @@
  * block is held as a flat little-endian nibble array: nibble i of the block is bits
  * [4i, 4i+4) of the concatenation word0 | word1 << W | ...
  */
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
+import { sha256 } from "../core/files.js";
 
 export class Block {
   readonly nibblesPerWord: number;
@@ -70,80 +70,6 @@ export class Block {
       for (let i = 0; i < w.length; i++) b.nib[wi * n + (w.length - 1 - i)] = parseInt(w[i], 16);
     });
     return b;
-  }
-}
-
-export function sha256(data: string | Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/** Writes a file atomically: a temporary sibling, then rename. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Every folder oltron writes carries this file, so it knows what it may replace. */
-export const OUTPUT_MARKER = ".oltron-output";
-
-/** A folder oltron wrote: the marker, or our own design.json / manifest.json (older runs). */
-function isOltronOutput(dir: string, entries: string[]): boolean {
-  if (entries.includes(OUTPUT_MARKER)) return true;
-  const ours = (file: string, test: (j: Record<string, unknown>) => boolean) => {
-    try {
-      return entries.includes(file) && test(JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")));
-    } catch {
-      return false;
-    }
-  };
-  return ours("design.json", (j) => (j.generator as { name?: string } | undefined)?.name === "oltron-gen")
-    || ours("manifest.json", (j) => j.format === "oltron-images");
-}
-
-/**
- * Writes a whole folder atomically: `fill` writes into a temporary sibling folder that
- * replaces `dir` only when complete, so a failure leaves nothing half-written. An existing
- * `dir` is replaced only if it is empty or was written by oltron: user data is never deleted.
- */
-export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): void {
-  const target = path.resolve(dir);
-  if (fs.existsSync(target)) {
-    if (!fs.statSync(target).isDirectory()) throw new UserError(`${dir} exists and is not a folder: choose another output folder`);
-    const entries = fs.readdirSync(target);
-    if (entries.length > 0 && !isOltronOutput(target, entries)) {
-      throw new UserError(`${dir} exists and was not written by oltron (${entries.length} entries); refusing to replace it: choose another output folder or remove it`);
-    }
-    if (target === process.cwd()) throw new UserError(`${dir} is the current folder; choose a subfolder as output`);
-  }
-  const parent = path.dirname(target);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
-  try {
-    // mkdtemp makes the folder private (0700); outputs get the usual permissions.
-    fs.chmodSync(tmp, 0o777 & ~process.umask());
-    fill(tmp);
-    fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), "written by oltron; this folder may be replaced by a later run\n");
-    const old = `${tmp}.old`;
-    if (fs.existsSync(target)) fs.renameSync(target, old);
-    fs.renameSync(tmp, target);
-    fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-}
-
-/** Writes a map of relative file names to contents under `dir`. */
-export function writeFiles(dir: string, files: Record<string, string | Uint8Array>): void {
-  for (const [name, data] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    fs.writeFileSync(path.join(dir, name), data);
   }
 }
 

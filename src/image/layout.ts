@@ -1,22 +1,13 @@
 /**
  * Where things live in the unified off-chip memory and in each row: the one place that
- * knows the image layout. The quantizer writes through it, the golden model reads through
- * it, and the RTL templates use the same constants from the elaborated design.
+ * knows the image layout. The image writer and reader go through it; the RTL templates use
+ * the same constants from the elaborated design and the descriptor fields of hw/descriptor.ts.
  * docs/formats.md is the prose version of this file.
  */
 import type { ElaboratedDesign, StreamLayout } from "../hw/design.js";
-import type { TileGeometry, SalientKind } from "../quant/tobe.js";
+import type { TileGeometry } from "../quant/tobe.js";
+import { DESC_FIELDS, SALIENT_CODE, type Descriptor } from "../hw/descriptor.js";
 import { Block } from "./block.js";
-
-export const DESC_FIELDS = [
-  "m", "kTiles", "nTiles", "tileChannels", "s", "salientType",
-  "actBase", "actTileStride", "wgtBase", "wgtBlockStride", "outBase", "outTileStride", "flags",
-] as const;
-export type DescField = (typeof DESC_FIELDS)[number];
-export type Descriptor = Record<DescField, number>;
-export const DESC_FLAG_LAST = 1;
-
-export const SALIENT_CODE: Record<SalientKind, number> = { none: 0, fp8: 1, fp12: 2 };
 
 /** Words a block of `rows` rows of a stream occupies (rows packed at strideBits, word-aligned block). */
 export function blockWords(s: StreamLayout, rows: number, wordBits: number): number {

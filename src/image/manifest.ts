@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import { readImage } from "./block.js";
 import type { LayerPlan } from "../quant/quantizer.js";
-import type { SalientKind } from "../quant/tobe.js";
+import type { SalientKind } from "../core/formats.js";
 
 export const MANIFEST_FORMAT = "oltron-images";
 export const MANIFEST_VERSION = 1;

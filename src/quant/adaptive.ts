@@ -21,7 +21,8 @@ import { UserError } from "../core/errors.js";
 import { SALIENT_TYPES, type SalientType } from "../core/formats.js";
 import { calibrate, type LayerPlan } from "./quantizer.js";
 import type { Tensor } from "../core/tensor.js";
-import { tileGeometry, type SalientKind, type TileGeometry } from "./tobe.js";
+import { tileGeometry, type TileGeometry } from "./tobe.js";
+import { type SalientKind } from "../core/formats.js";
 import {
   estimateCycles, INFO_BITS, outputError, prepareLayer, salientSlots, tobeBits, tobeQuantize,
   type OutputError, type PreparedLayer,

@@ -1,6 +1,6 @@
 /**
- * The accuracy framework shared by the adaptive search (src/adaptive.ts) and the benchmark
- * (src/accuracy.ts), and the baselines it compares against, all on the same data:
+ * The accuracy framework shared by the adaptive search (src/quant/adaptive.ts) and the benchmark
+ * (src/bench/accuracy.ts), and the baselines it compares against, all on the same data:
  *
  * - per-tensor int4 round-to-nearest activations, scale max/7 or MSE-searched clip;
  * - OliVe's outlier-victim pair (OVP) encoding (Guo et al., ISCA 2023);

@@ -11,9 +11,7 @@
  */
 import { UserError } from "../core/errors.js";
 import type { ElaboratedDesign } from "../hw/design.js";
-import { floatFormat, type SalientType } from "../core/formats.js";
-
-export type SalientKind = SalientType | "none";
+import { floatFormat, type SalientKind } from "../core/formats.js";
 
 export interface TileGeometry {
   /** Tiles along K. */

@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
-import { Block, readImage, sha256 } from "../image/block.js";
+import { Block, readImage } from "../image/block.js";
+import { sha256 } from "../core/files.js";
 import type { Manifest } from "../image/manifest.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 

@@ -6,12 +6,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../../src/hw/design.js";
-import { simulateDesign, writeImageDir, type SimResult } from "../../src/flows/simulate.js";
+import { simulateDesign, type SimResult } from "../../src/flows/simulate.js";
+import { writeImageDir } from "../../src/flows/quantize.js";
 import type { Simulator } from "../../src/sim/driver.js";
-import { buildImageSet, type QuantizedLayer } from "../../src/quant/quantizer.js";
+import { type QuantizedLayer } from "../../src/quant/quantizer.js";
+import { buildImageSet } from "../../src/image/build.js";
 import { generateRtl } from "../../src/hw/generate.js";
 import { Rng } from "../../src/core/rng.js";
-import { tileGeometry, type SalientKind } from "../../src/quant/tobe.js";
+import { tileGeometry } from "../../src/quant/tobe.js";
+import { type SalientKind } from "../../src/core/formats.js";
 
 export function design(cfg: Partial<ArchConfig>): ElaboratedDesign {
   return elaborate(resolveConfig(cfg));

@@ -1,0 +1,57 @@
+/**
+ * Commands about formats and designs: `formats`, `generate`, and the `report` group.
+ */
+import * as path from "node:path";
+import type { Command } from "commander";
+import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
+import { writeDesign } from "../flows/design.js";
+import { areaReport, formatArea } from "../hw/area.js";
+import { addDesignOptions, designFromOptions, log } from "./options.js";
+
+export function registerDesignCommands(program: Command): void {
+  program
+    .command("formats")
+    .description("print the full decode table of a number format (SPEC section 2)")
+    .argument("<type>", "int4, fp8 or fp12")
+    .option("--json", "print a JSON array of {code, value, fields, pairs}")
+    .action((type: string, o: { json?: boolean }) => {
+      const t = parseElemType(type);
+      const rows = decodeTable(t);
+      console.log(o.json ? JSON.stringify(rows) : formatTable(rows, t));
+    });
+
+  addDesignOptions(
+    program.command("generate").description("generate Verilog RTL, testbench and design.json for an array configuration"),
+  )
+    .option("--out <dir>", "output folder (default rtl-out/<design-name>)")
+    .action((o: Record<string, unknown>) => {
+      const t0 = performance.now();
+      const d = designFromOptions(o);
+      const dir = String(o.out ?? path.join("rtl-out", d.name));
+      const rtl = writeDesign(dir, d);
+      const ms = performance.now() - t0;
+      console.log(`generated ${d.name}: ${d.rows}x${d.cols} array, ${d.flexLines} flexible line(s), ${d.pes.efficient} efficient + ${d.pes.flexible} flexible PEs`);
+      console.log(`  ${Object.keys(rtl.sources).length} RTL files + testbench + design.json in ${dir} (${ms.toFixed(0)} ms)`);
+    });
+
+}
+
+export function registerReportCommands(program: Command): void {
+  const report = program.command("report").description("reports on a design");
+  addDesignOptions(report.command("area").description("Yosys cell counts: efficient PE, flexible PE, decoder, array; hybrid vs all-flexible"))
+    .option("--json", "print JSON")
+    .action(async (o: Record<string, unknown>) => {
+      const a = await areaReport(designFromOptions(o), log);
+      console.log(o.json ? JSON.stringify(a, null, 1) : formatArea(a));
+    });
+}
+
+function formatTable(rows: TableRow[], type: string): string {
+  const out = [`${type} decode table (${rows.length} codes). value = decoded integer in units of the activation scale; pairs = (shift, integer)`];
+  for (const r of rows) {
+    const f = "sign" in r.fields ? `s=${r.fields.sign} e=${String(r.fields.exp).padStart(2)} m=${String(r.fields.man).padStart(2)}` : `q=${r.fields.value}`;
+    const pairs = r.pairs.map((p) => `(${p.shift},${p.int})`).join(" ");
+    out.push(`0x${r.hex}  ${f.padEnd(18)} ${String(r.value).padStart(13)}  ${pairs}${r.reserved ? "  [reserved exponent]" : ""}`);
+  }
+  return out.join("\n");
+}

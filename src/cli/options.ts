@@ -1,0 +1,170 @@
+/**
+ * Options shared by several commands: the design flags (--preset, --config, one flag per
+ * parameter) and the layer sources (--layer, --block, --x/--w, --budget), turned into an
+ * elaborated design and quantizer inputs.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import YAML from "yaml";
+import { UserError } from "../core/errors.js";
+import type { SalientKind } from "../core/formats.js";
+import type { Tensor } from "../core/tensor.js";
+import { generateActivations } from "../data/synthetic.js";
+import { readTensorFile } from "../data/tensorio.js";
+import { blockLayers } from "../flows/block.js";
+import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
+import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
+import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
+import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
+import { loadModel } from "./plan.js";
+
+export const log = (s: string) => process.stderr.write(`${s}\n`);
+
+export function intArg(name: string, lo: number, hi: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new InvalidArgumentError(`${name} must be an integer in ${lo}..${hi}, got '${v}'`);
+    return n;
+  };
+}
+
+export function numArg(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
+    return n;
+  };
+}
+
+// ------------------------------------------------------------------ design options
+
+const DESIGN_FLAG_KEYS: Record<string, keyof ArchConfig> = {
+  rows: "rows", cols: "cols", flexLines: "flexLines", psumBits: "psumBits", memWordBits: "memWordBits", bufferTokens: "bufferTokens",
+};
+
+export function addDesignOptions(cmd: Command): Command {
+  cmd.option("--preset <name>", `named configuration: ${Object.keys(PRESETS).join(", ")}`, "default");
+  cmd.option("--config <file>", "design configuration file (JSON or YAML) with the keys below");
+  for (const p of PARAMS) {
+    if (p.key === "salientTypes") {
+      cmd.option(`${p.flag} <list>`, `${p.doc}: comma list of fp8,fp12 or 'none' (default ${DEFAULT_CONFIG.salientTypes.join(",")})`);
+      continue;
+    }
+    cmd.addOption(new Option(`${p.flag} <n>`, `${p.doc}, ${p.range} (default ${DEFAULT_CONFIG[p.key]})`).argParser(numArg(p.flag)));
+  }
+  return cmd;
+}
+
+function readConfigFile(file: string): Partial<ArchConfig> {
+  if (!fs.existsSync(file)) throw new UserError(`${file}: configuration file does not exist`);
+  const text = fs.readFileSync(file, "utf8");
+  try {
+    const v = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("expected an object of design parameters");
+    return v as Partial<ArchConfig>;
+  } catch (e) {
+    throw new UserError(`${file}: cannot parse configuration (${(e as Error).message})`);
+  }
+}
+
+export function designFromOptions(o: Record<string, unknown>): ElaboratedDesign {
+  const partial: Partial<ArchConfig> = o.config ? readConfigFile(String(o.config)) : {};
+  for (const [flag, key] of Object.entries(DESIGN_FLAG_KEYS)) {
+    if (o[flag] !== undefined) (partial as Record<string, unknown>)[key] = o[flag];
+  }
+  if (o.salientTypes !== undefined) {
+    const s = String(o.salientTypes);
+    partial.salientTypes = s === "none" ? [] : (s.split(",").map((t) => t.trim()) as ArchConfig["salientTypes"]);
+  }
+  return elaborate(resolveConfig(partial, String(o.preset ?? "default")));
+}
+
+// ------------------------------------------------------------------ layer options
+
+export function addLayerOptions(cmd: Command): Command {
+  return cmd
+    .option("--layer <spec...>", "synthetic LLaMA-like layer(s): <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]], type qkv|o_proj|up_gate|down")
+    .option("--block <file|example>", "every linear layer of a transformer block (JSON, docs/dataflow.md, or tiny-llama-like example name) after folding its TOBE reorders away")
+    .addOption(new Option("--tokens <n>", "tokens fed through --block").argParser(intArg("--tokens", 1, 65536)).default(16))
+    .option("--x <file>", "activations [M x K] from .npy or .safetensors (instead of --layer)")
+    .option("--w <file>", "weights [K x N] from .npy or .safetensors")
+    .option("--x-name <name>", "tensor name inside a .safetensors --x file")
+    .option("--w-name <name>", "tensor name inside a .safetensors --w file")
+    .addOption(new Option("--w-layout <layout>", "layout of --w: kn = [in x out]; nk = [out x in], as PyTorch's nn.Linear.weight").choices(["kn", "nk"]).default("kn"))
+    .option("--salient-type <t>", "salient type for --x/--w: fp8, fp12 or none", "fp8")
+    .addOption(new Option("--threshold <t>", "salient if channel max |x| > t x median channel max (default 4)").argParser(numArg("--threshold")))
+    .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
+    .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
+    .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
+}
+
+/** Applies the adaptive per-layer plan when --budget is given; prints the chosen plan. */
+export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record<string, unknown>): LayerInput[] {
+  if (o.budget === undefined) return layers;
+  log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
+  const plan = chooseModelPlan(d, layers, o.budget as number);
+  console.log(formatPlanTable(plan));
+  return layers.map((l, i) => ({ ...l, plan: plan.layers[i].plan }));
+}
+
+export const DEFAULT_LAYERS = ["qkv:64x256x64:fp8", "o_proj:64x256x64:fp12", "down:64x512x64:fp12:r0.05"];
+
+/** The plan users choose with --salient-type / --threshold / --ratio. */
+function planFromOptions(o: Record<string, unknown>): LayerPlan {
+  const salientType = String(o.salientType) as SalientKind;
+  if (!["fp8", "fp12", "none"].includes(salientType)) throw new UserError(`--salient-type '${salientType}' must be fp8, fp12 or none`);
+  if (o.ratio !== undefined && o.threshold !== undefined) throw new UserError("give --ratio or --threshold, not both");
+  const plan: LayerPlan = { salientType };
+  if (salientType !== "none") {
+    if (o.ratio !== undefined) plan.ratio = o.ratio as number;
+    else plan.threshold = (o.threshold as number | undefined) ?? 4;
+  }
+  return plan;
+}
+
+/** The linear layers of a block, its TOBE reorders folded away (flows/block.ts). */
+function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerInput[] {
+  const model = loadModel(String(o.block));
+  const x = generateActivations("qkv", o.tokens as number, model.graph.input.channels, o.seed as number);
+  const { layers, fold } = blockLayers(d, model.graph, x, planFromOptions(o));
+  log(`block: ${model.graph.name}: ${fold.plan.length} linear(s), ${fold.explicitReorders} explicit reorder(s) left after folding the quantizer's TOBE permutations`);
+  for (const e of fold.plan.filter((p) => p.placement === "explicit")) log(`block:   ${e.linear} keeps an explicit reorder: ${e.refusal?.reason ?? ""}`);
+  return layers;
+}
+
+export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
+  const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new UserError("give one source of layers: --layer, --block, or --x/--w");
+  const given = (flag: string, key: string) => (o[key] !== undefined && o[key] !== defaults[key] ? [flag] : []);
+  const defaults: Record<string, unknown> = { salientType: "fp8", tokens: 16, wLayout: "kn" };
+  // Options that only some layer sources read: refuse them where they would be ignored.
+  const perLayerPlan = [...given("--salient-type", "salientType"), ...given("--ratio", "ratio"), ...given("--threshold", "threshold")];
+  if (o.block === undefined && o.x === undefined && perLayerPlan.length) {
+    throw new UserError(`${perLayerPlan.join(", ")} apply to --x/--w and --block; with --layer, give each layer's choice in its spec (<type>:<M>x<K>x<N>:<fp8|fp12|none>:<threshold>|r<ratio>)`);
+  }
+  const fileOnly = [...given("--x-name", "xName"), ...given("--w-name", "wName"), ...given("--w-layout", "wLayout")];
+  if (o.x === undefined && fileOnly.length) throw new UserError(`${fileOnly.join(", ")} apply only to --x/--w`);
+  if (o.block === undefined && o.tokens !== undefined && o.tokens !== defaults.tokens) throw new UserError("--tokens applies only to --block");
+  if (o.block !== undefined) return layersOfBlock(o, d);
+  if (o.x || o.w) {
+    if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
+    const plan = planFromOptions(o);
+    const x = readTensorFile(String(o.x), o.xName as string | undefined);
+    const wRaw = readTensorFile(String(o.w), o.wName as string | undefined);
+    const w = o.wLayout === "nk" ? transpose2d(wRaw, String(o.w)) : wRaw;
+    const name = path.basename(String(o.x)).replace(/\.[^.]+$/, "").replace(/[^A-Za-z0-9_.-]/g, "_") || "L0";
+    return [{ name, x, w, plan }];
+  }
+  const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i));
+  return synthLayers(specs, o.seed as number);
+}
+
+/** [N x K] -> [K x N]: PyTorch stores linear weights output-major. */
+function transpose2d(t: Tensor, source: string): Tensor {
+  if (t.shape.length !== 2) throw new UserError(`${source}: --w-layout nk needs a 2-D tensor, got shape [${t.shape.join(", ")}]`);
+  const [r, c] = t.shape;
+  const out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
+  return { shape: [c, r], data: out };
+}

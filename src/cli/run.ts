@@ -1,0 +1,143 @@
+/**
+ * Commands that run the data river: `quantize`, `golden`, `sim`, `verify`, `demo`.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Option, type Command } from "commander";
+import { UserError } from "../core/errors.js";
+import { writeFileAtomic } from "../core/files.js";
+import { loadDesign, writeDesign } from "../flows/design.js";
+import { runGolden } from "../flows/golden.js";
+import { quantizeToDir } from "../flows/quantize.js";
+import { simulate, summarize, type SimResult } from "../flows/simulate.js";
+import { loadManifest } from "../image/manifest.js";
+import { addDesignOptions, addLayerOptions, applyBudget, designFromOptions, intArg, layersFromOptions, log } from "./options.js";
+
+export function registerRunCommands(program: Command): void {
+  addLayerOptions(
+    program
+      .command("quantize")
+      .description("quantize and TOBE-encode layers into memory images + manifest for a design")
+      .requiredOption("--design <dir>", "design folder written by 'oltron generate'")
+      .requiredOption("--out <dir>", "image folder to write"),
+  )
+    .option("--no-reference", "do not store the float tensors (no error figures from 'oltron golden')")
+    .option("--golden", "also run the golden model and write <layer>.expected.hex")
+    .action((o: Record<string, unknown>) => {
+      const d = loadDesign(String(o.design));
+      const layers = applyBudget(d, layersFromOptions(o, d), o);
+      const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
+      for (const l of man.layers) {
+        console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} salient=${l.salientChannels} S=${l.s}/tile tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
+      }
+      console.log(`wrote ${man.layers.length} layer(s), ${man.memoryWords} memory words of ${man.memWordBits} bits, to ${o.out}`);
+      if (o.golden) printGolden(String(o.out));
+    });
+
+  program
+    .command("golden")
+    .description("run the golden model on an image folder: writes <layer>.expected.hex, prints quantization error")
+    .requiredOption("--images <dir>", "image folder written by 'oltron quantize'")
+    .option("--json", "print JSON")
+    .action((o: { images: string; json?: boolean }) => printGolden(o.images, o.json));
+
+  program
+    .command("sim")
+    .description("simulate an image folder on a generated design and compare with the golden model")
+    .requiredOption("--design <dir>", "design folder")
+    .requiredOption("--images <dir>", "image folder")
+    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
+    .option("--trace <file>", "write a waveform (FST with Verilator, VCD with Icarus)")
+    .addOption(new Option("--trace-from <cycle>", "first traced cycle").argParser(intArg("--trace-from", 0, 2 ** 53)))
+    .addOption(new Option("--trace-to <cycle>", "last traced cycle").argParser(intArg("--trace-to", 0, 2 ** 53)))
+    .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
+    .option("--json", "print the JSON result")
+    .action(async (o: Record<string, unknown>) => {
+      const trace = o.trace ? { file: String(o.trace), from: o.traceFrom as number | undefined, to: o.traceTo as number | undefined } : undefined;
+      if (!trace && (o.traceFrom !== undefined || o.traceTo !== undefined)) throw new UserError("--trace-from/--trace-to need --trace <file>");
+      if (trace && trace.from !== undefined && trace.to !== undefined && trace.to < trace.from) {
+        throw new UserError(`--trace-to ${trace.to} is before --trace-from ${trace.from}`);
+      }
+      const resultFile = String(o.result ?? path.join(String(o.images), "sim-result.json"));
+      for (const f of [resultFile, ...(trace ? [trace.file] : [])]) {
+        if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
+      }
+      const r = await simulate(String(o.design), String(o.images), { simulator: o.simulator as SimResult["simulator"], trace, log });
+      if (trace && !fs.existsSync(trace.file)) {
+        log(`sim: no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
+      }
+      writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
+      printSim(r, !!o.json);
+      if (!r.pass) process.exitCode = 1;
+    });
+
+  addLayerOptions(
+    addDesignOptions(
+      program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch"),
+    ),
+  )
+    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
+    .option("--out <dir>", "run folder (default rtl-out/verify-<design-name>)")
+    .option("--json", "print the JSON result")
+    .action(async (o: Record<string, unknown>) => {
+      const r = await verify(o);
+      printSim(r, !!o.json);
+      if (!r.pass) process.exitCode = 1;
+    });
+
+  program
+    .command("demo")
+    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")
+    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
+    .action(async (o: Record<string, unknown>) => {
+      const out = path.join("rtl-out", "demo");
+      const r = await verify({ ...o, preset: "default", out, seed: 1 });
+      printSim(r, false);
+      console.log(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
+      if (!r.pass) process.exitCode = 1;
+    });
+}
+
+function printSim(r: SimResult, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(r, null, 1));
+    return;
+  }
+  for (const l of r.layers) {
+    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} S=${l.s} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}`);
+  }
+  for (const m of r.firstMismatches) {
+    console.log(`  mismatch ${m.layer}[token ${m.token}][channel ${m.channel}]: expected ${m.expected}, got ${m.actual}`);
+  }
+  console.log(summarize(r));
+}
+
+function printGolden(dir: string, json = false): void {
+  const man = loadManifest(dir);
+  const res = runGolden(dir, man);
+  if (json) {
+    console.log(JSON.stringify(res, null, 1));
+    return;
+  }
+  for (const r of res) {
+    const err = r.error ? `SQNR ${r.error.sqnrDb.toFixed(2)} dB, MSE ${r.error.mse.toExponential(3)} vs float reference` : "no float reference stored";
+    console.log(`  golden ${r.name.padEnd(16)} ${r.m}x${r.k}x${r.n}: ${r.expectedFile} in ${r.seconds.toFixed(2)} s; ${err}`);
+  }
+}
+
+/** The verify flow shared by `verify` and `demo`. */
+async function verify(o: Record<string, unknown>): Promise<SimResult> {
+  const d = designFromOptions(o);
+  const dir = String(o.out ?? path.join("rtl-out", `verify-${d.name}`));
+  const designDir = path.join(dir, "design");
+  const imagesDir = path.join(dir, "images");
+  log(`verify: generating ${d.name} into ${designDir}`);
+  writeDesign(designDir, d);
+  const layers = applyBudget(d, layersFromOptions(o, d), o);
+  log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
+  quantizeToDir(d, layers, imagesDir, { log });
+  printGolden(imagesDir);
+  const r = await simulate(designDir, imagesDir, { simulator: o.simulator as SimResult["simulator"], log });
+  writeFileAtomic(path.join(dir, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
+  return r;
+}

@@ -1,0 +1,76 @@
+/**
+ * The golden run over an image folder (decode the images, run the model, write the
+ * expected output image, error figures against the float reference) and the comparison of
+ * a simulated output image with the expected one.
+ */
+import * as path from "node:path";
+import { UserError } from "../core/errors.js";
+import { writeFileAtomic } from "../core/files.js";
+import { readTensorFile } from "../data/tensorio.js";
+import { matmulMod32, quantError, type ErrorFigures } from "../golden.js";
+import type { Block } from "../image/block.js";
+import type { Manifest, ManifestLayer } from "../image/manifest.js";
+import { outputBlock, readOperands, readOutputBlock } from "../image/read.js";
+
+export interface GoldenLayerResult {
+  name: string;
+  m: number;
+  k: number;
+  n: number;
+  macs: number;
+  expectedFile: string;
+  error?: ErrorFigures;
+  seconds: number;
+}
+
+/** Runs the golden model over every layer of an image folder; writes <layer>.expected.hex. */
+export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; error?: boolean } = {}): GoldenLayerResult[] {
+  const results: GoldenLayerResult[] = [];
+  for (const l of man.layers) {
+    const t0 = performance.now();
+    const { a, w } = readOperands(dir, man, l);
+    const y = matmulMod32(a, w, l.m, l.paddedK, l.paddedN);
+    const block = outputBlock(man, l, y);
+    const expectedFile = `${l.name}.expected.hex`;
+    if (opts.write !== false) writeFileAtomic(path.join(dir, expectedFile), block.toHex());
+    const seconds = (performance.now() - t0) / 1000;
+    let error: ErrorFigures | undefined;
+    if (opts.error !== false && l.reference) {
+      const x = readTensorFile(path.join(dir, l.reference.x));
+      const wf = readTensorFile(path.join(dir, l.reference.w));
+      if (x.shape[0] !== l.m || x.shape[1] !== l.k || wf.shape[0] !== l.k || wf.shape[1] !== l.n) {
+        throw new UserError(`${dir}: reference tensors of layer ${l.name} do not have the manifest's shapes`);
+      }
+      error = quantError(x.data, wf.data, l.m, l.k, l.n, y, l.paddedN, l.actScale, l.weightScales);
+    }
+    results.push({ name: l.name, m: l.m, k: l.k, n: l.n, macs: l.m * l.k * l.n, expectedFile, error, seconds });
+  }
+  return results;
+}
+
+export interface Mismatch {
+  layer: string;
+  token: number;
+  channel: number;
+  expected: number;
+  actual: number;
+}
+
+/** Compares two output images of a layer element by element; returns up to `limit` mismatches and the total count. */
+export function compareOutputs(man: Manifest, l: ManifestLayer, expected: Block, actual: Block, limit = 10): { count: number; first: Mismatch[] } {
+  const e = readOutputBlock(man, l, expected);
+  const a = readOutputBlock(man, l, actual);
+  let count = 0;
+  const first: Mismatch[] = [];
+  for (let r = 0; r < l.m; r++) {
+    for (let c = 0; c < l.n; c++) {
+      const i = r * l.paddedN + c;
+      if (e[i] !== a[i]) {
+        count++;
+        if (first.length < limit) first.push({ layer: l.name, token: r, channel: c, expected: e[i], actual: a[i] });
+      }
+    }
+  }
+  return { count, first };
+}
+

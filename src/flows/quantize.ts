@@ -1,0 +1,90 @@
+/**
+ * Layers into image folders: synthetic layer specs, and quantizing layers for a design into
+ * an image folder written atomically (images, manifest, float reference tensors).
+ */
+import * as path from "node:path";
+import { UserError } from "../core/errors.js";
+import { writeDirAtomic, writeFiles } from "../core/files.js";
+import type { SalientKind } from "../core/formats.js";
+import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
+import { writeNpy } from "../data/tensorio.js";
+import type { ElaboratedDesign } from "../hw/design.js";
+import { buildImageSet, type ImageSet } from "../image/build.js";
+import type { Manifest } from "../image/manifest.js";
+import { quantizeLayer, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
+
+/** A synthetic layer spec: <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]] */
+export interface LayerSpec {
+  name: string;
+  type: LayerType;
+  m: number;
+  k: number;
+  n: number;
+  plan: LayerPlan;
+}
+
+export function parseLayerSpec(spec: string, index: number): LayerSpec {
+  const parts = spec.split(":");
+  const bad = (why: string) =>
+    new UserError(`invalid --layer '${spec}': ${why}; expected <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]] with type one of ${LAYER_TYPES.join(", ")}`);
+  if (parts.length < 2 || parts.length > 4) throw bad("wrong number of ':' fields");
+  const type = parts[0] as LayerType;
+  if (!LAYER_TYPES.includes(type)) throw bad(`unknown layer type '${parts[0]}'`);
+  const dims = parts[1].split("x").map(Number);
+  if (dims.length !== 3 || dims.some((v) => !Number.isInteger(v) || v < 1 || v > 65536)) throw bad(`shape '${parts[1]}' must be three integers in 1..65536`);
+  const salientType = (parts[2] ?? "fp8") as SalientKind;
+  if (!["fp8", "fp12", "none"].includes(salientType)) throw bad(`salient type '${parts[2]}'`);
+  const plan: LayerPlan = { salientType };
+  if (salientType === "none" && parts[3] !== undefined) throw bad(`a salient selector ('${parts[3]}') makes no sense with 'none'`);
+  if (salientType !== "none") {
+    const sel = parts[3];
+    if (sel === undefined) plan.threshold = 4;
+    else if (sel === "" || sel === "r") throw bad("empty salient selector");
+    else if (sel.startsWith("r")) {
+      plan.ratio = Number(sel.slice(1));
+      if (!(plan.ratio >= 0 && plan.ratio <= 1)) throw bad(`ratio '${sel}' must be r0..r1`);
+    } else {
+      plan.threshold = Number(sel);
+      if (!(plan.threshold > 0)) throw bad(`threshold '${sel}' must be a positive number`);
+    }
+  }
+  return { name: `L${index}_${type}`, type, m: dims[0], k: dims[1], n: dims[2], plan };
+}
+
+export function synthLayers(specs: LayerSpec[], seed: number): LayerInput[] {
+  return specs.map((s, i) => {
+    const g = generateLayer({ type: s.type, m: s.m, k: s.k, n: s.n, seed: seed + 7919 * i });
+    return { name: s.name, x: g.x, w: g.w, plan: s.plan, layerType: s.type };
+  });
+}
+
+/** Quantizes layers for a design and writes the image folder (atomically). */
+export function quantizeToDir(
+  d: ElaboratedDesign,
+  layers: LayerInput[],
+  outDir: string,
+  opts: { reference?: boolean; log?: (s: string) => void } = {},
+): Manifest {
+  const quantized = layers.map((l, i) => {
+    opts.log?.(`quantize: layer ${i + 1}/${layers.length} ${l.name} (${l.x.shape.join("x")} x ${l.w.shape[1]})`);
+    return quantizeLayer(d, l);
+  });
+  const set = buildImageSet(d, quantized);
+  return writeImageDir(outDir, set, opts.reference === false ? undefined : layers);
+}
+
+/** Writes an image set (and, given the float layers, their reference tensors) atomically. */
+export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerInput[]): Manifest {
+  if (reference) {
+    for (const l of set.manifest.layers) l.reference = { x: `${l.name}.x.npy`, w: `${l.name}.w.npy` };
+    set.files["manifest.json"] = JSON.stringify(set.manifest, null, 1) + "\n";
+  }
+  writeDirAtomic(outDir, (tmp) => {
+    writeFiles(tmp, set.files);
+    for (const l of reference ?? []) {
+      writeNpy(path.join(tmp, `${l.name}.x.npy`), l.x);
+      writeNpy(path.join(tmp, `${l.name}.w.npy`), l.w);
+    }
+  });
+  return set.manifest;
+}

@@ -1,0 +1,39 @@
+/**
+ * The oltron library: the same functions the `oltron` command runs, for scripts and
+ * notebooks. Each line below is one step of one of the two rivers:
+ *   configuration -> elaborated design -> RTL files;
+ *   tensors -> quantizer -> images -> golden model / simulator -> comparison.
+ */
+export { UserError } from "./core/errors.js";
+export type { Tensor } from "./core/tensor.js";
+export {
+  decode, decodeInt4, encode, encodeInt4, decodeTable, FP8, FP12,
+  type ElemType, type SalientType, type SalientKind,
+} from "./core/formats.js";
+
+// Design river.
+export {
+  DEFAULT_CONFIG, GENERATOR_VERSION, PARAMS, PRESETS, elaborate, resolveConfig, designFromJson,
+  type ArchConfig, type ElaboratedDesign,
+} from "./hw/design.js";
+export { generateRtl, type GeneratedRtl } from "./hw/generate.js";
+export { areaReport, type AreaReport } from "./hw/area.js";
+export { writeDesign, loadDesign } from "./flows/design.js";
+
+// Data river.
+export { readTensorFile, readNpy, writeNpy, readSafetensors, writeSafetensors, listSafetensors } from "./data/tensorio.js";
+export { generateLayer, generateActivations, generateWeights, LAYER_TYPES, type LayerType } from "./data/synthetic.js";
+export { calibrate, quantizeLayer, DEFAULT_PLAN, type LayerInput, type LayerPlan, type QuantizedLayer } from "./quant/quantizer.js";
+export { tileGeometry, type TileGeometry } from "./quant/tobe.js";
+export { chooseModelPlan, formatPlanTable, type AdaptivePlan } from "./quant/adaptive.js";
+export { buildImageSet, type ImageSet } from "./image/build.js";
+export { loadManifest, type Manifest, type ManifestLayer } from "./image/manifest.js";
+export { readOperands, readOutputBlock } from "./image/read.js";
+export { quantizeToDir, parseLayerSpec, synthLayers } from "./flows/quantize.js";
+export { blockLayers } from "./flows/block.js";
+export { matmulMod32, quantError, type ErrorFigures } from "./golden.js";
+export { runGolden, compareOutputs, type GoldenLayerResult, type Mismatch } from "./flows/golden.js";
+export { simulate, simulateDesign, summarize, type SimResult, type SimOptions } from "./flows/simulate.js";
+
+// Dataflow planning (TOBE reorder folding).
+export { planModel, formatPlan, planToJson, modelFromJson, buildBlocks, type Model } from "./dataflow/index.js";
