@@ -38,9 +38,12 @@ describe("elaborate rejects invalid parameters, naming parameter, value and lega
     { what: "cols 257", over: { cols: 257 }, param: /cols/, value: /257/, range: /2\.\.256/ },
     { what: "flexLines > rows", over: { rows: 8, flexLines: 9 }, param: /flexLines/, value: /\b9\b/, range: /0\.\.8/ },
     { what: "flexLines -1", over: { flexLines: -1 }, param: /flexLines/, value: /-1/, range: /0\.\.16/ },
-    { what: "memWordBits 48", over: { memWordBits: 48 }, param: /memWordBits/, value: /48/, range: /power of two.*32\.\.4096/ },
-    { what: "memWordBits 8192", over: { memWordBits: 8192 }, param: /memWordBits/, value: /8192/, range: /32\.\.4096/ },
-    { what: "memWordBits 16", over: { memWordBits: 16 }, param: /memWordBits/, value: /\b16\b/, range: /32\.\.4096/ },
+    { what: "memWordBits 48", over: { memWordBits: 48 }, param: /memWordBits/, value: /48/, range: /power of two.*32\.\.1024/ },
+    { what: "memWordBits 2048 (wider than AXI4 allows)", over: { memWordBits: 2048 }, param: /memWordBits/, value: /2048/, range: /32\.\.1024/ },
+    { what: "memWordBits 16", over: { memWordBits: 16 }, param: /memWordBits/, value: /\b16\b/, range: /32\.\.1024/ },
+    { what: "axiMaxReads beyond the IDs", over: { axiIdBits: 2, axiMaxReads: 5 }, param: /axiMaxReads/, value: /\b5\b/, range: /1\.\.4/ },
+    { what: "axiMaxBurst 0", over: { axiMaxBurst: 0 }, param: /axiMaxBurst/, value: /\b0\b/, range: /1\.\.256/ },
+    { what: "axiIdBits 9", over: { axiIdBits: 9 }, param: /axiIdBits/, value: /\b9\b/, range: /1\.\.8/ },
     { what: "bufferTokens 3", over: { bufferTokens: 3 }, param: /bufferTokens/, value: /\b3\b/, range: /power of two.*2\.\.65536/ },
     { what: "bufferTokens 1", over: { bufferTokens: 1 }, param: /bufferTokens/, value: /\b1\b/, range: /2\.\.65536/ },
     { what: "psumBits 33", over: { psumBits: 33 }, param: /psumBits/, value: /33/, range: /\.\.32/ },
@@ -76,7 +79,7 @@ describe("elaborate rejects invalid parameters, naming parameter, value and lega
       const E = rows - flexLines;
       const min = psumMin(E);
       expect(64 * E <= 2 ** (min - 1) - 1 && 64 * E > 2 ** (min - 2) - 1, `rows ${rows}`).toBe(true);
-      const base = { rows, flexLines, salientTypes: flexLines === 0 ? [] : ["fp8"], memWordBits: 4096, bufferTokens: 65536 };
+      const base = { rows, flexLines, salientTypes: flexLines === 0 ? [] : ["fp8"], memWordBits: 1024, bufferTokens: 65536 };
       const ok = elaborate(cfg({ ...base, psumBits: Math.max(min, 2) }));
       expect(ok.effRows).toBe(E);
       expect(ok.psumMinBits).toBe(min);
@@ -90,14 +93,14 @@ describe("elaborate rejects invalid parameters, naming parameter, value and lega
   });
 
   it("bufferTokens below the rows one memory word holds is refused with the minimum", () => {
-    // rows 4 + 2 flexible lines: activation rows of 24 bits stride 32 -> 128 per 4096-bit word;
-    // output rows 32 * 4 = 128 bits -> 32 per word. The minimum is 128 tokens.
-    const base = { rows: 4, cols: 4, flexLines: 2, memWordBits: 4096 };
-    const msg = userError(() => elaborate(cfg({ ...base, bufferTokens: 64 })));
+    // rows 4 + 2 flexible lines: activation rows of 24 bits stride 32 -> 32 per 1024-bit word;
+    // output rows 32 * 4 = 128 bits -> 8 per word. The minimum is 32 tokens.
+    const base = { rows: 4, cols: 4, flexLines: 2, memWordBits: 1024 };
+    const msg = userError(() => elaborate(cfg({ ...base, bufferTokens: 16 })));
     expect(msg).toMatch(/bufferTokens/);
-    expect(msg).toMatch(/\b64\b/);
-    expect(msg).toMatch(/\b128\b/);
-    expect(elaborate(cfg({ ...base, bufferTokens: 128 })).config.bufferTokens).toBe(128);
+    expect(msg).toMatch(/\b16\b/);
+    expect(msg).toMatch(/\b32\b/);
+    expect(elaborate(cfg({ ...base, bufferTokens: 32 })).config.bufferTokens).toBe(32);
   });
 
   it("an all-flexible array (no efficient rows) accepts a small psumBits", () => {
@@ -187,7 +190,7 @@ describe("valid configurations", () => {
       const rows = rng.int(2, 256);
       const flexLines = rng.int(0, rows);
       const types = flexLines === 0 ? [] : flexLines === 1 ? ["fp8"] : rng.pick([["fp8"], ["fp12"], ["fp8", "fp12"]]);
-      const d = elaborate(cfg({ rows, flexLines, salientTypes: types, psumBits: 32, memWordBits: 4096, bufferTokens: 65536 }));
+      const d = elaborate(cfg({ rows, flexLines, salientTypes: types, psumBits: 32, memWordBits: 1024, bufferTokens: 65536 }));
       const tag = `seed 4402 #${i}: rows ${rows} F ${flexLines}`;
       expect(d.laneToRow, tag).toHaveLength(rows);
       expect([...d.laneToRow].sort((x, y) => x - y), tag).toEqual(Array.from({ length: rows }, (_, r) => r));

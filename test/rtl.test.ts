@@ -1,5 +1,5 @@
 /**
- * Generated RTL: deterministic, self-describing, lint-clean under `verilator --lint-only -Wall`
+ * Generated RTL: deterministic, self-describing, lint-clean (with its testbench) under `verilator --lint-only -Wall`
  * across a sweep of configurations, and synthesisable by Yosys. (Correctness is the
  * co-simulation suite's job; nothing here compares against golden files.)
  */
@@ -22,7 +22,9 @@ const SWEEP: Partial<ArchConfig>[] = [
   { rows: 32, cols: 8, flexLines: 0, salientTypes: [], memWordBits: 64 },
   { rows: 12, cols: 6, flexLines: 1, salientTypes: ["fp8"], memWordBits: 32, bufferTokens: 16 },
   { rows: 16, cols: 16, flexLines: 4, salientTypes: ["fp8"], psumBits: 12 },
-  { rows: 6, cols: 5, flexLines: 6, salientTypes: ["fp12"], memWordBits: 4096, bufferTokens: 512 },
+  { rows: 6, cols: 5, flexLines: 6, salientTypes: ["fp12"], memWordBits: 1024, bufferTokens: 512 },
+  { rows: 8, cols: 32, flexLines: 4, memWordBits: 128, axiIdBits: 6, axiMaxReads: 3, axiMaxBurst: 256 },
+  { rows: 5, cols: 7, flexLines: 1, salientTypes: ["fp8"], memWordBits: 32, bufferTokens: 4, axiIdBits: 1, axiMaxReads: 1, axiMaxBurst: 1 },
 ];
 
 describe("generation", () => {
@@ -60,13 +62,19 @@ describe("verilator --lint-only -Wall", () => {
       const rtl = generateRtl(d);
       const dir = tmpDir("lint");
       try {
-        const files = Object.entries(rtl.sources).map(([n, t]) => {
+        const write = (files: Record<string, string>) => Object.entries(files).map(([n, t]) => {
           fs.writeFileSync(path.join(dir, n), t);
           return path.join(dir, n);
         });
-        const r = await execa("verilator", ["--lint-only", "-Wall", "--top-module", rtl.top, ...files], { reject: false, all: true });
+        const rtlFiles = write(rtl.sources);
+        const tbFiles = write(rtl.testbench);
+        // The synthesisable RTL alone, then RTL and testbench together (one timescale).
+        const r = await execa("verilator", ["--lint-only", "-Wall", "--top-module", rtl.top, ...rtlFiles], { reject: false, all: true });
         expect(r.all ?? "", `lint output for ${d.name}`).toBe("");
         expect(r.exitCode).toBe(0);
+        const tb = await execa("verilator", ["--lint-only", "-Wall", "--timing", "--top-module", rtl.tbTop, ...rtlFiles, ...tbFiles], { reject: false, all: true });
+        expect(tb.all ?? "", `lint output for ${d.name} with its testbench`).toBe("");
+        expect(tb.exitCode).toBe(0);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
 import { writeDesign } from "../flows/design.js";
 import { areaReport, formatArea } from "../hw/area.js";
+import { ERROR_CODES, errorCodesMarkdown, registerMapMarkdown, registers } from "../hw/registers.js";
 import { addDesignOptions, designFromOptions, log } from "./options.js";
 
 export function registerDesignCommands(program: Command): void {
@@ -43,6 +44,13 @@ export function registerReportCommands(program: Command): void {
     .action(async (o: Record<string, unknown>) => {
       const a = await areaReport(designFromOptions(o), log);
       console.log(o.json ? JSON.stringify(a, null, 1) : formatArea(a));
+    });
+  addDesignOptions(report.command("registers").description("the AXI4-Lite register map and the error codes of a design (markdown, or --json)"))
+    .option("--json", "print JSON")
+    .action((o: Record<string, unknown>) => {
+      const d = designFromOptions(o);
+      if (o.json) console.log(JSON.stringify({ design: d.name, registers: registers(d), errors: ERROR_CODES }, null, 1));
+      else console.log(`${registerMapMarkdown(d)}\n\n${errorCodesMarkdown()}`);
     });
 }
 

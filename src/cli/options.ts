@@ -16,6 +16,7 @@ import { blockLayers } from "../flows/block.js";
 import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
 import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
 import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
+import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
 import { loadModel } from "./plan.js";
 
@@ -41,6 +42,7 @@ export function numArg(name: string) {
 
 const DESIGN_FLAG_KEYS: Record<string, keyof ArchConfig> = {
   rows: "rows", cols: "cols", flexLines: "flexLines", psumBits: "psumBits", memWordBits: "memWordBits", bufferTokens: "bufferTokens",
+  axiIdBits: "axiIdBits", axiMaxBurst: "axiMaxBurst", axiMaxReads: "axiMaxReads",
 };
 
 export function addDesignOptions(cmd: Command): Command {
@@ -167,4 +169,54 @@ function transpose2d(t: Tensor, source: string): Tensor {
   const out = new Float32Array(r * c);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = t.data[i * c + j];
   return { shape: [c, r], data: out };
+}
+
+// ------------------------------------------------------------------ memory model options
+
+/** A latency: one number of cycles or a range lo..hi drawn per burst; 1..100000. */
+function latencyArg(name: string) {
+  return (v: string): [number, number] => {
+    const m = /^(\d+)(?:\.\.(\d+))?$/.exec(v.trim());
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m ? Number(m[2] ?? m[1]) : NaN;
+    if (!m || lo < 1 || hi > 100000 || hi < lo) {
+      throw new InvalidArgumentError(`${name} must be a cycle count or a range lo..hi with 1 <= lo <= hi <= 100000, got '${v}'`);
+    }
+    return [lo, hi];
+  };
+}
+
+function fractionArg(name: string, lo: number, hi: number, loOpen = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n > hi || (loOpen ? n <= lo : n < lo)) {
+      throw new InvalidArgumentError(`${name} must be a number in ${loOpen ? "(" : "["}${lo}, ${hi}], got '${v}'`);
+    }
+    return n;
+  };
+}
+
+/** The testbench memory: latency, stalls, reordering, bandwidth (docs/architecture.md). */
+export function addMemoryOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--mem-latency <cycles>", "read latency of the testbench memory: n or lo..hi, drawn per burst").argParser(latencyArg("--mem-latency")).default([1, 1], "1"))
+    .addOption(new Option("--mem-write-latency <cycles>", "write-response latency: n or lo..hi (default: as --mem-latency)").argParser(latencyArg("--mem-write-latency")))
+    .addOption(new Option("--mem-backpressure <p>", "chance per cycle that each AXI channel stalls, 0..0.95").argParser(fractionArg("--mem-backpressure", 0, 0.95)).default(0))
+    .option("--mem-reorder", "read bursts with different IDs may return out of order and interleaved")
+    .addOption(new Option("--mem-bandwidth <beats>", "cap on read plus write beats per cycle, in (0, 1] (default: no cap)").argParser(fractionArg("--mem-bandwidth", 0, 1, true)))
+    .addOption(new Option("--mem-seed <n>", "seed of the memory model's random choices").argParser(intArg("--mem-seed", 0, 2 ** 31 - 1)).default(1))
+    .addOption(new Option("--max-cycles <n>", "watchdog in cycles (default: 4x an estimate from the shapes and the memory model)").argParser(intArg("--max-cycles", 1, 2 ** 40)));
+}
+
+export function memoryFromOptions(o: Record<string, unknown>): MemoryModel {
+  const read = (o.memLatency as [number, number] | undefined) ?? IDEAL_MEMORY.readLatency;
+  const p = (o.memBackpressure as number | undefined) ?? 0;
+  return {
+    seed: (o.memSeed as number | undefined) ?? 1,
+    readLatency: read,
+    writeLatency: (o.memWriteLatency as [number, number] | undefined) ?? read,
+    backpressure: { ar: p, r: p, aw: p, w: p, b: p },
+    reorder: !!o.memReorder,
+    ...(o.memBandwidth !== undefined ? { bandwidth: o.memBandwidth as number } : {}),
+  };
 }

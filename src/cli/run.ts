@@ -11,7 +11,9 @@ import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { loadManifest } from "../image/manifest.js";
-import { addDesignOptions, addLayerOptions, applyBudget, designFromOptions, intArg, layersFromOptions, log } from "./options.js";
+import {
+  addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
+} from "./options.js";
 
 export function registerRunCommands(program: Command): void {
   addLayerOptions(
@@ -41,7 +43,7 @@ export function registerRunCommands(program: Command): void {
     .option("--json", "print JSON")
     .action((o: { images: string; json?: boolean }) => printGolden(o.images, o.json));
 
-  program
+  addMemoryOptions(program
     .command("sim")
     .description("simulate an image folder on a generated design and compare with the golden model")
     .requiredOption("--design <dir>", "design folder")
@@ -51,7 +53,7 @@ export function registerRunCommands(program: Command): void {
     .addOption(new Option("--trace-from <cycle>", "first traced cycle").argParser(intArg("--trace-from", 0, 2 ** 53)))
     .addOption(new Option("--trace-to <cycle>", "last traced cycle").argParser(intArg("--trace-to", 0, 2 ** 53)))
     .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
-    .option("--json", "print the JSON result")
+    .option("--json", "print the JSON result"))
     .action(async (o: Record<string, unknown>) => {
       const trace = o.trace ? { file: String(o.trace), from: o.traceFrom as number | undefined, to: o.traceTo as number | undefined } : undefined;
       if (!trace && (o.traceFrom !== undefined || o.traceTo !== undefined)) throw new UserError("--trace-from/--trace-to need --trace <file>");
@@ -62,7 +64,9 @@ export function registerRunCommands(program: Command): void {
       for (const f of [resultFile, ...(trace ? [trace.file] : [])]) {
         if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
       }
-      const r = await simulate(String(o.design), String(o.images), { simulator: o.simulator as SimResult["simulator"], trace, log });
+      const r = await simulate(String(o.design), String(o.images), {
+        simulator: o.simulator as SimResult["simulator"], trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
+      });
       if (trace && !fs.existsSync(trace.file)) {
         log(`sim: no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
       }
@@ -71,11 +75,11 @@ export function registerRunCommands(program: Command): void {
       if (!r.pass) process.exitCode = 1;
     });
 
-  addLayerOptions(
+  addMemoryOptions(addLayerOptions(
     addDesignOptions(
       program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch"),
     ),
-  )
+  ))
     .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
     .option("--out <dir>", "run folder (default rtl-out/verify-<design-name>)")
     .option("--json", "print the JSON result")
@@ -137,7 +141,9 @@ async function verify(o: Record<string, unknown>): Promise<SimResult> {
   log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
   quantizeToDir(d, layers, imagesDir, { log });
   printGolden(imagesDir);
-  const r = await simulate(designDir, imagesDir, { simulator: o.simulator as SimResult["simulator"], log });
+  const r = await simulate(designDir, imagesDir, {
+    simulator: o.simulator as SimResult["simulator"], log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
+  });
   writeFileAtomic(path.join(dir, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
   return r;
 }

@@ -10,15 +10,21 @@ import type { ElaboratedDesign } from "../hw/design.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
 import { loadManifest } from "../image/manifest.js";
-import { buildSim, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type Simulator } from "../sim/driver.js";
+import {
+  buildSim, IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus, type Simulator,
+} from "../sim/driver.js";
 import { loadDesign, loadRtl } from "./design.js";
 import { compareOutputs, runGolden, type Mismatch } from "./golden.js";
 
 export interface SimResult {
   design: string;
   simulator: Simulator;
-  status: "done" | "timeout" | "bad_address";
+  status: RunStatus;
+  /** Why the accelerator stopped, when status is "error" (docs/architecture.md, error codes). */
+  error?: { code: number; name: string; descriptor: number };
   pass: boolean;
+  memory: MemoryModel;
+  axi: RawRun["axi"];
   cycles: { total: number; busy: number; stall: number; watchdog: number };
   words: { read: number; written: number };
   macs: number;
@@ -39,6 +45,12 @@ export interface SimOptions {
   log?: (s: string) => void;
   /** Skip the comparison (for timing-only runs). */
   compare?: boolean;
+  /** The testbench memory (default: one-cycle latency, no stalls). */
+  memory?: MemoryModel;
+  /** The host aborts the run this many cycles after start. */
+  abortAt?: number;
+  /** Watchdog override, in cycles. */
+  maxCycles?: number;
 }
 
 /** Runs one image folder on one design; compares every layer against the golden model. */
@@ -66,8 +78,9 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     if (got !== want) throw new UserError(`${imagesDir}/manifest.json: design.${what} is ${got}, but design ${d.name} has ${want}; the manifest was edited`);
   }
   const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man), trace: !!opts.trace, log: opts.log });
-  const watchdog = watchdogCycles(d, man);
-  const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, trace: opts.trace, log: opts.log });
+  const memory = opts.memory ?? IDEAL_MEMORY;
+  const watchdog = opts.maxCycles ?? watchdogCycles(d, man, memory);
+  const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, trace: opts.trace, log: opts.log, memory, abortAt: opts.abortAt });
   const macs = man.layers.reduce((a, l) => a + l.m * l.k * l.n, 0);
   const layers: SimResult["layers"] = [];
   const firstMismatches: Mismatch[] = [];
@@ -93,6 +106,9 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     design: d.name,
     simulator,
     status: run.status,
+    ...(run.status === "error" ? { error: { code: run.errorCode, name: run.errorName, descriptor: run.errorDescriptor } } : {}),
+    memory,
+    axi: run.axi,
     pass: run.status === "done" && (!compare || mismatches === 0) && opts.compare !== false,
     cycles: { total, busy: run.cyclesBusy, stall: run.cyclesStall, watchdog },
     words: { read: run.wordsRead, written: run.wordsWritten },
@@ -110,7 +126,10 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
 }
 
 export function summarize(r: SimResult): string {
-  const verdict = r.status !== "done" ? `FAIL (${r.status === "timeout" ? `hang: still busy after ${r.cycles.watchdog} cycles` : "address out of range"})`
+  const why = r.status === "timeout" ? `hang: still busy after ${r.cycles.watchdog} cycles`
+    : r.status === "protocol" ? "the accelerator broke the AXI protocol (see the testbench message above)"
+      : `the accelerator stopped with error ${r.error?.name} (code ${r.error?.code}) at descriptor ${r.error?.descriptor}`;
+  const verdict = r.status !== "done" ? `FAIL (${why})`
     : r.pass ? "PASS (bit-exact)" : `FAIL (${r.mismatches} mismatching outputs)`;
   return `${verdict}: ${r.design} on ${r.simulator}, ${r.layers.length} layer(s), ${r.macs} MACs in ${r.cycles.total} cycles ` +
     `(ideal ${Math.ceil(r.idealCycles)}), utilization ${(100 * r.utilization).toFixed(1)}%, stalls ${r.cycles.stall}`;

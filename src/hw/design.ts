@@ -27,6 +27,12 @@ export interface ArchConfig {
   memWordBits: number;
   /** Token capacity of the input and output buffers (per bank; both are double-buffered). */
   bufferTokens: number;
+  /** AXI4 ID width of the memory master. */
+  axiIdBits: number;
+  /** Longest AXI4 INCR burst the master issues, in beats (memory words). */
+  axiMaxBurst: number;
+  /** Read bursts the master keeps in flight (each has its own ID, so the memory may reorder them). */
+  axiMaxReads: number;
 }
 
 export const DEFAULT_CONFIG: ArchConfig = {
@@ -37,6 +43,9 @@ export const DEFAULT_CONFIG: ArchConfig = {
   psumBits: 16,
   memWordBits: 256,
   bufferTokens: 256,
+  axiIdBits: 4,
+  axiMaxBurst: 16,
+  axiMaxReads: 8,
 };
 
 /** Named presets. `oltron64` is shaped like the published design: 64x64, one flexible line. */
@@ -63,8 +72,11 @@ export const PARAMS: ParamDoc[] = [
   { key: "flexLines", flag: "--flex-lines", range: "0..rows", doc: "rows of flexible PEs (salient lanes)" },
   { key: "salientTypes", flag: "--salient-types", range: "subset of fp8,fp12", doc: "salient formats the decoder supports" },
   { key: "psumBits", flag: "--psum-bits", range: "minimum for the efficient rows..32", doc: "efficient-row partial-sum width" },
-  { key: "memWordBits", flag: "--mem-word-bits", range: "power of two 32..4096", doc: "off-chip memory word width" },
+  { key: "memWordBits", flag: "--mem-word-bits", range: "power of two 32..1024", doc: "off-chip memory word width = AXI4 data width" },
   { key: "bufferTokens", flag: "--buffer-tokens", range: "power of two, 2..65536, >= rows per memory word", doc: "tokens per input/output buffer bank" },
+  { key: "axiIdBits", flag: "--axi-id-bits", range: "1..8", doc: "AXI4 ID width of the memory master" },
+  { key: "axiMaxBurst", flag: "--axi-max-burst", range: "1..256", doc: "longest AXI4 INCR burst, in beats" },
+  { key: "axiMaxReads", flag: "--axi-max-reads", range: "1..min(32, 2^axiIdBits)", doc: "read bursts in flight" },
 ];
 
 /** Layout of one stream (activations, weights, outputs) in memory and in its buffer. */
@@ -120,8 +132,10 @@ export interface ElaboratedDesign {
 const FIELD_LIMITS: Record<string, [number, number]> = {
   rows: [2, 256],
   cols: [2, 256],
-  memWordBits: [32, 4096],
+  memWordBits: [32, 1024],
   bufferTokens: [2, 65536],
+  axiIdBits: [1, 8],
+  axiMaxBurst: [1, 256],
 };
 
 export function isPow2(n: number): boolean {
@@ -216,8 +230,11 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   for (const [k, [lo, hi]] of Object.entries(FIELD_LIMITS)) requireInt(cfg, k as keyof ArchConfig, lo, hi);
   requireInt(cfg, "flexLines", 0, cfg.rows, ` (rows = ${cfg.rows})`);
   if (!isPow2(cfg.memWordBits)) {
-    throw new UserError(`invalid memWordBits (--mem-word-bits) = ${cfg.memWordBits}: must be a power of two in 32..4096`);
+    throw new UserError(`invalid memWordBits (--mem-word-bits) = ${cfg.memWordBits}: must be a power of two in 32..1024 (the AXI4 data widths)`);
   }
+  // Each read burst in flight owns one ID, so responses may come back in any order.
+  const maxReads = Math.min(32, 2 ** cfg.axiIdBits);
+  requireInt(cfg, "axiMaxReads", 1, maxReads, ` (axiIdBits = ${cfg.axiIdBits} gives ${2 ** cfg.axiIdBits} IDs; each read in flight needs its own)`);
   if (!isPow2(cfg.bufferTokens)) {
     throw new UserError(`invalid bufferTokens (--buffer-tokens) = ${cfg.bufferTokens}: must be a power of two in 2..65536`);
   }

@@ -9,11 +9,37 @@ import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { clog2, type ElaboratedDesign } from "./design.js";
 import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "./descriptor.js";
+import { CTRL_ABORT, CTRL_START, ERROR_CODES, IRQ_DONE, IRQ_ERROR, REG_ADDR_BITS, REG_MAGIC, registers, type Register } from "./registers.js";
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 
-/** The generated files, in dependency order (leaves first). */
-export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "top"] as const;
+/** The generated files, in dependency order (leaves first); the RAM modules come before ctrl. */
+export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "top"] as const;
+
+/** One synchronous RAM shape (templates/ram.v.hbs); its module name carries the shape. */
+export interface RamShape {
+  name: string;
+  width: number;
+  depth: number;
+  /** Write-enable lanes (1: whole word). */
+  lanes: number;
+  uses: string;
+}
+
+/** The RAMs of a design: input buffer, weight buffer, per-column accumulators and output buffers. */
+export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" | "out", RamShape> {
+  const W = d.config.memWordBits;
+  const T = 2 ** Math.max(1, lg(d.config.bufferTokens));
+  const shape = (width: number, depth: number, lanes: number, uses: string): RamShape => ({
+    name: `${d.prefix}_ram_${width}x${depth}${lanes > 1 ? `_m${lanes}` : ""}`, width, depth, lanes, uses,
+  });
+  return {
+    ibuf: shape(d.act.entryBits, 2 * d.inputBufferEntries, d.act.wordsPerEntry, "input buffer (two tile slots)"),
+    wbuf: shape(d.wgt.entryBits, 2 * d.weightBufferEntries, d.wgt.wordsPerEntry, "weight buffer (two tile slots)"),
+    acc: shape(32, T, 1, "column accumulators (one per column)"),
+    out: shape(32, 2 * T, 1, "column output buffers (two N-tile banks, one per column)"),
+  };
+}
 
 export interface GeneratedRtl {
   /** file name -> contents, RTL sources in compile order. */
@@ -55,13 +81,15 @@ function blockWordsExpr(x: string, rowsPerWord: number, wordsPerRow: number): st
   return x;
 }
 
-/** Buffer write of the word at index rd_idx of a transfer into slot rd_slot. */
-function bufferWrite(buf: string, depth: number, wordsPerEntry: number, W: number): string {
+/** Write port of a buffer RAM for the read beat at word index rb_idx of slot rb_slot. */
+function bufferWrite(depth: number, wordsPerEntry: number, W: number): { addr: string; data: string; mask: string } {
   const lgD = lg(depth);
   const lgE = lg(wordsPerEntry);
-  const entry = lgD === 0 ? "rd_slot" : `{rd_slot, rd_idx[${lgE + lgD - 1}:${lgE}]}`;
-  if (wordsPerEntry === 1) return `${buf}[${entry}] <= mem_rdata;`;
-  return `${buf}[${entry}][{rd_idx[${lgE - 1}:0], ${lg(W)}'d0} +: ${W}] <= mem_rdata;`;
+  return {
+    addr: lgD === 0 ? "rb_slot" : `{rb_slot, rb_idx[${lgE + lgD - 1}:${lgE}]}`,
+    data: wordsPerEntry === 1 ? "m_axi_rdata" : `{${wordsPerEntry}{m_axi_rdata}}`,
+    mask: wordsPerEntry === 1 ? "1'b1" : `${wordsPerEntry}'d1 << rb_idx[${lgE - 1}:0]`,
+  };
 }
 
 export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
@@ -110,8 +138,19 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const descWords = d.descriptorWords;
   const descCapture =
     W >= 512
-      ? W === 512 ? "desc_reg <= mem_rdata;" : "desc_reg <= mem_rdata[511:0];"
-      : `desc_reg[{rd_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= mem_rdata;`;
+      ? W === 512 ? "desc_reg <= m_axi_rdata;" : "desc_reg <= m_axi_rdata[511:0];"
+      : `desc_reg[{rb_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= m_axi_rdata;`;
+  const lgB = lg(W / 8);
+  const words4k = 4096 / (W / 8);
+  const nOut = d.config.axiMaxReads;
+  const otIdxBits = Math.max(1, clog2(nOut));
+  const idBits = d.config.axiIdBits;
+  const wordsPerSlot = Math.max(ibDepth * d.act.wordsPerEntry, wbDepth * d.wgt.wordsPerEntry, descWords);
+  const xIdxBits = Math.max(1, clog2(wordsPerSlot + 1));
+  const rams = ramShapes(d);
+  const ibW = bufferWrite(ibDepth, d.act.wordsPerEntry, W);
+  const wbW = bufferWrite(wbDepth, d.wgt.wordsPerEntry, W);
+  const regs = registers(d).map((r: Register) => ({ ...r, hex: r.offset.toString(16).padStart(2, "0") }));
   const ibIdx = lg(ibDepth) === 0 ? "is_slot" : `{is_slot, is_m[${tokIdxBits - 1}:${lg(aRpe)}]}`;
   const wbIdx = lg(wbDepth) === 0 ? "pl_slot" : `{pl_slot, pl_ch_w[${lg(wRpe) + lg(wbDepth) - 1}:${lg(wRpe)}]}`;
 
@@ -154,10 +193,53 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     descWords,
     descWordsMinus1: descWords - 1,
     descCapture,
-    ibufWrite: bufferWrite("ibuf", ibDepth, d.act.wordsPerEntry, W),
-    wbufWrite: bufferWrite("wbuf", wbDepth, d.wgt.wordsPerEntry, W),
+    ibufWriteAddr: ibW.addr,
+    ibufWriteData: ibW.data,
+    ibufWriteMask: ibW.mask,
+    wbufWriteAddr: wbW.addr,
+    wbufWriteData: wbW.data,
+    wbufWriteMask: wbW.mask,
     actWordsExpr: blockWordsExpr("f_m", d.act.rowsPerWord, d.act.wordsPerRow),
     wgtWordsExpr: blockWordsExpr("f_ct", d.wgt.rowsPerWord, d.wgt.wordsPerRow),
+    outWordsExpr: blockWordsExpr("f_m", d.out.rowsPerWord, d.out.wordsPerRow),
+    rams: Object.fromEntries(Object.entries(rams).map(([k, r]) => [k, { ...r, masked: r.lanes > 1 }])),
+    regs,
+    reg: Object.fromEntries(regs.map((r) => [r.name, r.hex])),
+    tbQueue: Math.max(8, nOut + 2),
+    regAddrBits: REG_ADDR_BITS,
+    regAddrMsb: REG_ADDR_BITS - 1,
+    errors: ERROR_CODES,
+    hasFp8: fp8,
+    hasFp12: fp12,
+    idBits,
+    idMsb: idBits - 1,
+    nOut,
+    nOutMinus1: nOut - 1,
+    otSlots: 2 ** otIdxBits,
+    otSlotsMinus1: 2 ** otIdxBits - 1,
+    otIdxBits,
+    otIdxMsb: otIdxBits - 1,
+    rEntryExpr: idBits === otIdxBits ? "m_axi_rid" : `m_axi_rid[${otIdxBits - 1}:0]`,
+    rIdInRange: [
+      ...(idBits > otIdxBits ? [`m_axi_rid[${idBits - 1}:${otIdxBits}] == ${idBits - otIdxBits}'d0`] : []),
+      ...(nOut < 2 ** otIdxBits ? [`r_e < ${otIdxBits}'d${nOut}`] : []),
+    ].map((c) => `${c} && `).join(""),
+    arIdExpr: idBits === otIdxBits ? "ot_free" : `{${idBits - otIdxBits}'d0, ot_free}`,
+    strbBits: W / 8,
+    strbMsb: W / 8 - 1,
+    axSize: lgB,
+    lgB,
+    lgBMsb: lgB - 1,
+    words4k,
+    lg4kMsb: lg(words4k) - 1,
+    pad4k: 32 - lg(words4k),
+    addrLimitWords: 2 ** (32 - lgB),
+    descBaseWordExpr: `{${lgB}'d0, ctl_desc_base[31:${lgB}]}`,
+    arAddrExpr: `{x_addr[${31 - lgB}:0], ${lgB}'d0}`,
+    awAddrExpr: `{aw_addr[${31 - lgB}:0], ${lgB}'d0}`,
+    xIdxBits,
+    xIdxMsb: xIdxBits - 1,
+    rowsMinus2: R - 2,
     tokIdxBits,
     tokIdxMsb: tokIdxBits - 1,
     plLaneExpr:
@@ -165,16 +247,15 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
         ? "pl_row"
         : `(pl_row >= ${laneBits}'d${EFF}) ? pl_row - ${laneBits}'d${EFF} : pl_row + ${laneBits}'d${F}`,
     wbufReadIdx: wbIdx,
-    wbufReadShift: wRpe === 1 ? "1'b0" : `{pl_ch_w[${lg(wRpe) - 1}:0], ${lg(d.wgt.strideBits)}'d0}`,
+    wbufReadShift: wRpe === 1 ? "1'b0" : `{wl_ch_q[${lg(wRpe) - 1}:0], ${lg(d.wgt.strideBits)}'d0}`,
     ibufReadIdx: ibIdx,
-    ibufReadShift: aRpe === 1 ? "1'b0" : `{is_m[${lg(aRpe) - 1}:0], ${lg(d.act.strideBits)}'d0}`,
-    ctlBits: tokIdxBits + 4,
+    ibufReadShift: aRpe === 1 ? "1'b0" : `{t_m[${lg(aRpe) - 1}:0], ${lg(d.act.strideBits)}'d0}`,
+    ctlBits: tokIdxBits + 5,
     ctlDepth: R + C - 1,
     ctlShiftExpr:
       R + C - 1 === 1
-        ? "{is_valid, is_end, is_obank, is_first, is_m}"
-        : "{ctl_sr[CTL_W*(CTL_D-1)-1:0], is_valid, is_end, is_obank, is_first, is_m}",
-    accDepthMinus1: 2 * 2 ** tokIdxBits - 1,
+        ? "{t_valid, t_end, t_last, t_obank, t_first, t_m}"
+        : "{ctl_sr[CTL_W*(CTL_D-1)-1:0], t_valid, t_end, t_last, t_obank, t_first, t_m}",
     outStrideMsb: out.strideBits - 1,
     wbRowPadded: out.strideBits === 32 * C ? "wb_row" : `{ ${out.strideBits - 32 * C}'d0, wb_row }`,
     outPacked,
@@ -195,9 +276,23 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
 export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
   const ctx = templateContext(d);
   const sources: Record<string, string> = {};
+  const ctxUses = new Map<string, string>();
   for (const part of RTL_PARTS) {
     if (part === "pe_eff" && d.effRows === 0) continue;
     if (part === "pe_flex" && d.flexLines === 0) continue;
+    if (part === "ctrl") {
+      for (const ram of Object.values(ramShapes(d))) {
+        const file = `${ram.name}.v`;
+        const ramCtx = {
+          ...ram, masked: ram.lanes > 1, addrMsb: clog2(ram.depth) - 1, widthMsb: ram.width - 1,
+          lanesMsb: ram.lanes - 1, laneBits: ram.width / ram.lanes, depthMinus1: ram.depth - 1,
+        };
+        // Two buffers of one shape share the module; its comment lists both uses.
+        const prev = sources[file] ? (ctxUses.get(file) ?? "") + "; " : "";
+        ctxUses.set(file, prev + ram.uses);
+        sources[file] = tidy(template("ram")({ ...ctx, ram: { ...ramCtx, uses: ctxUses.get(file) } }));
+      }
+    }
     sources[`${d.prefix}_${part}.v`] = tidy(template(part)(ctx));
   }
   const tbName = `${d.prefix}_tb.v`;
@@ -214,6 +309,13 @@ export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
     salientFp12: SALIENT_CODE.fp12,
     descFields: DESC_FIELDS.map((f) => f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)),
     descReserved: d.descriptorBits / 32 - DESC_FIELDS.length,
+    hRegs: registers(d).map((r) => ({ ...r, hex: `0x${r.offset.toString(16).padStart(2, "0")}u` })),
+    hErrors: ERROR_CODES,
+    ctrlStart: CTRL_START,
+    ctrlAbort: CTRL_ABORT,
+    irqDone: IRQ_DONE,
+    irqError: IRQ_ERROR,
+    magic: `0x${REG_MAGIC.toString(16).toUpperCase()}u`,
   };
   return {
     sources,

@@ -14,6 +14,7 @@ import { Block, readImage } from "../image/block.js";
 import { sha256 } from "../core/files.js";
 import type { Manifest } from "../image/manifest.js";
 import type { GeneratedRtl } from "../hw/generate.js";
+import { errorName } from "../hw/registers.js";
 
 export type Simulator = "verilator" | "icarus";
 
@@ -154,15 +155,66 @@ export function assembleMemoryImage(dir: string, man: Manifest): string {
   return parts.join("");
 }
 
+/**
+ * The testbench's AXI4 memory (templates/tb.v.hbs, docs/architecture.md "Testbench memory").
+ * Latencies in cycles (>= 1), from the address handshake to the first data beat (reads) or
+ * from the last data beat to the response (writes), drawn per burst in [min, max].
+ */
+export interface MemoryModel {
+  seed: number;
+  readLatency: [number, number];
+  writeLatency: [number, number];
+  /** Chance, per cycle, that a channel stalls (AR/AW/W: not ready; R/B: no beat offered), 0..1. */
+  backpressure: { ar: number; r: number; aw: number; w: number; b: number };
+  /** Read bursts of different IDs may complete out of order and interleave. */
+  reorder: boolean;
+  /** Cap on R plus W beats per cycle, (0, 1]; undefined = one R and one W beat per cycle. */
+  bandwidth?: number;
+  /** Answer the n-th read burst (1-based) with SLVERR: an error-path test. */
+  slverrAt?: number;
+}
+
+export const IDEAL_MEMORY: MemoryModel = {
+  seed: 1, readLatency: [1, 1], writeLatency: [1, 1], backpressure: { ar: 0, r: 0, aw: 0, w: 0, b: 0 }, reorder: false,
+};
+
+export function memoryPlusargs(m: MemoryModel): string[] {
+  const pm = (p: number) => String(Math.round(p * 1000));
+  const args = [
+    `+seed=${m.seed}`, `+rd_lat_min=${m.readLatency[0]}`, `+rd_lat_max=${m.readLatency[1]}`,
+    `+wr_lat_min=${m.writeLatency[0]}`, `+wr_lat_max=${m.writeLatency[1]}`,
+    `+bp_ar=${pm(m.backpressure.ar)}`, `+bp_r=${pm(m.backpressure.r)}`, `+bp_aw=${pm(m.backpressure.aw)}`,
+    `+bp_w=${pm(m.backpressure.w)}`, `+bp_b=${pm(m.backpressure.b)}`, `+reorder=${m.reorder ? 1 : 0}`,
+  ];
+  if (m.bandwidth !== undefined) args.push(`+bw=${Math.max(1, Math.round(m.bandwidth * 1000))}`);
+  if (m.slverrAt !== undefined) args.push(`+slverr_at=${m.slverrAt}`);
+  return args;
+}
+
 export interface RunOptions {
   maxCycles: number;
+  memory?: MemoryModel;
+  /** The host aborts the run this many cycles after start. */
+  abortAt?: number;
+  /** DESC_BASE as a raw byte address (default: the descriptor table's word offset x word bytes). */
+  descBaseBytes?: number;
   /** Waveform file and cycle window (build must have trace enabled). */
   trace?: { file: string; from?: number; to?: number };
   log?: (line: string) => void;
 }
 
+export type RunStatus = "done" | "timeout" | "error" | "protocol";
+
 export interface RawRun {
-  status: "done" | "timeout" | "bad_address";
+  status: RunStatus;
+  /** The accelerator's ERROR code (hw/registers.ts) when status is "error". */
+  errorCode: number;
+  errorName: string;
+  /** Index of the descriptor being processed when the error occurred. */
+  errorDescriptor: number;
+  /** The ID register as the testbench's host read it over AXI4-Lite. */
+  registerId: number;
+  axi: { readBursts: number; readBeats: number; writeBursts: number; writeBeats: number; writeResponses: number; maxReadsInFlight: number };
   cyclesTotal: number;
   cyclesBusy: number;
   cyclesStall: number;
@@ -187,7 +239,10 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
       `+image=${imageFile}`, `+max_cycles=${opts.maxCycles}`, `+desc_base=${man.descriptorTable.offset}`,
       `+dump=${path.join(work, "out.hex")}`, `+dump_lo=${outLo}`, `+dump_hi=${outHi}`,
       `+result=${path.join(work, "result.txt")}`,
+      ...memoryPlusargs(opts.memory ?? IDEAL_MEMORY),
     ];
+    if (opts.abortAt !== undefined) args.push(`+abort_at=${opts.abortAt}`);
+    if (opts.descBaseBytes !== undefined) args.push(`+desc_base_bytes=${opts.descBaseBytes}`);
     if (opts.trace) {
       args.push(`+trace=${path.resolve(opts.trace.file)}`);
       if (opts.trace.from !== undefined) args.push(`+trace_from=${opts.trace.from}`);
@@ -211,7 +266,12 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
     const kv = Object.fromEntries(
       fs.readFileSync(resultFile, "utf8").trim().split("\n").map((line) => line.trim().split(/\s+/, 2) as [string, string]),
     );
-    const status = kv.status as RawRun["status"];
+    const status = kv.status as RunStatus;
+    if (!["done", "timeout", "error", "protocol"].includes(status)) {
+      throw new Error(`${build.simulator} run wrote an unknown status '${kv.status}':\n${tail(r.all ?? "")}`);
+    }
+    if (status === "protocol") log(`sim: ${tail(r.all ?? "", 5)}`);
+    const num = (k: string) => (kv[k] === undefined || /x|z/i.test(kv[k]) ? NaN : Number(kv[k]));
     let outputs: Block | undefined;
     if (status === "done") {
       const text = fs.readFileSync(path.join(work, "out.hex"), "utf8");
@@ -221,13 +281,22 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
         throw new Error(`${build.simulator} dump has ${outputs.words} words, expected ${outHi - outLo + 1}`);
       }
     }
+    const errorCode = status === "error" ? num("error_code") : 0;
     return {
       status,
-      cyclesTotal: Number(kv.cycles_total),
-      cyclesBusy: Number(kv.cycles_busy),
-      cyclesStall: Number(kv.cycles_stall),
-      wordsRead: Number(kv.words_read),
-      wordsWritten: Number(kv.words_written),
+      errorCode,
+      errorName: errorName(errorCode),
+      errorDescriptor: num("error_desc"),
+      registerId: kv.id === undefined || /x|z/i.test(kv.id) ? NaN : parseInt(kv.id, 16),
+      axi: {
+        readBursts: num("axi_read_bursts"), readBeats: num("axi_read_beats"), writeBursts: num("axi_write_bursts"),
+        writeBeats: num("axi_write_beats"), writeResponses: num("axi_write_responses"), maxReadsInFlight: num("axi_max_reads_in_flight"),
+      },
+      cyclesTotal: num("cycles_total"),
+      cyclesBusy: num("cycles_busy"),
+      cyclesStall: num("cycles_stall"),
+      wordsRead: num("words_read"),
+      wordsWritten: num("words_written"),
       wallSeconds,
       outputs,
       outLo,
@@ -247,15 +316,20 @@ export function layerOutput(run: RawRun, man: Manifest, layer: string): Block {
   return b;
 }
 
-/** Cycle budget for the watchdog: generous over an analytic estimate, never unbounded. */
-export function watchdogCycles(d: ElaboratedDesign, man: Manifest): number {
-  let est = 1000;
+/**
+ * Cycle budget for the watchdog: generous over an analytic estimate that includes the memory
+ * model's latency, stalls and bandwidth cap, never unbounded.
+ */
+export function watchdogCycles(d: ElaboratedDesign, man: Manifest, memory: MemoryModel = IDEAL_MEMORY): number {
+  const bp = memory.backpressure;
+  const slow = Math.max(1 / (1 - Math.min(bp.r, 0.99)), 1 / (1 - Math.min(bp.ar, 0.99))) / Math.min(1, memory.bandwidth ?? 1);
+  const wslow = Math.max(1 / (1 - Math.min(bp.w, 0.99)), 1 / (1 - Math.min(bp.aw, 0.99)), 1 / (1 - Math.min(bp.b, 0.99))) / Math.min(1, memory.bandwidth ?? 1);
+  const latency = memory.readLatency[1] + memory.writeLatency[1];
+  let est = 1000 + latency;
   for (const l of man.layers) {
     const chunks = Math.ceil(l.m / d.config.bufferTokens);
-    const perTile = Math.max(l.m / chunks, d.rows) + l.act.tileStride / chunks + l.wgt.blockStride + 8;
-    est += l.nTiles * l.tiles * chunks * perTile + l.out.words + (d.rows + d.cols) * l.nTiles * chunks;
+    const perTile = Math.max(l.m / chunks, d.rows) + (l.act.tileStride / chunks + l.wgt.blockStride) * slow + memory.readLatency[1] + 8;
+    est += l.nTiles * l.tiles * chunks * perTile + l.out.words * wslow + (d.rows + d.cols + latency + d.descriptorWords * slow) * l.nTiles * chunks;
   }
   return Math.ceil(est * 4 + 10000);
 }
-
-

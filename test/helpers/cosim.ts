@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { elaborate, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../../src/hw/design.js";
 import { simulateDesign, type SimResult } from "../../src/flows/simulate.js";
 import { writeImageDir } from "../../src/flows/quantize.js";
-import type { Simulator } from "../../src/sim/driver.js";
+import type { MemoryModel, Simulator } from "../../src/sim/driver.js";
 import { type QuantizedLayer } from "../../src/quant/quantizer.js";
 import { buildImageSet } from "../../src/image/build.js";
 import { generateRtl } from "../../src/hw/generate.js";
@@ -72,11 +72,14 @@ export function randomCodeLayer(d: ElaboratedDesign, rng: Rng, o: Omit<CodeLayer
 }
 
 /** Writes the layers as one image folder and co-simulates them; overflow allowed (hardware wraps). */
-export async function cosim(d: ElaboratedDesign, layers: QuantizedLayer[], simulator: Simulator = "verilator", tag = "run"): Promise<SimResult> {
+export async function cosim(
+  d: ElaboratedDesign, layers: QuantizedLayer[], simulator: Simulator = "verilator", tag = "run",
+  opts: { memory?: MemoryModel; abortAt?: number } = {},
+): Promise<SimResult> {
   const dir = tmpDir(tag);
   try {
     writeImageDir(dir, buildImageSet(d, layers, { allowOverflow: true }));
-    return await simulateDesign(d, generateRtl(d), dir, { simulator, log: () => {} });
+    return await simulateDesign(d, generateRtl(d), dir, { simulator, log: () => {}, ...opts });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

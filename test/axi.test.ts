@@ -1,0 +1,208 @@
+/**
+ * The accelerator in a real system: bit-exact at any memory timing the AXI protocol allows
+ * (latency, stalls on every channel, out-of-order and interleaved read data, a bandwidth
+ * cap), a clean stop with a named error code for every error response and for every
+ * descriptor field the hardware cannot honour, and an abort from the host.
+ *
+ * The memory model lives in the generated testbench and is driven by plusargs, so one build
+ * per design serves every timing below.
+ */
+import * as fs from "node:fs";
+import { describe, expect, it } from "vitest";
+import { sha256, writeFiles } from "../src/core/files.js";
+import { Rng } from "../src/core/rng.js";
+import type { Descriptor } from "../src/hw/descriptor.js";
+import { generateRtl } from "../src/hw/generate.js";
+import { ERROR_CODES, REG_MAGIC } from "../src/hw/registers.js";
+import type { ElaboratedDesign } from "../src/hw/design.js";
+import { buildImageSet } from "../src/image/build.js";
+import { descriptorBlock } from "../src/image/layout.js";
+import type { QuantizedLayer } from "../src/quant/quantizer.js";
+import { buildSim, IDEAL_MEMORY, memAddrBitsFor, runSim, type MemoryModel, type RawRun, type Simulator } from "../src/sim/driver.js";
+import { cosim, design, explain, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
+
+const SEED = Number(process.env.OLTRON_SWEEP_SEED ?? 9301);
+
+function memory(seed: number, lat: [number, number], bp: number, reorder: boolean, bandwidth?: number): MemoryModel {
+  return {
+    seed, readLatency: lat, writeLatency: lat, backpressure: { ar: bp, r: bp, aw: bp, w: bp, b: bp }, reorder,
+    ...(bandwidth !== undefined ? { bandwidth } : {}),
+  };
+}
+
+const LATENCIES: [number, number][] = [[1, 1], [2, 2], [7, 7], [64, 64], [1, 200]];
+const BACKPRESSURE = [0, 0.1, 0.5];
+
+// Odd shapes (narrow words, rows per word > 1, a row over several words), all-flexible,
+// int4-only; oltron64 below on a subset.
+const DESIGNS: { what: string; d: ElaboratedDesign; type: "fp8" | "fp12" | "none" }[] = [
+  { what: "odd 6x5, 32-bit words", d: design({ rows: 6, cols: 5, flexLines: 2, memWordBits: 32, bufferTokens: 16, axiMaxBurst: 5, axiMaxReads: 3 }), type: "fp12" },
+  { what: "all-flexible 4x4", d: design({ rows: 4, cols: 4, flexLines: 4, memWordBits: 64, bufferTokens: 8, axiMaxBurst: 256 }), type: "fp8" },
+  { what: "int4-only 8x3", d: design({ rows: 8, cols: 3, flexLines: 0, salientTypes: [], memWordBits: 128, bufferTokens: 32, axiIdBits: 2, axiMaxReads: 4 }), type: "none" },
+];
+
+function layersFor(d: ElaboratedDesign, type: "fp8" | "fp12" | "none", rng: Rng): QuantizedLayer[] {
+  // Two layers, one longer than the buffer (several descriptors), K and N not multiples of the array.
+  return [
+    randomCodeLayer(d, rng, { name: "A", m: d.config.bufferTokens + 3, k: 3 * d.rows + 1, n: 2 * d.cols + 1, type }),
+    randomCodeLayer(d, rng, { name: "B", m: 5, k: d.rows - 1, n: d.cols, type: "none" }),
+  ];
+}
+
+describe("bit-exact at every memory timing (seeded sweep)", () => {
+  for (const { what, d, type } of DESIGNS) {
+    it(`${what}: latency {1, 2, 7, 64, 1..200} x backpressure {0, 10%, 50%} (seed ${SEED})`, async () => {
+      const rng = new Rng(SEED);
+      const layers = layersFor(d, type, rng);
+      const ideal = await cosim(d, layers, "verilator", "axi", { memory: IDEAL_MEMORY });
+      expect(ideal.pass, explain(ideal, `${what} ideal memory`)).toBe(true);
+      for (const lat of LATENCIES) {
+        for (const bp of BACKPRESSURE) {
+          const reorder = rng.int(0, 1) === 1;
+          const m = memory(rng.int(1, 1 << 30), lat, bp, reorder);
+          const r = await cosim(d, layers, "verilator", "axi", { memory: m });
+          const tag = `${what}, memory ${JSON.stringify(m)}`;
+          expect(r.status, explain(r, tag)).toBe("done");
+          expect(r.mismatches, explain(r, tag)).toBe(0);
+          expect(r.pass).toBe(true);
+          // The traffic does not depend on timing: the same bursts, in whatever order.
+          expect(r.words, tag).toEqual(ideal.words);
+          expect(r.axi.readBeats, tag).toBe(ideal.axi.readBeats);
+          if (lat[0] >= 64 && bp === 0) expect(r.cycles.total, tag).toBeGreaterThan(ideal.cycles.total);
+        }
+      }
+    });
+  }
+
+  it("reads really overlap: the master keeps several bursts in flight at 100-cycle latency", async () => {
+    const d = DESIGNS[0].d;
+    const r = await cosim(d, layersFor(d, "fp12", new Rng(SEED + 1)), "verilator", "axi", { memory: memory(3, [100, 100], 0, true) });
+    expect(r.pass, explain(r, "latency 100")).toBe(true);
+    expect(r.axi.maxReadsInFlight).toBe(d.config.axiMaxReads);
+  });
+
+  it("a bandwidth cap slows the run and keeps it exact", async () => {
+    const d = DESIGNS[2].d;
+    const layers = layersFor(d, "none", new Rng(SEED + 2));
+    const full = await cosim(d, layers, "verilator", "axi", { memory: memory(4, [3, 3], 0, false) });
+    const capped = await cosim(d, layers, "verilator", "axi", { memory: memory(4, [3, 3], 0, false, 0.25) });
+    expect(capped.pass, explain(capped, "bandwidth 0.25")).toBe(true);
+    expect(capped.cycles.total).toBeGreaterThan(full.cycles.total);
+    // 4 cycles per beat at least: the capped run cannot be faster than its traffic allows.
+    expect(capped.cycles.total).toBeGreaterThanOrEqual(4 * (capped.words.read + capped.words.written) - 16);
+  });
+
+  it("oltron64 (1024-bit words): exact at latency 64 and at 1..200 with 50% backpressure", async () => {
+    const d = design({ rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 });
+    const rng = new Rng(SEED + 3);
+    const layers = [randomCodeLayer(d, rng, { name: "A", m: 70, k: 130, n: 65, type: "fp8" })];
+    for (const m of [memory(5, [64, 64], 0, true), memory(6, [1, 200], 0.5, true)]) {
+      const r = await cosim(d, layers, "verilator", "axi64", { memory: m });
+      expect(r.pass, explain(r, `oltron64 ${JSON.stringify(m)}`)).toBe(true);
+    }
+  });
+});
+
+describe("Verilator and Icarus agree on outputs and cycles for the same memory seed", () => {
+  const d = DESIGNS[1].d;
+  for (const m of [memory(11, [1, 40], 0.3, true), memory(12, [7, 7], 0.1, false, 0.5)]) {
+    it(`memory ${JSON.stringify(m)}`, async () => {
+      const layers = [randomCodeLayer(d, new Rng(SEED + 4), { name: "A", m: 11, k: 9, n: 5, type: "fp8" })];
+      const v = await cosim(d, layers, "verilator", "agree", { memory: m });
+      const i = await cosim(d, layers, "icarus", "agree", { memory: m });
+      expect(v.pass, explain(v, "verilator")).toBe(true);
+      expect(i.pass, explain(i, "icarus")).toBe(true);
+      expect(i.cycles).toEqual(v.cycles);
+      expect(i.words).toEqual(v.words);
+      expect(i.axi).toEqual(v.axi);
+    });
+  }
+});
+
+// ------------------------------------------------------------------ error paths
+
+/** Runs one layer whose first (or `index`-th) descriptor was altered after the images were made. */
+async function runAltered(
+  d: ElaboratedDesign, layer: QuantizedLayer, alter: (desc: Descriptor) => void,
+  opts: { index?: number; memory?: MemoryModel; abortAt?: number; descBaseBytes?: number; simulator?: Simulator } = {},
+): Promise<RawRun> {
+  const set = buildImageSet(d, [layer], { allowOverflow: true });
+  alter(set.descriptors[opts.index ?? 0]);
+  const text = descriptorBlock(d, set.descriptors).toHex();
+  set.files["descriptors.hex"] = text;
+  set.manifest.descriptorTable.sha256 = sha256(text);
+  const dir = tmpDir("desc");
+  try {
+    writeFiles(dir, set.files);
+    const build = await buildSim(generateRtl(d), { simulator: opts.simulator ?? "verilator", memAddrBits: memAddrBitsFor(set.manifest), log: () => {} });
+    return await runSim(build, dir, set.manifest, { maxCycles: 200_000, log: () => {}, ...opts });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const code = (name: string) => ERROR_CODES.find((e) => e.name === name)!.code;
+
+describe("errors stop the run cleanly with a named code, never with wrong data", () => {
+  const d = design({ rows: 4, cols: 4, flexLines: 2, salientTypes: ["fp8"], memWordBits: 64, bufferTokens: 8 });
+  const layer = randomCodeLayer(d, new Rng(SEED + 5), { name: "A", m: 20, k: 10, n: 6, type: "fp8" });
+
+  const cases: { what: string; alter: (x: Descriptor) => void; error: string; index?: number }[] = [
+    { what: "m = 0", alter: (x) => (x.m = 0), error: "DESC_TOKENS" },
+    { what: "m beyond the buffer", alter: (x) => (x.m = 9), error: "DESC_TOKENS" },
+    { what: "m beyond the token counter", alter: (x) => (x.m = 2 ** 31), error: "DESC_TOKENS" },
+    { what: "zero K-tiles", alter: (x) => (x.kTiles = 0), error: "DESC_KTILES" },
+    { what: "zero N-tiles", alter: (x) => (x.nTiles = 0), error: "DESC_NTILES" },
+    { what: "zero tile channels", alter: (x) => (x.tileChannels = 0), error: "DESC_CHANNELS" },
+    { what: "tile channels beyond the rows", alter: (x) => (x.tileChannels = 5), error: "DESC_CHANNELS" },
+    { what: "a salient type the design lacks (fp12)", alter: (x) => (x.salientType = 2), error: "DESC_TYPE" },
+    { what: "an unknown salient type", alter: (x) => (x.salientType = 7), error: "DESC_TYPE" },
+    { what: "S beyond the flexible lines", alter: (x) => (x.s = 3), error: "DESC_SALIENT" },
+    { what: "S with type none", alter: (x) => ((x.salientType = 0), (x.s = 1)), error: "DESC_SALIENT" },
+    { what: "S beyond the tile's channels", alter: (x) => ((x.tileChannels = 1), (x.s = 2)), error: "DESC_SALIENT" },
+    { what: "an activation block beyond the 32-bit address space", alter: (x) => (x.actBase = 0xfffffff0), error: "DESC_ADDRESS" },
+    { what: "an output block beyond the 32-bit address space", alter: (x) => (x.outBase = 0x1fffffff), error: "DESC_ADDRESS" },
+    { what: "weights beyond the memory (DECERR)", alter: (x) => (x.wgtBase = 1 << 20), error: "READ_DECERR" },
+    { what: "outputs beyond the memory (DECERR on write)", alter: (x) => (x.outBase = 1 << 20), error: "WRITE_DECERR" },
+    { what: "the third descriptor broken", alter: (x) => (x.kTiles = 0), error: "DESC_KTILES", index: 2 },
+  ];
+  for (const c of cases) {
+    it(`${c.what} -> ${c.error}`, async () => {
+      const r = await runAltered(d, layer, c.alter, { index: c.index });
+      expect(r.status, JSON.stringify(r)).toBe("error");
+      expect(r.errorName).toBe(c.error);
+      expect(r.errorCode).toBe(code(c.error));
+      expect(r.outputs).toBeUndefined();
+      if (c.index !== undefined) expect(r.errorDescriptor).toBe(c.index);
+    });
+  }
+
+  it("a SLVERR read response -> READ_SLVERR", async () => {
+    const r = await runAltered(d, layer, () => {}, { memory: { ...IDEAL_MEMORY, slverrAt: 4 } });
+    expect(r.status).toBe("error");
+    expect(r.errorName).toBe("READ_SLVERR");
+  });
+
+  it("a misaligned DESC_BASE -> DESC_ALIGN before any read", async () => {
+    const r = await runAltered(d, layer, () => {}, { descBaseBytes: 4 });
+    expect(r.status).toBe("error");
+    expect(r.errorName).toBe("DESC_ALIGN");
+    expect(r.wordsRead).toBe(0);
+  });
+
+  it("CTRL.abort stops a run in flight with ABORTED, under stalls too", async () => {
+    for (const m of [IDEAL_MEMORY, memory(8, [1, 30], 0.3, true)]) {
+      const r = await runAltered(d, layer, () => {}, { abortAt: 60, memory: m });
+      expect(r.status).toBe("error");
+      expect(r.errorName).toBe("ABORTED");
+      expect(r.wordsRead).toBeGreaterThan(0);
+    }
+  });
+
+  it("the unaltered images run to done on the same build (the errors above are the alterations')", async () => {
+    const r = await runAltered(d, layer, () => {});
+    expect(r.status).toBe("done");
+    expect(r.errorCode).toBe(0);
+    expect(r.registerId).toBe(REG_MAGIC); // read back over AXI4-Lite by the testbench's host
+  });
+});
