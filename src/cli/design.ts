@@ -4,7 +4,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
-import { writeDesign } from "../flows/design.js";
+import { loadDesign, writeDesign } from "../flows/design.js";
 import { areaReport, formatArea } from "../hw/area.js";
 import { ERROR_CODES, errorCodesMarkdown, registerMapMarkdown, registers } from "../hw/registers.js";
 import { addDesignOptions, designFromOptions, log } from "./options.js";
@@ -39,10 +39,12 @@ export function registerDesignCommands(program: Command): void {
 
 export function registerReportCommands(program: Command): void {
   const report = program.command("report").description("reports on a design");
-  addDesignOptions(report.command("area").description("Yosys cell counts: efficient PE, flexible PE, decoder, array; hybrid vs all-flexible"))
+  addDesignOptions(report.command("area").description("Yosys area of the whole accelerator (PE grid, decoder, buffers, control, pipeline and AXI), hybrid vs all-flexible"))
+    .option("--design <dir>", "a design folder written by 'oltron generate' (instead of the design flags)")
     .option("--json", "print JSON")
     .action(async (o: Record<string, unknown>) => {
-      const a = await areaReport(designFromOptions(o), log);
+      const d = o.design !== undefined ? loadDesign(String(o.design)) : designFromOptions(o);
+      const a = await areaReport(d, log);
       console.log(o.json ? JSON.stringify(a, null, 1) : formatArea(a));
     });
   addDesignOptions(report.command("registers").description("the AXI4-Lite register map and the error codes of a design (markdown, or --json)"))

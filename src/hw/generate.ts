@@ -23,21 +23,22 @@ export interface RamShape {
   depth: number;
   /** Write-enable lanes (1: whole word). */
   lanes: number;
+  /** Instances in the design. */
+  instances: number;
   uses: string;
 }
 
 /** The RAMs of a design: input buffer, weight buffer, per-column accumulators and output buffers. */
 export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" | "out", RamShape> {
-  const W = d.config.memWordBits;
   const T = 2 ** Math.max(1, lg(d.config.bufferTokens));
-  const shape = (width: number, depth: number, lanes: number, uses: string): RamShape => ({
-    name: `${d.prefix}_ram_${width}x${depth}${lanes > 1 ? `_m${lanes}` : ""}`, width, depth, lanes, uses,
+  const shape = (width: number, depth: number, lanes: number, instances: number, uses: string): RamShape => ({
+    name: `${d.prefix}_ram_${width}x${depth}${lanes > 1 ? `_m${lanes}` : ""}`, width, depth, lanes, instances, uses,
   });
   return {
-    ibuf: shape(d.act.entryBits, 2 * d.inputBufferEntries, d.act.wordsPerEntry, "input buffer (two tile slots)"),
-    wbuf: shape(d.wgt.entryBits, 2 * d.weightBufferEntries, d.wgt.wordsPerEntry, "weight buffer (two tile slots)"),
-    acc: shape(32, T, 1, "column accumulators (one per column)"),
-    out: shape(32, 2 * T, 1, "column output buffers (two N-tile banks, one per column)"),
+    ibuf: shape(d.act.entryBits, 2 * d.inputBufferEntries, d.act.wordsPerEntry, 1, "input buffer (two tile slots)"),
+    wbuf: shape(d.wgt.entryBits, 2 * d.weightBufferEntries, d.wgt.wordsPerEntry, 1, "weight buffer (two tile slots)"),
+    acc: shape(32, T, 1, d.cols, "column accumulators (one per column)"),
+    out: shape(32, 2 * T, 1, d.cols, "column output buffers (two N-tile banks, one per column)"),
   };
 }
 

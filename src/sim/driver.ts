@@ -6,9 +6,9 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import type { ElaboratedDesign } from "../hw/design.js";
+import { cacheRoot } from "../core/cache.js";
 import { UserError } from "../core/errors.js";
 import { Block, readImage } from "../image/block.js";
 import { sha256 } from "../core/files.js";
@@ -18,11 +18,6 @@ import { errorName } from "../hw/registers.js";
 
 export type Simulator = "verilator" | "icarus";
 
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-export function cacheRoot(): string {
-  return process.env.OLTRON_CACHE ?? path.join(PROJECT_ROOT, ".cache");
-}
 
 export interface BuildOptions {
   simulator: Simulator;
