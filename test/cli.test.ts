@@ -263,3 +263,59 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(bad.stderr).toMatch(/invalid budget 3: must be a number in \(4, 16\]/);
   });
 });
+
+describe("oltron sim/verify: the testbench memory", () => {
+  it("verify runs bit-exact under a slow, stalling, reordering memory and records the model in the result", async () => {
+    const out = path.join(tmpDir("mem"), "run");
+    const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:9x20x6:fp8", "--out", out,
+      "--mem-latency", "3..90", "--mem-write-latency", "5", "--mem-backpressure", "0.4", "--mem-reorder", "--mem-bandwidth", "0.5", "--mem-seed", "77", "--json");
+    expect(r.exitCode, r.all).toBe(0);
+    const res = JSON.parse(r.stdout.slice(r.stdout.indexOf("{\n")));
+    expect(res.pass).toBe(true);
+    expect(res.memory).toEqual({
+      seed: 77, readLatency: [3, 90], writeLatency: [5, 5], backpressure: { ar: 0.4, r: 0.4, aw: 0.4, w: 0.4, b: 0.4 }, reorder: true, bandwidth: 0.5,
+    });
+    expect(res.axi.readBursts).toBeGreaterThan(0);
+    // The same images under the ideal memory: same traffic, fewer cycles.
+    const ideal = await oltron("sim", "--design", path.join(out, "design"), "--images", path.join(out, "images"), "--json");
+    expect(ideal.exitCode, ideal.all).toBe(0);
+    const idealRes = JSON.parse(ideal.stdout.slice(ideal.stdout.indexOf("{\n")));
+    expect(idealRes.words).toEqual(res.words);
+    expect(idealRes.cycles.total).toBeLessThan(res.cycles.total);
+  });
+
+  it("a watchdog too short ends in a reported hang (the host aborts the run), exit 1", async () => {
+    const out = path.join(tmpDir("mem"), "run");
+    const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:9x20x6:fp8", "--out", out, "--max-cycles", "50");
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain("FAIL (hang: still busy after 50 cycles)");
+  });
+
+  it("refuses bad memory settings, naming the flag and the legal range", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--mem-latency", "0"], /--mem-latency must be a cycle count or a range lo\.\.hi with 1 <= lo <= hi <= 100000, got '0'/],
+      [["--mem-latency", "9..3"], /--mem-latency .* got '9\.\.3'/],
+      [["--mem-latency", "fast"], /--mem-latency .* got 'fast'/],
+      [["--mem-backpressure", "0.99"], /--mem-backpressure must be a number in \[0, 0\.95\], got '0\.99'/],
+      [["--mem-bandwidth", "0"], /--mem-bandwidth must be a number in \(0, 1\], got '0'/],
+      [["--mem-seed", "-1"], /--mem-seed must be an integer/],
+    ];
+    for (const [flags, msg] of cases) {
+      const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x8x4", "--out", path.join(tmpDir("mem"), "x"), ...flags);
+      expect(r.exitCode, flags.join(" ")).toBe(2);
+      expect(r.stderr, flags.join(" ")).toMatch(msg);
+      expect(r.stderr).not.toContain("    at ");
+    }
+  });
+});
+
+describe("oltron report registers", () => {
+  it("prints the register map and the error codes, and JSON with --json", async () => {
+    const r = await oltron("report", "registers", "--preset", "tiny");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("| `0x18` | `STATUS` | ro |");
+    expect(r.stdout).toContain("| 32 | `ABORTED` |");
+    const j = JSON.parse((await oltron("report", "registers", "--json")).stdout);
+    expect(j.registers.find((x: { name: string }) => x.name === "DESC_BASE").offset).toBe(0x1c);
+  });
+});
