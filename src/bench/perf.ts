@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { simulateDesign, type SimResult } from "../flows/simulate.js";
+import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { matmulMod32 } from "../golden.js";
 import { writeFileAtomic } from "../core/files.js";
@@ -65,13 +66,15 @@ interface LayerCase {
  * identical N-tiles one after another, so we simulate `nSim` columns and scale cycles by
  * N / nSim; the scaling is reported alongside.
  */
-async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, work: string) {
+async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, work: string, memory: MemoryModel = IDEAL_MEMORY) {
   const d = elaborate(resolveConfig(cfg));
   const rtl = generateRtl(d);
-  const g = generateLayer({ type: c.type, m: c.m, k: c.k, n: nSim, seed: 11 });
-  const imagesDir = path.join(work, `${d.name}-${c.type}-${c.m}-${c.k}-${c.salientType}`);
-  quantizeToDir(d, [{ name: "L0", x: g.x, w: g.w, plan: { salientType: c.salientType, ratio: c.ratio } }], imagesDir, { reference: false });
-  const r: SimResult = await simulateDesign(d, rtl, imagesDir, { log });
+  const imagesDir = path.join(work, `${d.name}-${c.type}-${c.m}-${c.k}-${c.salientType}-${c.ratio}`);
+  if (!fs.existsSync(imagesDir)) {
+    const g = generateLayer({ type: c.type, m: c.m, k: c.k, n: nSim, seed: 11 });
+    quantizeToDir(d, [{ name: "L0", x: g.x, w: g.w, plan: { salientType: c.salientType, ratio: c.ratio } }], imagesDir, { reference: false });
+  }
+  const r: SimResult = await simulateDesign(d, rtl, imagesDir, { log, memory });
   if (!r.pass) throw new Error(`bench: ${d.name} ${c.type} did not match the golden model: ${r.mismatches} mismatches`);
   const scale = c.n / nSim;
   const cycles = r.cycles.total * scale;
@@ -81,6 +84,9 @@ async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, wo
     s: r.layers[0].s, tiles: r.layers[0].tiles, minTiles: r.layers[0].minTiles,
     simulatedN: nSim, scale, cycles: Math.round(cycles), idealCycles: Math.round(ideal), utilization: ideal / cycles,
     stallFraction: r.cycles.stall / r.cycles.total, bitExact: r.pass,
+    wordsRead: Math.round(r.words.read * scale), wordsWritten: Math.round(r.words.written * scale),
+    /** Memory words per cycle the layer needs to run at the ideal cycle count. */
+    demand: (r.words.read + r.words.written) * scale / ideal,
     buildSeconds: r.build.seconds, wallSeconds: r.wallSeconds, simCyclesPerSecond: r.simCyclesPerSecond, macsPerSecond: r.macsPerSecond,
   };
 }
@@ -118,10 +124,12 @@ export async function runPerfBench(opts: PerfOptions) {
       const d = elaborate(resolveConfig(cfg));
       for (const c of cases) {
         const nSim = Math.min(c.n, (quick ? 2 : 4) * d.cols);
-        log(`bench: co-simulating ${d.name} ${c.type} M=${c.m} K=${c.k} N=${c.n} (${nSim} columns simulated) ${c.salientType}...`);
-        const r = await simLayer(cfg, c, nSim, work);
-        log(`bench:   ${r.cycles} cycles (ideal ${r.idealCycles}), utilization ${(100 * r.utilization).toFixed(1)}%`);
-        layers.push(r);
+        log(`bench: co-simulating ${d.name} ${c.type} M=${c.m} K=${c.k} N=${c.n} (${nSim} columns simulated) ${c.salientType}, ideal and DRAM-like memory...`);
+        const ideal = await simLayer(cfg, c, nSim, work);
+        const dram = await simLayer(cfg, c, nSim, work, DRAM_LIKE);
+        const why = shortfall(d, c, ideal, dram);
+        log(`bench:   ideal ${(100 * ideal.utilization).toFixed(1)}%, DRAM-like ${(100 * dram.utilization).toFixed(1)}%${why ? ` (${why})` : ""}`);
+        layers.push({ ...ideal, dram: { cycles: dram.cycles, utilization: dram.utilization, bitExact: dram.bitExact }, dramShortfall: why });
       }
     }
 
@@ -163,6 +171,31 @@ export async function runPerfBench(opts: PerfOptions) {
   }
 }
 
+/**
+ * The DRAM-like memory of the bench: 100-cycle read and write latency, one word per cycle
+ * shared by reads and writes (the bandwidth of the configured word width), in-order answers.
+ */
+export const DRAM_LIKE: MemoryModel = {
+  seed: 1, readLatency: [100, 100], writeLatency: [100, 100], backpressure: { ar: 0, r: 0, aw: 0, w: 0, b: 0 }, reorder: false, bandwidth: 1,
+};
+
+/** Why a layer misses 95% under the DRAM-like memory (undefined when it does not). */
+function shortfall(
+  d: ReturnType<typeof elaborate>, c: LayerCase,
+  ideal: Awaited<ReturnType<typeof simLayer>>, dram: Awaited<ReturnType<typeof simLayer>>,
+): string | undefined {
+  if (dram.utilization >= 0.95) return undefined;
+  const reasons: string[] = [];
+  if (ideal.tiles > ideal.minTiles) reasons.push(`salient channels need ${ideal.tiles} tiles instead of ${ideal.minTiles}`);
+  if (c.m < d.rows) reasons.push(`M = ${c.m} tokens is shorter than the ${d.rows}-cycle preload`);
+  if (ideal.demand > 0.95) reasons.push(`bandwidth-bound: needs ${ideal.demand.toFixed(2)} words/cycle, the memory gives 1`);
+  if (dram.utilization < 0.95 * ideal.utilization) {
+    const perTile = Math.round((ideal.wordsRead / (ideal.tiles * Math.ceil(c.n / d.cols))));
+    reasons.push(`latency-bound: a ${c.m}-cycle tile cannot hide a 100-cycle latency plus ${perTile} words of loads`);
+  }
+  return reasons.join("; ") || "fill and drain";
+}
+
 export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): string {
   const lines = [
     "# Performance figures",
@@ -175,10 +208,12 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
     "",
     "## Co-simulated layers (cycles scaled from the simulated columns to N)",
     "",
-    "| design | layer | M | K | N | salient | S/tile | tiles (min) | cycles | ideal | utilization | bit-exact |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "Utilization with a one-cycle memory and with a DRAM-like one (100-cycle latency, one word per cycle shared by reads and writes); traffic in memory words.",
+    "",
+    "| design | layer | M | K | N | salient | S/tile | tiles (min) | words read | words written | words/cycle needed | ideal cycles | utilization, latency 1 | utilization, DRAM-like | why below 95% | bit-exact |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...r.layers.map((l) =>
-      `| ${l.design} | ${l.layer} | ${l.m} | ${l.k} | ${l.n} | ${l.salientType} ${(100 * l.salientRatio).toFixed(1)}% | ${l.s} | ${l.tiles} (${l.minTiles}) | ${l.cycles} | ${l.idealCycles} | ${(100 * l.utilization).toFixed(1)}% | ${l.bitExact ? "yes" : "NO"} |`),
+      `| ${l.design} | ${l.layer} | ${l.m} | ${l.k} | ${l.n} | ${l.salientType} ${(100 * l.salientRatio).toFixed(1)}% | ${l.s} | ${l.tiles} (${l.minTiles}) | ${l.wordsRead} | ${l.wordsWritten} | ${l.demand.toFixed(2)} | ${l.idealCycles} | ${(100 * l.utilization).toFixed(1)}% | ${(100 * l.dram.utilization).toFixed(1)}% | ${l.dramShortfall ?? ""} | ${l.bitExact && l.dram.bitExact ? "yes" : "NO"} |`),
     "",
     "## Simulation speed (Verilator)",
     "",
