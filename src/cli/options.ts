@@ -42,7 +42,7 @@ export function numArg(name: string) {
 
 const DESIGN_FLAG_KEYS: Record<string, keyof ArchConfig> = {
   rows: "rows", cols: "cols", flexLines: "flexLines", psumBits: "psumBits", memWordBits: "memWordBits", bufferTokens: "bufferTokens",
-  axiIdBits: "axiIdBits", axiMaxBurst: "axiMaxBurst", axiMaxReads: "axiMaxReads",
+  axiIdBits: "axiIdBits", axiMaxBurst: "axiMaxBurst", axiMaxReads: "axiMaxReads", loadSlots: "loadSlots",
 };
 
 export function addDesignOptions(cmd: Command): Command {

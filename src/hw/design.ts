@@ -33,6 +33,11 @@ export interface ArchConfig {
   axiMaxBurst: number;
   /** Read bursts the master keeps in flight (each has its own ID, so the memory may reorder them). */
   axiMaxReads: number;
+  /**
+   * Tile slots of the input and weight buffers: the loader runs up to loadSlots - 1 tiles ahead
+   * of the compute stage, which hides a memory latency of about (loadSlots - 1) tiles' compute.
+   */
+  loadSlots: number;
 }
 
 export const DEFAULT_CONFIG: ArchConfig = {
@@ -46,12 +51,13 @@ export const DEFAULT_CONFIG: ArchConfig = {
   axiIdBits: 4,
   axiMaxBurst: 16,
   axiMaxReads: 8,
+  loadSlots: 4,
 };
 
 /** Named presets. `oltron64` is shaped like the published design: 64x64, one flexible line. */
 export const PRESETS: Record<string, Partial<ArchConfig>> = {
   default: {},
-  tiny: { rows: 4, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 64 },
+  tiny: { rows: 4, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 64, loadSlots: 2 },
   small8: { rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 128 },
   "16x16": { rows: 16, cols: 16, flexLines: 2, memWordBits: 256 },
   "32x32": { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 },
@@ -77,6 +83,7 @@ export const PARAMS: ParamDoc[] = [
   { key: "axiIdBits", flag: "--axi-id-bits", range: "1..8", doc: "AXI4 ID width of the memory master" },
   { key: "axiMaxBurst", flag: "--axi-max-burst", range: "1..256", doc: "longest AXI4 INCR burst, in beats" },
   { key: "axiMaxReads", flag: "--axi-max-reads", range: "1..min(32, 2^axiIdBits)", doc: "read bursts in flight" },
+  { key: "loadSlots", flag: "--load-slots", range: "2, 4 or 8", doc: "tile slots of the input and weight buffers (loads run that many tiles ahead, minus one)" },
 ];
 
 /** Layout of one stream (activations, weights, outputs) in memory and in its buffer. */
@@ -231,6 +238,9 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   requireInt(cfg, "flexLines", 0, cfg.rows, ` (rows = ${cfg.rows})`);
   if (!isPow2(cfg.memWordBits)) {
     throw new UserError(`invalid memWordBits (--mem-word-bits) = ${cfg.memWordBits}: must be a power of two in 32..1024 (the AXI4 data widths)`);
+  }
+  if (![2, 4, 8].includes(cfg.loadSlots)) {
+    throw new UserError(`invalid loadSlots (--load-slots) = ${JSON.stringify(cfg.loadSlots)}: must be 2, 4 or 8`);
   }
   // Each read burst in flight owns one ID, so responses may come back in any order.
   const maxReads = Math.min(32, 2 ** cfg.axiIdBits);

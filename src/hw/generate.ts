@@ -35,8 +35,8 @@ export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" |
     name: `${d.prefix}_ram_${width}x${depth}${lanes > 1 ? `_m${lanes}` : ""}`, width, depth, lanes, instances, uses,
   });
   return {
-    ibuf: shape(d.act.entryBits, 2 * d.inputBufferEntries, d.act.wordsPerEntry, 1, "input buffer (two tile slots)"),
-    wbuf: shape(d.wgt.entryBits, 2 * d.weightBufferEntries, d.wgt.wordsPerEntry, 1, "weight buffer (two tile slots)"),
+    ibuf: shape(d.act.entryBits, d.config.loadSlots * d.inputBufferEntries, d.act.wordsPerEntry, 1, `input buffer (${d.config.loadSlots} tile slots)`),
+    wbuf: shape(d.wgt.entryBits, d.config.loadSlots * d.weightBufferEntries, d.wgt.wordsPerEntry, 1, `weight buffer (${d.config.loadSlots} tile slots)`),
     acc: shape(32, T, 1, d.cols, "column accumulators (one per column)"),
     out: shape(32, 2 * T, 1, d.cols, "column output buffers (two N-tile banks, one per column)"),
   };
@@ -241,6 +241,10 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     xIdxBits,
     xIdxMsb: xIdxBits - 1,
     rowsMinus2: R - 2,
+    slots: d.config.loadSlots,
+    slotsMinus1: d.config.loadSlots - 1,
+    slotBits: lg(d.config.loadSlots),
+    slotMsb: lg(d.config.loadSlots) - 1,
     tokIdxBits,
     tokIdxMsb: tokIdxBits - 1,
     plLaneExpr:
