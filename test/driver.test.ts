@@ -21,6 +21,36 @@ function images(tag: string): string {
 }
 
 describe("driver", () => {
+  it("builds a model once when two callers ask for it at the same time, and takes over a dead builder's lock", async () => {
+    const saved = process.env.OLTRON_CACHE;
+    process.env.OLTRON_CACHE = tmpDir("lockcache");
+    try {
+      const rtl = generateRtl(D);
+      const logs: string[] = [];
+      const [a, b] = await Promise.all([
+        buildSim(rtl, { simulator: "icarus", memAddrBits: 16, log: (s) => logs.push(`a ${s}`) }),
+        buildSim(rtl, { simulator: "icarus", memAddrBits: 16, log: (s) => logs.push(`b ${s}`) }),
+      ]);
+      expect([a.cached, b.cached].sort()).toEqual([false, true]);
+      expect(a.binary).toBe(b.binary);
+      expect(logs.some((l) => l.includes("waiting for another oltron process"))).toBe(true);
+      expect(fs.existsSync(`${a.dir}.lock`)).toBe(false);
+      // A lock left by a process that no longer exists does not block the next build.
+      const other = await buildSim(rtl, { simulator: "icarus", memAddrBits: 17, log: () => {} });
+      fs.rmSync(other.dir, { recursive: true, force: true });
+      const { execa } = await import("execa");
+      const dead = (await execa("node", ["-e", "process.stdout.write(String(process.pid))"])).stdout;
+      fs.mkdirSync(`${other.dir}.lock`);
+      fs.writeFileSync(path.join(`${other.dir}.lock`, "pid"), dead);
+      const rebuilt = await buildSim(rtl, { simulator: "icarus", memAddrBits: 17, log: () => {} });
+      expect(rebuilt.cached).toBe(false);
+      expect(fs.existsSync(rebuilt.binary)).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.OLTRON_CACHE;
+      else process.env.OLTRON_CACHE = saved;
+    }
+  });
+
   it("reuses a cached build for identical sources", async () => {
     const rtl = generateRtl(D);
     const first = await buildSim(rtl, { simulator: "icarus", memAddrBits: 16, log: () => {} });

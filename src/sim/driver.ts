@@ -69,8 +69,67 @@ export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<S
   const binary = path.join(dir, opts.simulator === "verilator" ? "Vsim" : "sim.vvp");
   if (fs.existsSync(binary)) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
 
-  // Build in a private folder and publish by rename, so concurrent builders never see half a build.
+  // One builder per key: another process building the same model is waited for, not repeated.
   fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const release = await buildLock(`${dir}.lock`, binary, log);
+  if (!release) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
+  try {
+    return await buildUnlocked(rtl, opts, { names, files, flags, key, dir, binary, log });
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Takes the build lock of a cache entry (a folder made atomically, holding the owner's pid).
+ * Returns undefined when, while waiting, another process published the binary; a lock whose
+ * owner has died is taken over.
+ */
+async function buildLock(lock: string, binary: string, log: (line: string) => void): Promise<(() => void) | undefined> {
+  let said = false;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
+      return () => fs.rmSync(lock, { recursive: true, force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    if (fs.existsSync(binary)) return undefined;
+    let owner = NaN;
+    try {
+      owner = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
+    } catch {
+      // The owner is between mkdir and writing its pid: wait.
+    }
+    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      fs.rmSync(lock, { recursive: true, force: true });
+      continue;
+    }
+    if (!said) {
+      log(`sim: waiting for another oltron process (pid ${Number.isNaN(owner) ? "?" : owner}) building the same model...`);
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function buildUnlocked(
+  rtl: GeneratedRtl, opts: BuildOptions,
+  b: { names: string[]; files: Record<string, string>; flags: string[]; key: string; dir: string; binary: string; log: (line: string) => void },
+): Promise<SimBuild> {
+  const { names, files, flags, key, dir, binary, log } = b;
+  if (fs.existsSync(binary)) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
+  // Build in a private folder and publish by rename, so no reader ever sees half a build.
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
   const t0 = performance.now();
   try {
