@@ -108,7 +108,7 @@ function printSim(r: SimResult, json: boolean): void {
     return;
   }
   for (const l of r.layers) {
-    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} S=${l.s} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}`);
+    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} S=${l.s} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}, words read ${l.traffic.read} written ${l.traffic.written}`);
   }
   for (const m of r.firstMismatches) {
     console.log(`  mismatch ${m.layer}[token ${m.token}][channel ${m.channel}]: expected ${m.expected}, got ${m.actual}`);

@@ -10,6 +10,7 @@ import type { ElaboratedDesign } from "../hw/design.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
 import { loadManifest } from "../image/manifest.js";
+import { layerTraffic, type LayerTraffic } from "../image/traffic.js";
 import {
   buildSim, IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus, type Simulator,
 } from "../sim/driver.js";
@@ -34,7 +35,11 @@ export interface SimResult {
   wallSeconds: number;
   simCyclesPerSecond: number;
   macsPerSecond: number;
-  layers: { name: string; m: number; k: number; n: number; salientType: string; s: number; tiles: number; minTiles: number; mismatches: number }[];
+  layers: {
+    name: string; m: number; k: number; n: number; salientType: string; s: number; tiles: number; minTiles: number; mismatches: number;
+    /** Memory words this layer reads and writes (image/traffic.ts; their sums are checked against the run's counters). */
+    traffic: LayerTraffic;
+  }[];
   mismatches: number;
   firstMismatches: Mismatch[];
 }
@@ -99,7 +104,18 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
       firstMismatches.push(...c.first);
     }
     mismatches += count;
-    layers.push({ name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, s: l.s, tiles: l.tiles, minTiles: l.minTiles, mismatches: count });
+    layers.push({
+      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, s: l.s, tiles: l.tiles, minTiles: l.minTiles, mismatches: count,
+      traffic: layerTraffic(man, l),
+    });
+  }
+  if (run.status === "done") {
+    // The hardware's counters must agree with the traffic the layout implies, word for word.
+    const read = layers.reduce((a, l) => a + l.traffic.read, 0);
+    const written = layers.reduce((a, l) => a + l.traffic.written, 0);
+    if (read !== run.wordsRead || written !== run.wordsWritten) {
+      throw new Error(`traffic mismatch: the run read ${run.wordsRead} and wrote ${run.wordsWritten} words, the layout implies ${read} and ${written}`);
+    }
   }
   const total = run.cyclesTotal;
   return {
