@@ -9,11 +9,11 @@ import { writeDirAtomic, writeFiles } from "../core/files.js";
 import { designFromJson, type ElaboratedDesign } from "../hw/design.js";
 import { generateRtl, type GeneratedRtl } from "../hw/generate.js";
 
-/** Writes the RTL, testbench and design.json into `dir` (atomically). */
+/** Writes the RTL, testbench, C header, C++ host and design.json into `dir` (atomically). */
 export function writeDesign(dir: string, d: ElaboratedDesign): GeneratedRtl {
   const rtl = generateRtl(d);
   writeDirAtomic(dir, (tmp) => {
-    writeFiles(tmp, { ...rtl.sources, ...rtl.testbench, ...rtl.header });
+    writeFiles(tmp, { ...rtl.sources, ...rtl.testbench, ...rtl.header, ...rtl.host });
     writeFiles(tmp, {
       "design.json": JSON.stringify({ ...d, rtl: { top: rtl.top, tbTop: rtl.tbTop, sources: Object.keys(rtl.sources), testbench: Object.keys(rtl.testbench) } }, null, 1) + "\n",
     });
@@ -39,7 +39,7 @@ export function loadDesign(dir: string): ElaboratedDesign {
  */
 export function loadRtl(dir: string, d: ElaboratedDesign): GeneratedRtl {
   const fresh = generateRtl(d);
-  for (const [name, text] of Object.entries({ ...fresh.sources, ...fresh.testbench, ...fresh.header })) {
+  for (const [name, text] of Object.entries({ ...fresh.sources, ...fresh.testbench, ...fresh.header, ...fresh.host })) {
     const p = path.join(dir, name);
     if (!fs.existsSync(p)) throw new UserError(`${p}: missing; regenerate the design with 'oltron generate'`);
     if (fs.readFileSync(p, "utf8") !== text) {

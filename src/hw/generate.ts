@@ -47,8 +47,10 @@ export interface GeneratedRtl {
   sources: Record<string, string>;
   /** Testbench file name -> contents. */
   testbench: Record<string, string>;
-  /** C header for software (parameters, strides, descriptor layout). */
+  /** C header for software (parameters, strides, descriptor layout, registers, error codes). */
   header: Record<string, string>;
+  /** C++ host for the Verilator model, running the C driver of examples/driver over AXI4-Lite. */
+  host: Record<string, string>;
   top: string;
   tbTop: string;
 }
@@ -322,9 +324,23 @@ export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
     irqError: IRQ_ERROR,
     magic: `0x${REG_MAGIC.toString(16).toUpperCase()}u`,
   };
+  const W = d.config.memWordBits;
+  const chunks = W / 32;
+  const hostCtx = {
+    ...ctx,
+    hostSetRdata: W === 32 ? "        top->m_axi_rdata = p[0];"
+      : W === 64 ? "        top->m_axi_rdata = ((uint64_t)p[1] << 32) | p[0];"
+        : `        for (unsigned i = 0; i < ${chunks}; i++) top->m_axi_rdata[i] = p[i];`,
+    hostGetWdata: W === 32 ? "        p[0] = top->m_axi_wdata;"
+      : W === 64 ? "        p[0] = (uint32_t)top->m_axi_wdata;\n        p[1] = (uint32_t)(top->m_axi_wdata >> 32);"
+        : `        for (unsigned i = 0; i < ${chunks}; i++) p[i] = top->m_axi_wdata[i];`,
+    hostGetWstrb: W / 8 <= 64 ? `        const uint64_t v = top->m_axi_wstrb;\n        for (unsigned i = 0; i < ${W / 8}; i++) s[i] = (v >> i) & 1u;`
+      : `        for (unsigned i = 0; i < ${W / 8}; i++) s[i] = (top->m_axi_wstrb[i / 32] >> (i % 32)) & 1u;`,
+  };
   return {
     sources,
     testbench: { [tbName]: tidy(template("tb")(ctx)) },
+    host: { [`${d.prefix}_host.cpp`]: tidy(template("host", "cpp")(hostCtx)) },
     header: { [`${d.prefix}_params.h`]: tidy(template("params", "h")(headerCtx)) },
     top: `${d.prefix}_top`,
     tbTop: `${d.prefix}_tb`,
