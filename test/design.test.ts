@@ -92,15 +92,15 @@ describe("elaborate rejects invalid parameters, naming parameter, value and lega
     }
   });
 
-  it("bufferTokens below the rows one memory word holds is refused with the minimum", () => {
-    // rows 4 + 2 flexible lines: activation rows of 24 bits stride 32 -> 32 per 1024-bit word;
-    // output rows 32 * 4 = 128 bits -> 8 per word. The minimum is 32 tokens.
+  it("bufferTokens below the output rows one memory word holds is refused with the minimum", () => {
+    // 4 columns: output rows of 32 * 4 = 128 bits -> 8 per 1024-bit word. The minimum is 8
+    // tokens (activation rows are packed at any bit, so they set no minimum).
     const base = { rows: 4, cols: 4, flexLines: 2, memWordBits: 1024 };
-    const msg = userError(() => elaborate(cfg({ ...base, bufferTokens: 16 })));
+    const msg = userError(() => elaborate(cfg({ ...base, bufferTokens: 4 })));
     expect(msg).toMatch(/bufferTokens/);
-    expect(msg).toMatch(/\b16\b/);
-    expect(msg).toMatch(/\b32\b/);
-    expect(elaborate(cfg({ ...base, bufferTokens: 32 })).config.bufferTokens).toBe(32);
+    expect(msg).toMatch(/\b4\b/);
+    expect(msg).toMatch(/\b8\b/);
+    expect(elaborate(cfg({ ...base, bufferTokens: 8 })).config.bufferTokens).toBe(8);
   });
 
   it("an all-flexible array (no efficient rows) accepts a small psumBits", () => {

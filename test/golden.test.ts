@@ -55,6 +55,7 @@ function shapeOf(man: Manifest, l: ManifestLayer): RefLayerShape {
     nTiles: l.nTiles, paddedN: l.paddedN, cols: man.design.cols,
     actTileStride: l.act.tileStride, wgtBlockStride: l.wgt.blockStride, outTileStride: l.out.tileStride,
     actStrideBits: man.design.actStrideBits, wgtStrideBits: man.design.wgtStrideBits, outStrideBits: man.design.outStrideBits,
+    bufferTokens: man.design.bufferTokens,
   };
 }
 

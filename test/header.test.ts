@@ -65,11 +65,14 @@ describe("generated C header", () => {
       const expected: number[][] = [];
       for (const l of man.layers) {
         for (let c = 0; c < l.descriptors.count; c++) {
-          const m0 = c * d.config.bufferTokens;
+          const T = d.config.bufferTokens;
+          const W = d.config.memWordBits;
+          const m0 = c * T;
+          // docs/formats.md section 7: chunk c starts c * ceil(T * stride / W) words into each block.
           expected.push([
-            Math.min(d.config.bufferTokens, l.m - m0), l.tiles, l.nTiles, l.tileChannels, l.s,
-            { none: 0, fp8: 1, fp12: 2 }[l.salientType], l.act.offset + (m0 * d.act.strideBits) / d.config.memWordBits,
-            l.out.offset + (m0 * d.out.strideBits) / d.config.memWordBits, 0,
+            Math.min(T, l.m - m0), l.tiles, l.nTiles, l.tileChannels, l.s,
+            { none: 0, fp8: 1, fp12: 2 }[l.salientType], l.act.offset + c * Math.ceil((T * d.act.strideBits) / W),
+            l.out.offset + c * Math.ceil((T * d.out.strideBits) / W), 0,
           ]);
         }
       }

@@ -90,15 +90,20 @@ export const PARAMS: ParamDoc[] = [
 export interface StreamLayout {
   /** Meaningful bits of one row (token vector, weight row, output row). */
   rowBits: number;
-  /** Bits a row occupies: the next power of two of rowBits. */
+  /**
+   * Bits a row occupies in memory: rowBits itself for activations (rows packed back to back),
+   * the next power of two of rowBits for weights and outputs.
+   */
   strideBits: number;
-  /** Rows per memory word when a row is narrower than a word (else 1). */
+  /** Rows packed at rowBits, so a row may straddle two memory words and two buffer entries. */
+  packed: boolean;
+  /** Rows per memory word when a row is narrower than a word (else 1; 1 when packed). */
   rowsPerWord: number;
-  /** Memory words per row when a row is wider than a word (else 1). */
+  /** Memory words per row when a row is wider than a word (else 1; 1 when packed). */
   wordsPerRow: number;
-  /** Width of one buffer entry: max(strideBits, memWordBits). */
+  /** Width of one buffer entry: max(next power of two of rowBits, memWordBits). */
   entryBits: number;
-  /** Rows per buffer entry. */
+  /** Rows per buffer entry (1 when packed: rows then sit at any bit of an entry). */
   rowsPerEntry: number;
   /** Memory words per buffer entry. */
   wordsPerEntry: number;
@@ -216,16 +221,17 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function streamLayout(rowBits: number, wordBits: number): StreamLayout {
-  const strideBits = pow2ceil(rowBits);
-  const entryBits = Math.max(strideBits, wordBits);
+function streamLayout(rowBits: number, wordBits: number, packed = false): StreamLayout {
+  const strideBits = packed ? rowBits : pow2ceil(rowBits);
+  const entryBits = Math.max(pow2ceil(rowBits), wordBits);
   return {
     rowBits,
     strideBits,
-    rowsPerWord: Math.max(1, wordBits / strideBits),
-    wordsPerRow: Math.max(1, strideBits / wordBits),
+    packed,
+    rowsPerWord: packed ? 1 : Math.max(1, wordBits / strideBits),
+    wordsPerRow: packed ? 1 : Math.max(1, strideBits / wordBits),
     entryBits,
-    rowsPerEntry: entryBits / strideBits,
+    rowsPerEntry: packed ? 1 : entryBits / strideBits,
     wordsPerEntry: entryBits / wordBits,
   };
 }
@@ -275,14 +281,15 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
     effRows > 0 ? ` (${effRows} efficient rows sum to at most ${64 * effRows}, which needs ${psumMinBits} bits)` : "");
 
   const W = cfg.memWordBits;
-  const act = streamLayout(4 * (cfg.rows + cfg.flexLines), W);
+  // Activation rows are packed: no power-of-two padding in memory traffic or buffer bits.
+  const act = streamLayout(4 * (cfg.rows + cfg.flexLines), W, true);
   const wgt = streamLayout(4 * cfg.cols, W);
   const out = streamLayout(32 * cfg.cols, W);
-  const minTokens = Math.max(act.rowsPerWord, out.rowsPerWord);
+  const minTokens = out.rowsPerWord;
   if (cfg.bufferTokens < minTokens) {
     throw new UserError(
       `invalid bufferTokens (--buffer-tokens) = ${cfg.bufferTokens}: must be at least ${minTokens}, ` +
-        `the activation/output rows one ${W}-bit memory word holds`,
+        `the output rows one ${W}-bit memory word holds`,
     );
   }
 
@@ -311,7 +318,8 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
     out,
     descriptorBits,
     descriptorWords: Math.ceil(descriptorBits / W),
-    inputBufferEntries: Math.ceil(cfg.bufferTokens / act.rowsPerEntry),
+    // Entries per tile slot, a power of two >= 2: the slot is read as an even and an odd bank.
+    inputBufferEntries: Math.max(2, pow2ceil(Math.ceil((cfg.bufferTokens * act.rowBits) / act.entryBits))),
     weightBufferEntries: pow2ceil(Math.ceil(cfg.rows / wgt.rowsPerEntry)),
     widths: {
       token: Math.max(1, clog2(cfg.bufferTokens + 1)),

@@ -35,7 +35,7 @@ export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" |
     name: `${d.prefix}_ram_${width}x${depth}${lanes > 1 ? `_m${lanes}` : ""}`, width, depth, lanes, instances, uses,
   });
   return {
-    ibuf: shape(d.act.entryBits, d.config.loadSlots * d.inputBufferEntries, d.act.wordsPerEntry, 1, `input buffer (${d.config.loadSlots} tile slots)`),
+    ibuf: shape(d.act.entryBits, (d.config.loadSlots * d.inputBufferEntries) / 2, d.act.wordsPerEntry, 2, `input buffer (${d.config.loadSlots} tile slots; even and odd entries in two instances)`),
     wbuf: shape(d.wgt.entryBits, d.config.loadSlots * d.weightBufferEntries, d.wgt.wordsPerEntry, 1, `weight buffer (${d.config.loadSlots} tile slots)`),
     acc: shape(32, T, 1, d.cols, "column accumulators (one per column)"),
     out: shape(32, 2 * T, 1, d.cols, "column output buffers (two N-tile banks, one per column)"),
@@ -134,7 +134,6 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     };
   });
 
-  const aRpe = d.act.rowsPerEntry;
   const wRpe = d.wgt.rowsPerEntry;
   const out = d.out;
   const outPacked = out.rowsPerWord > 1;
@@ -151,10 +150,17 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const wordsPerSlot = Math.max(ibDepth * d.act.wordsPerEntry, wbDepth * d.wgt.wordsPerEntry, descWords);
   const xIdxBits = Math.max(1, clog2(wordsPerSlot + 1));
   const rams = ramShapes(d);
-  const ibW = bufferWrite(ibDepth, d.act.wordsPerEntry, W);
+  // Input buffer: entries of E bits, even entries in one RAM and odd ones in the other.
+  const E = d.act.entryBits;
+  const lgEw = lg(d.act.wordsPerEntry);
+  const lgP = lg(ibDepth);
+  const ibW = {
+    addr: lgP === 1 ? "rb_slot" : `{rb_slot, rb_idx[${lgEw + lgP - 1}:${lgEw + 1}]}`,
+    data: d.act.wordsPerEntry === 1 ? "m_axi_rdata" : `{${d.act.wordsPerEntry}{m_axi_rdata}}`,
+    mask: d.act.wordsPerEntry === 1 ? "1'b1" : `${d.act.wordsPerEntry}'d1 << rb_idx[${lgEw - 1}:0]`,
+  };
   const wbW = bufferWrite(wbDepth, d.wgt.wordsPerEntry, W);
   const regs = registers(d).map((r: Register) => ({ ...r, hex: r.offset.toString(16).padStart(2, "0") }));
-  const ibIdx = lg(ibDepth) === 0 ? "is_slot" : `{is_slot, is_m[${tokIdxBits - 1}:${lg(aRpe)}]}`;
   const wbIdx = lg(wbDepth) === 0 ? "pl_slot" : `{pl_slot, pl_ch_w[${lg(wRpe) + lg(wbDepth) - 1}:${lg(wRpe)}]}`;
 
   return {
@@ -202,7 +208,17 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     wbufWriteAddr: wbW.addr,
     wbufWriteData: wbW.data,
     wbufWriteMask: wbW.mask,
-    actWordsExpr: blockWordsExpr("f_m", d.act.rowsPerWord, d.act.wordsPerRow),
+    actWordsExpr: `(f_m * 32'd${d.act.rowBits} + 32'd${W - 1}) >> ${lg(W)}`,
+    ibWriteBank: `rb_idx[${lgEw}]`,
+    ibufReadEven: lgP === 1 ? "is_slot" : `{is_slot, ib_e1[${lgP - 1}:1]}`,
+    ibufReadOdd: lgP === 1 ? "is_slot" : `{is_slot, ib_e0[${lgP - 1}:1]}`,
+    ibBitBits: lgP + lg(E),
+    ibBitMsb: lgP + lg(E) - 1,
+    ibOffBits: lg(E),
+    ibOffMsb: lg(E) - 1,
+    ibEntryBits: lgP,
+    ibEntryMsb: lgP - 1,
+    ibPairMsb: 2 * E - 1,
     wgtWordsExpr: blockWordsExpr("f_ct", d.wgt.rowsPerWord, d.wgt.wordsPerRow),
     outWordsExpr: blockWordsExpr("f_m", d.out.rowsPerWord, d.out.wordsPerRow),
     rams: Object.fromEntries(Object.entries(rams).map(([k, r]) => [k, { ...r, masked: r.lanes > 1 }])),
@@ -255,8 +271,6 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
         : `(pl_row >= ${laneBits}'d${EFF}) ? pl_row - ${laneBits}'d${EFF} : pl_row + ${laneBits}'d${F}`,
     wbufReadIdx: wbIdx,
     wbufReadShift: wRpe === 1 ? "1'b0" : `{wl_ch_q[${lg(wRpe) - 1}:0], ${lg(d.wgt.strideBits)}'d0}`,
-    ibufReadIdx: ibIdx,
-    ibufReadShift: aRpe === 1 ? "1'b0" : `{t_m[${lg(aRpe) - 1}:0], ${lg(d.act.strideBits)}'d0}`,
     ctlBits: tokIdxBits + 5,
     ctlDepth: R + C - 1,
     ctlShiftExpr:

@@ -19,7 +19,7 @@ function actBlock(d: ElaboratedDesign, q: QuantizedLayer, map: LayerMap): Block 
   for (let t = 0; t < g.tiles; t++) {
     const blockNib = (t * map.actTileStride * W) / 4;
     for (let r = 0; r < q.m; r++) {
-      const rowBase = blockNib + rowNibble(d.act, r);
+      const rowBase = blockNib + rowNibble(d.act.strideBits, r, W, d.config.bufferTokens);
       for (let slot = 0; slot < g.tileChannels; slot++) {
         const { at, nibbles } = actSlot(g, slot);
         b.put(rowBase + at, nibbles, q.actCodes[r * K + t * g.tileChannels + slot]);
@@ -39,7 +39,7 @@ function wgtBlock(d: ElaboratedDesign, q: QuantizedLayer, map: LayerMap): Block 
       const blockNib = (((j * g.tiles + t) * map.wgtBlockStride) * W) / 4;
       for (let slot = 0; slot < g.tileChannels; slot++) {
         const i = t * g.tileChannels + slot;
-        const rowBase = blockNib + rowNibble(d.wgt, slot);
+        const rowBase = blockNib + rowNibble(d.wgt.strideBits, slot, W, d.rows);
         for (let c = 0; c < C; c++) {
           const col = j * C + c;
           if (col < q.n) b.nib[rowBase + c] = q.wgtCodes[i * q.n + col];

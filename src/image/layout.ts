@@ -4,19 +4,38 @@
  * the same constants from the elaborated design and the descriptor fields of hw/descriptor.ts.
  * docs/formats.md is the prose version of this file.
  */
-import type { ElaboratedDesign, StreamLayout } from "../hw/design.js";
+import type { ElaboratedDesign } from "../hw/design.js";
 import type { TileGeometry } from "../quant/tobe.js";
 import { DESC_FIELDS, SALIENT_CODE, type Descriptor } from "../hw/descriptor.js";
 import { Block } from "./block.js";
 
-/** Words a block of `rows` rows of a stream occupies (rows packed at strideBits, word-aligned block). */
-export function blockWords(s: StreamLayout, rows: number, wordBits: number): number {
-  return Math.ceil((rows * s.strideBits) / wordBits);
+/*
+ * A block holds the rows of one tile (activations, outputs) or of one weight tile. Tokens come
+ * in chunks of `chunk` rows (the buffer capacity, one descriptor each); every chunk starts on
+ * a word boundary and packs its rows at strideBits from there. For power-of-two strides this
+ * is the same as packing all rows, because a chunk then fills whole words.
+ */
+
+/** Words one chunk of `rows` rows occupies. */
+export function chunkWords(strideBits: number, rows: number, wordBits: number): number {
+  return Math.ceil((rows * strideBits) / wordBits);
 }
 
-/** Nibble offset of row `r` in its block. */
-export function rowNibble(s: StreamLayout, r: number): number {
-  return (r * s.strideBits) / 4;
+/** Words a block of `rows` rows occupies, chunks of `chunk` rows each starting on a word. */
+export function blockWords(strideBits: number, rows: number, wordBits: number, chunk = rows): number {
+  const full = Math.floor(rows / chunk);
+  return full * chunkWords(strideBits, chunk, wordBits) + chunkWords(strideBits, rows - full * chunk, wordBits);
+}
+
+/** Word offset, inside a block, of the chunk that starts at row m0 (a multiple of chunk). */
+export function chunkWordOffset(strideBits: number, m0: number, wordBits: number, chunk: number): number {
+  return (m0 / chunk) * chunkWords(strideBits, chunk, wordBits);
+}
+
+/** Nibble offset of row `r` inside a block. */
+export function rowNibble(strideBits: number, r: number, wordBits: number, chunk: number): number {
+  const c = Math.floor(r / chunk);
+  return (chunkWordOffset(strideBits, c * chunk, wordBits, chunk) * wordBits + (r - c * chunk) * strideBits) / 4;
 }
 
 /** Nibble offset, inside an activation row, of tile slot `slot` and its width in nibbles. */
@@ -52,9 +71,10 @@ export interface LayerMap {
 export function mapLayer(d: ElaboratedDesign, g: TileGeometry, m: number, n: number, base: number): { map: LayerMap; next: number } {
   const W = d.config.memWordBits;
   const nTiles = Math.ceil(n / d.cols);
-  const actTileStride = blockWords(d.act, m, W);
-  const wgtBlockStride = blockWords(d.wgt, g.tileChannels, W);
-  const outTileStride = blockWords(d.out, m, W);
+  const T = d.config.bufferTokens;
+  const actTileStride = blockWords(d.act.strideBits, m, W, T);
+  const wgtBlockStride = blockWords(d.wgt.strideBits, g.tileChannels, W);
+  const outTileStride = blockWords(d.out.strideBits, m, W, T);
   const actWords = g.tiles * actTileStride;
   const wgtWords = nTiles * g.tiles * wgtBlockStride;
   const outWords = nTiles * outTileStride;
@@ -76,11 +96,6 @@ export function placeOutput(map: LayerMap, base: number): number {
   return base + map.outWords;
 }
 
-/** Word offset of token m0 inside a block (chunks start on word boundaries by construction). */
-export function rowWordOffset(s: StreamLayout, r: number, wordBits: number): number {
-  return (r * s.strideBits) / wordBits;
-}
-
 export function descriptorsFor(d: ElaboratedDesign, g: TileGeometry, map: LayerMap): Descriptor[] {
   const W = d.config.memWordBits;
   return map.chunks.map(({ m0, m }) => ({
@@ -90,11 +105,11 @@ export function descriptorsFor(d: ElaboratedDesign, g: TileGeometry, map: LayerM
     tileChannels: g.tileChannels,
     s: g.s,
     salientType: SALIENT_CODE[g.salientType],
-    actBase: map.actOffset + rowWordOffset(d.act, m0, W),
+    actBase: map.actOffset + chunkWordOffset(d.act.strideBits, m0, W, d.config.bufferTokens),
     actTileStride: map.actTileStride,
     wgtBase: map.wgtOffset,
     wgtBlockStride: map.wgtBlockStride,
-    outBase: map.outOffset + rowWordOffset(d.out, m0, W),
+    outBase: map.outOffset + chunkWordOffset(d.out.strideBits, m0, W, d.config.bufferTokens),
     outTileStride: map.outTileStride,
     flags: 0,
   }));

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import { readImage } from "./block.js";
+import { chunkWordOffset } from "./layout.js";
 import type { LayerPlan } from "../quant/quantizer.js";
 import type { SalientKind } from "../core/formats.js";
 
@@ -125,8 +126,8 @@ function checkAgainstDescriptors(dir: string, m: Manifest): void {
       const m0 = c * m.design.bufferTokens;
       const want = [
         Math.min(m.design.bufferTokens, l.m - m0), l.tiles, l.nTiles, l.tileChannels, l.s, code[l.salientType],
-        l.act.offset + (m0 * m.design.actStrideBits) / W, l.act.tileStride, l.wgt.offset, l.wgt.blockStride,
-        l.out.offset + (m0 * m.design.outStrideBits) / W, l.out.tileStride,
+        l.act.offset + chunkWordOffset(m.design.actStrideBits, m0, W, m.design.bufferTokens), l.act.tileStride, l.wgt.offset, l.wgt.blockStride,
+        l.out.offset + chunkWordOffset(m.design.outStrideBits, m0, W, m.design.bufferTokens), l.out.tileStride,
       ];
       want.forEach((v, f) => {
         if (field(d, f) !== v) {

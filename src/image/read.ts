@@ -6,7 +6,7 @@
 import { decode, decodeInt4, type ElemType } from "../core/formats.js";
 import type { TileGeometry } from "../quant/tobe.js";
 import { Block, readImage } from "./block.js";
-import { actSlot } from "./layout.js";
+import { actSlot, rowNibble } from "./layout.js";
 import type { Manifest, ManifestLayer } from "./manifest.js";
 
 /** Decoded value reduced modulo 2^32 to int32: exact products via Math.imul. */
@@ -50,7 +50,7 @@ export function readOperands(dir: string, man: Manifest, l: ManifestLayer): Laye
   for (let t = 0; t < l.tiles; t++) {
     const blockNib = (t * l.act.tileStride * W) / 4;
     for (let r = 0; r < l.m; r++) {
-      const rowBase = blockNib + (r * actStride) / 4;
+      const rowBase = blockNib + rowNibble(actStride, r, W, man.design.bufferTokens);
       for (let slot = 0; slot < l.tileChannels; slot++) {
         const { at, nibbles } = actSlot(g, slot);
         const type: ElemType = slot < l.s ? (l.salientType as ElemType) : "int4";
@@ -83,7 +83,7 @@ export function outputBlock(man: Manifest, l: ManifestLayer, y: Int32Array): Blo
   for (let j = 0; j < l.nTiles; j++) {
     const blockNib = (j * l.out.tileStride * W) / 4;
     for (let r = 0; r < l.m; r++) {
-      const rowBase = blockNib + (r * stride) / 4;
+      const rowBase = blockNib + rowNibble(stride, r, W, man.design.bufferTokens);
       for (let c = 0; c < C; c++) b.put(rowBase + 8 * c, 8, y[r * l.paddedN + j * C + c] >>> 0);
     }
   }
@@ -99,7 +99,7 @@ export function readOutputBlock(man: Manifest, l: ManifestLayer, b: Block): Int3
   for (let j = 0; j < l.nTiles; j++) {
     const blockNib = (j * l.out.tileStride * W) / 4;
     for (let r = 0; r < l.m; r++) {
-      const rowBase = blockNib + (r * stride) / 4;
+      const rowBase = blockNib + rowNibble(stride, r, W, man.design.bufferTokens);
       for (let c = 0; c < C; c++) y[r * l.paddedN + j * C + c] = b.get(rowBase + 8 * c, 8) | 0;
     }
   }

@@ -200,6 +200,14 @@ export interface RefLayerShape {
   actStrideBits: number;
   wgtStrideBits: number;
   outStrideBits: number;
+  /** Tokens per chunk (docs section 2: every chunk of a block starts on a word boundary). */
+  bufferTokens: number;
+}
+
+/** Bit of token r's row in a token block (docs section 2). */
+function tokenRowBit(r: number, stride: number, T: number, W: number): number {
+  const c = Math.floor(r / T);
+  return c * Math.ceil((T * stride) / W) * W + (r - c * T) * stride;
 }
 
 /** Activation codes [m x paddedK] read from an activation image (docs section 3). */
@@ -209,7 +217,7 @@ export function refReadActCodes(region: RefRegion, L: RefLayerShape): number[] {
   const out = new Array<number>(L.m * L.paddedK).fill(0);
   for (let t = 0; t < L.tiles; t++) {
     for (let r = 0; r < L.m; r++) {
-      const rowBit = t * L.actTileStride * W + r * L.actStrideBits;
+      const rowBit = t * L.actTileStride * W + tokenRowBit(r, L.actStrideBits, L.bufferTokens, W);
       for (let j = 0; j < L.tileChannels; j++) {
         const at = j < L.s ? rowBit + salBits * j : rowBit + salBits * L.s + 4 * (j - L.s);
         const width = j < L.s ? salBits : 4;
@@ -243,7 +251,7 @@ export function refReadOutput(region: RefRegion, L: RefLayerShape): number[] {
   const out = new Array<number>(L.m * L.paddedN).fill(0);
   for (let j = 0; j < L.nTiles; j++) {
     for (let r = 0; r < L.m; r++) {
-      const rowBit = j * L.outTileStride * W + r * L.outStrideBits;
+      const rowBit = j * L.outTileStride * W + tokenRowBit(r, L.outStrideBits, L.bufferTokens, W);
       for (let q = 0; q < L.cols; q++) {
         out[r * L.paddedN + j * L.cols + q] = Number(BigInt.asIntN(32, region.bits(rowBit + 32 * q, 32)));
       }
