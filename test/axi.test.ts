@@ -199,6 +199,25 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
     }
   });
 
+  it("stops cleanly, never breaking the protocol, whenever an error strikes under heavy stalls (seeded sweep)", async () => {
+    // An abort or an error response can land while a write beat waits for WREADY: that beat
+    // must stay on the bus unchanged, and the bursts already announced must still complete.
+    const rng = new Rng(SEED + 7);
+    for (let i = 0; i < 12; i++) {
+      const m = memory(rng.int(1, 1 << 30), [1, rng.int(1, 60)], rng.pick([0.3, 0.5, 0.7]), rng.int(0, 1) === 1);
+      const which = i % 3;
+      const r = which === 0
+        ? await runAltered(d, layer, () => {}, { abortAt: rng.int(20, 400), memory: m })
+        : which === 1
+          ? await runAltered(d, layer, (x) => (x.outBase = 1 << 20), { memory: m, index: rng.int(0, 2) })
+          : await runAltered(d, layer, () => {}, { memory: { ...m, slverrAt: rng.int(1, 10) } });
+      const tag = `case ${i} (${["abort", "write DECERR", "read SLVERR"][which]}) under ${JSON.stringify(m)}`;
+      expect(["error", "done"], tag).toContain(r.status);
+      if (which !== 0) expect(r.status, tag).toBe("error");
+      if (r.status === "error") expect(r.errorName, tag).toBe(["ABORTED", "WRITE_DECERR", "READ_SLVERR"][which]);
+    }
+  });
+
   it("the unaltered images run to done on the same build (the errors above are the alterations')", async () => {
     const r = await runAltered(d, layer, () => {});
     expect(r.status).toBe("done");
