@@ -108,8 +108,8 @@ describe("cycles and the flexible capacity", () => {
     expect(none.salientType).toBe("none");
     const minTiles = none.tiles; // 512 / 64 = 8
     expect(minTiles).toBe(8);
-    // Activation rows of 4 x (64 + 1) = 260 bits are stored at a 512-bit stride: 8 tiles x 512 / 512 channels.
-    expect(none.imageBits).toBe(8);
+    // Activation rows of 4 x (64 + 1) = 260 bits are stored packed: 8 tiles x 260 / 512 channels.
+    expect(none.imageBits).toBe((8 * 260) / 512);
     expect(cands.length).toBeGreaterThan(3);
     const bySlots = [...cands].sort((a, b) => a.salientSlots - b.salientSlots);
     let prev = 0;
@@ -121,7 +121,7 @@ describe("cycles and the flexible capacity", () => {
       } else {
         expect(c.tiles).toBe(c.salientSlots);
         expect(c.estCycles).toBeGreaterThan(none.estCycles);
-        expect(c.imageBits).toBe((c.tiles * 512) / 512);
+        expect(c.imageBits).toBe((c.tiles * 260) / 512);
       }
       expect(c.estCycles).toBeGreaterThanOrEqual(prev);
       prev = c.estCycles;

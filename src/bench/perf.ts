@@ -105,7 +105,7 @@ export async function runPerfBench(opts: PerfOptions) {
       ? [{ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 256 }]
       : [{ rows: 16, cols: 16, flexLines: 2, memWordBits: 256, bufferTokens: 256 }, { rows: 32, cols: 32, flexLines: 4, memWordBits: 512, bufferTokens: 256 }];
     const cases: LayerCase[] = [];
-    const ms = quick ? [16, 128] : [64, 256];
+    const ms = quick ? [16, 128] : [64, 128, 256];
     // LLaMA-7B shapes: qkv/o_proj 4096x4096, up/gate 4096x11008, down 11008x4096.
     const shapes: { k: number; n: number; type: LayerType }[] = quick
       ? [{ k: 256, n: 256, type: "qkv" }]
