@@ -17,7 +17,7 @@ tools:
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing from Debian packages"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(APT_TOOLS) g++ make; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(APT_TOOLS) gcc g++ make; \
 	fi
 
 $(NODE_STAMP): package.json package-lock.json
