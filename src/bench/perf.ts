@@ -7,6 +7,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { simulateDesign, type SimResult } from "../flows/simulate.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
@@ -146,7 +148,16 @@ export async function runPerfBench(opts: PerfOptions) {
         const d = elaborate(resolveConfig(cfg));
         const c: LayerCase = { type: "qkv", m: 256, k: quick ? 256 : 2048, n: 4 * d.cols, salientType: "fp8", ratio: 0.02 };
         const r = await simLayer(cfg, c, c.n, work);
-        speed.push({ design: d.name, pes: d.pes.total, buildSeconds: r.buildSeconds, simCyclesPerSecond: r.simCyclesPerSecond, macsPerSecond: r.macsPerSecond, cycles: r.cycles });
+        log(`bench: the bare ${d.rows}x${d.cols} array beside it...`);
+        const bare = await benchBare(d.rows, work, quick ? 200_000 : Math.round(2e6 * (16 / d.rows) ** 2));
+        const speedRatio = r.simCyclesPerSecond / bare.cyclesPerSecond;
+        const buildRatio = r.buildSeconds / bare.buildSeconds;
+        const target = SPEED_TARGETS[d.rows];
+        speed.push({
+          design: d.name, pes: d.pes.total, buildSeconds: r.buildSeconds, simCyclesPerSecond: r.simCyclesPerSecond, macsPerSecond: r.macsPerSecond, cycles: r.cycles,
+          bare, speedRatio, buildRatio, target,
+          verdict: speedVerdict(speedRatio, buildRatio, target),
+        });
       }
     } finally {
       if (savedCache === undefined) delete process.env.OLTRON_CACHE;
@@ -169,6 +180,41 @@ export async function runPerfBench(opts: PerfOptions) {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Targets against the bare array (simulated cycles/s ratio at least, build-time ratio at most). */
+const SPEED_TARGETS: Record<number, { speed: number; build?: number }> = { 16: { speed: 0.7 }, 64: { speed: 0.5, build: 1.5 } };
+
+function speedVerdict(speed: number, build: number, t?: { speed: number; build?: number }): string {
+  if (!t) return "no target at this size";
+  const misses: string[] = [];
+  if (speed < t.speed) misses.push(`speed ratio ${speed.toFixed(2)} misses the ${t.speed} target by ${(t.speed - speed).toFixed(2)} (${(t.speed / speed).toFixed(1)}x too slow)`);
+  if (t.build !== undefined && build > t.build) misses.push(`build ratio ${build.toFixed(2)} misses the ${t.build} target by ${(build - t.build).toFixed(2)}`);
+  return misses.length ? misses.join("; ") : "meets the target";
+}
+
+const BARE_ARRAY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "bench", "bare_array.v");
+
+/**
+ * Builds and runs the bare N x N array (src/bench/bare_array.v) with the flags oltron's own
+ * builds use, timing the build and the run as whole processes.
+ */
+async function benchBare(n: number, work: string, cycles: number) {
+  const dir = path.join(work, `bare-${n}`);
+  const jobs = String(Math.max(1, Math.min(2, os.cpus().length)));
+  const t0 = performance.now();
+  const b = await execa("verilator", [
+    "--binary", "--timing", "-j", jobs, "-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+    "--top-module", "bare_array_tb", `-GN=${n}`, "--Mdir", dir, "-o", "Vbare", "--build-jobs", jobs, BARE_ARRAY,
+  ], { reject: false, all: true });
+  if (b.exitCode !== 0) throw new Error(`bench: the bare array did not build:\n${b.all}`);
+  const buildSeconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const r = await execa(path.join(dir, "Vbare"), [`+cycles=${cycles}`], { reject: false, all: true });
+  const wall = (performance.now() - t1) / 1000;
+  const ran = Number(/bare: (\d+) cycles/.exec(r.stdout)?.[1]);
+  if (r.exitCode !== 0 || ran !== cycles) throw new Error(`bench: the bare array run failed:\n${r.all}`);
+  return { n, buildSeconds, cycles, wallSeconds: wall, cyclesPerSecond: cycles / wall };
 }
 
 /**
@@ -215,11 +261,14 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
     ...r.layers.map((l) =>
       `| ${l.design} | ${l.layer} | ${l.m} | ${l.k} | ${l.n} | ${l.salientType} ${(100 * l.salientRatio).toFixed(1)}% | ${l.s} | ${l.tiles} (${l.minTiles}) | ${l.wordsRead} | ${l.wordsWritten} | ${l.demand.toFixed(2)} | ${l.idealCycles} | ${(100 * l.utilization).toFixed(1)}% | ${(100 * l.dram.utilization).toFixed(1)}% | ${l.dramShortfall ?? ""} | ${l.bitExact && l.dram.bitExact ? "yes" : "NO"} |`),
     "",
-    "## Simulation speed (Verilator)",
+    "## Simulation speed (Verilator), against a bare array of the same size in the same run",
     "",
-    "| design | PEs | build (s) | simulated cycles/s | MACs/s |",
-    "|---|---|---|---|---|",
-    ...r.simulationSpeed.map((s) => `| ${s.design} | ${s.pes} | ${s.buildSeconds.toFixed(1)} | ${Math.round(s.simCyclesPerSecond)} | ${(s.macsPerSecond / 1e6).toFixed(1)}M |`),
+    "The bare array is src/bench/bare_array.v: the PE grid alone, built with the same flags. Targets: 16x16 at least 0.7 of its cycles/s; 64x64 at least 0.5, building in at most 1.5x its time.",
+    "",
+    "| design | PEs | build (s) | simulated cycles/s | MACs/s | bare build (s) | bare cycles/s | speed ratio | build ratio | verdict |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...r.simulationSpeed.map((s) =>
+      `| ${s.design} | ${s.pes} | ${s.buildSeconds.toFixed(1)} | ${Math.round(s.simCyclesPerSecond)} | ${(s.macsPerSecond / 1e6).toFixed(1)}M | ${s.bare.buildSeconds.toFixed(1)} | ${Math.round(s.bare.cyclesPerSecond)} | ${s.speedRatio.toFixed(2)} | ${s.buildRatio.toFixed(2)} | ${s.verdict} |`),
     "",
   ];
   return lines.join("\n");
