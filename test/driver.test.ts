@@ -126,6 +126,35 @@ describe("driver", () => {
     }
   });
 
+  it("never follows a file name in a manifest out of the image folder, and refuses a manifest that is not an object", async () => {
+    const outside = tmpDir("victim");
+    const victim = path.join(outside, "victim.txt");
+    fs.writeFileSync(victim, "the user's file\n");
+    const edits: [(m: Record<string, any>) => void, RegExp][] = [
+      [(m) => (m.layers[0].out.file = path.relative("x", victim)), /layer L0 out\.file must be a plain file name inside the image folder/],
+      [(m) => (m.layers[0].out.file = victim), /out\.file must be a plain file name/],
+      [(m) => (m.layers[0].act.file = "../L0.act.hex"), /act\.file must be a plain file name/],
+      [(m) => (m.layers[0].wgt.file = ".."), /wgt\.file must be a plain file name/],
+      [(m) => (m.layers[0].reference = { x: "/etc/passwd", w: "L0.w.npy" }), /reference\.x must be a plain file name/],
+      [(m) => (m.descriptorTable.file = "sub/descriptors.hex"), /descriptorTable\.file must be a plain file name/],
+      [(m) => (m.layers[0].out.file = null), /out\.file must be a plain file name .* got null/],
+    ];
+    for (const [edit, msg] of edits) {
+      const dir = images("path");
+      const f = path.join(dir, "manifest.json");
+      const man = JSON.parse(fs.readFileSync(f, "utf8"));
+      edit(man);
+      fs.writeFileSync(f, JSON.stringify(man));
+      await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(msg);
+    }
+    expect(fs.readFileSync(victim, "utf8")).toBe("the user's file\n");
+    for (const text of ["null", "[]", "42", "\"manifest\""]) {
+      const dir = images("null");
+      fs.writeFileSync(path.join(dir, "manifest.json"), text);
+      expect(() => loadManifest(dir)).toThrow(/not a manifest object/);
+    }
+  });
+
   it("refuses images quantized for another design", async () => {
     const dir = images("other");
     const other = design({ rows: 4, cols: 4, flexLines: 2, memWordBits: 128, bufferTokens: 64 });

@@ -81,6 +81,7 @@ export function loadManifest(dir: string): Manifest {
   } catch (e) {
     throw new UserError(`${p}: not valid JSON (${(e as Error).message})`);
   }
+  if (!m || typeof m !== "object" || Array.isArray(m)) throw new UserError(`${p}: not a manifest object (got ${JSON.stringify(m)?.slice(0, 40)})`);
   if (m.format !== MANIFEST_FORMAT) throw new UserError(`${p}: format '${m.format}' is not '${MANIFEST_FORMAT}'`);
   if (m.version !== MANIFEST_VERSION) throw new UserError(`${p}: version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
   if (!Array.isArray(m.layers) || m.layers.length === 0) throw new UserError(`${p}: no layers`);
@@ -92,10 +93,28 @@ export function loadManifest(dir: string): Manifest {
     }
     for (const f of ["act", "wgt", "out"] as const) {
       if (!l[f] || typeof l[f] !== "object") throw new UserError(`${p}: layer ${l.name} has no '${f}' image entry`);
+      plainName(p, `layer ${l.name} ${f}.file`, l[f].file);
+    }
+    if (l.reference !== undefined) {
+      if (!l.reference || typeof l.reference !== "object") throw new UserError(`${p}: layer ${l.name}: 'reference' must be an object {x, w}`);
+      plainName(p, `layer ${l.name} reference.x`, l.reference.x);
+      plainName(p, `layer ${l.name} reference.w`, l.reference.w);
     }
   });
+  if (!m.descriptorTable || typeof m.descriptorTable !== "object") throw new UserError(`${p}: no descriptorTable entry`);
+  plainName(p, "descriptorTable.file", m.descriptorTable.file);
   checkAgainstDescriptors(dir, m);
   return m;
+}
+
+/**
+ * Every file a manifest names is a plain name inside the image folder: no separators, no '..',
+ * nothing absolute, so no manifest can make oltron read or write outside its folder.
+ */
+function plainName(p: string, what: string, name: unknown): void {
+  if (typeof name !== "string" || name === "" || name === "." || name === ".." || /[/\\\0]/.test(name) || path.isAbsolute(name)) {
+    throw new UserError(`${p}: ${what} must be a plain file name inside the image folder (no '/', '\\' or '..'), got ${JSON.stringify(name)}`);
+  }
 }
 
 function checkLayerShape(p: string, l: ManifestLayer, i: number): void {
