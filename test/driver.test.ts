@@ -115,6 +115,14 @@ describe("driver", () => {
       [(m) => (m.layers[0].tileChannels += 1), /paddedK \d+ != tiles/],
       [(m) => m.layers[0].weightScales.pop(), /weightScales must list 5 scales/],
       [(m) => (m.design.actStrideBits = 64), /design.actStrideBits is 64, but design/],
+      [(m) => (m.layers[0].k = 6), /permutation\[\d+\] = \d+ is out of range 0\.\.5 or repeated/],
+      [(m) => ((m.layers[0].n = 2), m.layers[0].weightScales.splice(2)), /n = 2 does not fit nTiles 2 \/ paddedN 8/],
+      [(m) => (m.layers[0].paddedN = 12), /does not fit nTiles/],
+      [(m) => (m.layers[0].actScale = "abc"), /actScale = "abc" must be a finite number > 0/],
+      [(m) => (m.layers[0].weightScales[1] = -0.5), /weightScales\[1\] = -0\.5 must be a finite number > 0/],
+      [(m) => (m.layers[0].permutation[1] = m.layers[0].permutation[0]), /permutation\[1\] = \d+ is out of range .* or repeated/],
+      [(m) => m.layers.push({ ...m.layers[0] }), /two layers are named 'L0'/],
+      [(m) => (m.layers[0] = null), /layer 0 is not an object/],
     ];
     for (const [edit, msg] of edits) {
       const dir = images("edit");

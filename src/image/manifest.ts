@@ -85,8 +85,12 @@ export function loadManifest(dir: string): Manifest {
   if (m.format !== MANIFEST_FORMAT) throw new UserError(`${p}: format '${m.format}' is not '${MANIFEST_FORMAT}'`);
   if (m.version !== MANIFEST_VERSION) throw new UserError(`${p}: version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
   if (!Array.isArray(m.layers) || m.layers.length === 0) throw new UserError(`${p}: no layers`);
+  const names = new Set<string>();
   m.layers.forEach((l, i) => {
+    if (!l || typeof l !== "object") throw new UserError(`${p}: layer ${i} is not an object`);
     checkLayerShape(p, l, i);
+    if (names.has(l.name)) throw new UserError(`${p}: two layers are named '${l.name}' (their outputs would share one file)`);
+    names.add(l.name);
     // Layer names become file names: never let one point outside the folder.
     if (typeof l?.name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(l.name) || l.name.startsWith(".")) {
       throw new UserError(`${p}: layer ${i} has an invalid name ${JSON.stringify(l?.name)} (letters, digits, '_', '.', '-'; not starting with '.')`);
@@ -125,7 +129,27 @@ function checkLayerShape(p: string, l: ManifestLayer, i: number): void {
   if (l.paddedK !== l.tiles * l.tileChannels) throw bad(`paddedK ${l.paddedK} != tiles ${l.tiles} x tileChannels ${l.tileChannels}`);
   if (!Array.isArray(l.permutation) || l.permutation.length !== l.paddedK) throw bad(`permutation must list ${l.paddedK} positions`);
   if (!Array.isArray(l.weightScales) || l.weightScales.length !== l.n) throw bad(`weightScales must list ${l.n} scales`);
+  const badScale = l.weightScales.findIndex((s) => typeof s !== "number" || !Number.isFinite(s) || s <= 0);
+  if (badScale >= 0) throw bad(`weightScales[${badScale}] = ${JSON.stringify(l.weightScales[badScale])} must be a finite number > 0`);
+  if (typeof l.actScale !== "number" || !Number.isFinite(l.actScale) || l.actScale <= 0) throw bad(`actScale = ${JSON.stringify(l.actScale)} must be a finite number > 0`);
   if (!["none", "fp8", "fp12"].includes(l.salientType)) throw bad(`salientType '${l.salientType}' is not none, fp8 or fp12`);
+  // K and N must agree with the tiles, or a comparison would cover part of the outputs.
+  if (l.k < 1 || l.k > l.paddedK || l.paddedK - l.k >= l.tileChannels + l.tiles * l.s) {
+    throw bad(`k = ${l.k} does not fit paddedK ${l.paddedK} (tiles ${l.tiles} x tileChannels ${l.tileChannels})`);
+  }
+  if (l.n < 1 || l.paddedN !== l.nTiles * Math.ceil(l.paddedN / Math.max(1, l.nTiles)) || l.n > l.paddedN || l.paddedN - l.n >= l.paddedN / l.nTiles) {
+    throw bad(`n = ${l.n} does not fit nTiles ${l.nTiles} / paddedN ${l.paddedN}`);
+  }
+  // The permutation places each of the k channels exactly once; -1 marks zero padding.
+  const seen = new Uint8Array(l.k);
+  let placed = 0;
+  for (const [i, c] of l.permutation.entries()) {
+    if (c === -1) continue;
+    if (!Number.isInteger(c) || c < 0 || c >= l.k || seen[c]) throw bad(`permutation[${i}] = ${JSON.stringify(c)} is out of range 0..${l.k - 1} or repeated`);
+    seen[c] = 1;
+    placed++;
+  }
+  if (placed !== l.k) throw bad(`permutation places ${placed} channels, the layer has k = ${l.k}`);
 }
 
 /**

@@ -62,7 +62,7 @@ export function codeLayer(d: ElaboratedDesign, o: CodeLayerOpts): QuantizedLayer
   for (let i = 0; i < K; i++) for (let j = 0; j < o.n; j++) wgtCodes[i * o.n + j] = o.wgt(i, j) & 0xf;
   return {
     name: o.name ?? "L0", m: o.m, k: o.k, n: o.n, plan: { salientType: o.type }, geometry: g,
-    actScale: 1, weightScales: new Float64Array(o.n).fill(1), perm: Int32Array.from({ length: K }, (_, i) => i),
+    actScale: 1, weightScales: new Float64Array(o.n).fill(1), perm: Int32Array.from({ length: K }, (_, i) => (i < o.k ? i : -1)),
     salientSet: [], actCodes, wgtCodes, trueSalient: p,
   };
 }
