@@ -319,3 +319,25 @@ describe("oltron report registers", () => {
     expect(j.registers.find((x: { name: string }) => x.name === "DESC_BASE").offset).toBe(0x1c);
   });
 });
+
+describe("clear errors for what a user can cause", () => {
+  it("a folder given as --config or --result, and a missing simulator, are named, exit 1, no stack trace", async () => {
+    const dir = tmpDir("bad");
+    const cfg = await oltron("generate", "--config", dir, "--out", path.join(dir, "x"));
+    expect(cfg.exitCode).toBe(1);
+    expect(cfg.stderr).toContain(`${dir}: is not a file`);
+    const run = path.join(tmpDir("bad"), "run");
+    expect((await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x8x4", "--out", run)).exitCode).toBe(0);
+    const res = await oltron("sim", "--design", path.join(run, "design"), "--images", path.join(run, "images"), "--result", dir);
+    expect(res.exitCode).toBe(1);
+    expect(res.stderr).toContain(`${dir}: exists and is not a file`);
+    // PATH with node alone: no verilator.
+    const bin = tmpDir("path");
+    fs.symlinkSync(process.execPath, path.join(bin, "node"));
+    const noSim = await execa("node", [path.join(ROOT, "bin", "oltron.js"), "sim", "--design", path.join(run, "design"), "--images", path.join(run, "images")],
+      { reject: false, cwd: ROOT, all: true, env: { PATH: bin }, extendEnv: false });
+    expect(noSim.exitCode).toBe(1);
+    expect(noSim.stderr).toContain("verilator not found on PATH: run 'make deps'");
+    for (const r of [cfg, res, noSim]) expect(r.stderr).not.toContain("    at ");
+  });
+});

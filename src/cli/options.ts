@@ -60,6 +60,7 @@ export function addDesignOptions(cmd: Command): Command {
 
 function readConfigFile(file: string): Partial<ArchConfig> {
   if (!fs.existsSync(file)) throw new UserError(`${file}: configuration file does not exist`);
+  if (!fs.statSync(file).isFile()) throw new UserError(`${file}: is not a file (give a JSON or YAML configuration file)`);
   const text = fs.readFileSync(file, "utf8");
   try {
     const v = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);

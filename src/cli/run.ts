@@ -62,6 +62,7 @@ export function registerRunCommands(program: Command): void {
       }
       const resultFile = String(o.result ?? path.join(String(o.images), "sim-result.json"));
       for (const f of [resultFile, ...(trace ? [trace.file] : [])]) {
+        if (fs.existsSync(f) && !fs.statSync(f).isFile()) throw new UserError(`${f}: exists and is not a file; give a file name for the result`);
         if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
       }
       const r = await simulate(String(o.design), String(o.images), {

@@ -43,14 +43,18 @@ async function toolVersion(sim: Simulator): Promise<string> {
   const hit = toolVersions.get(sim);
   if (hit) return hit;
   const cmd = sim === "verilator" ? ["verilator", "--version"] : ["iverilog", "-V"];
+  const missing = new UserError(`${cmd[0]} not found on PATH: run 'make deps' (installs verilator and iverilog from Debian packages)`);
+  let r;
   try {
-    const r = await execa(cmd[0], cmd.slice(1), { reject: false });
-    const v = (r.stdout || r.stderr).split("\n")[0];
-    toolVersions.set(sim, v);
-    return v;
+    r = await execa(cmd[0], cmd.slice(1), { reject: false });
   } catch {
-    throw new UserError(`${cmd[0]} not found: run 'make deps' (installs verilator and iverilog from Debian packages)`);
+    throw missing;
   }
+  // With reject: false a missing program is a failed result (ENOENT), not a throw.
+  if (r.failed && r.exitCode === undefined) throw missing;
+  const v = (r.stdout || r.stderr).split("\n")[0];
+  toolVersions.set(sim, v);
+  return v;
 }
 
 const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
