@@ -390,4 +390,27 @@ describe("errors", () => {
     fs.writeFileSync(tmp("empty.safetensors"), stBytes({ __metadata__: {} }, Buffer.alloc(0)));
     expectUserError(() => readTensorFile(tmp("empty.safetensors")), "empty.safetensors", "no tensors");
   });
+
+  it("safetensors: the tensors must tile the data section exactly, names must be unique (as the reference implementation)", () => {
+    const f32 = (n: number) => ({ dtype: "F32", shape: [n] });
+    fs.writeFileSync(tmp("overlap.safetensors"), stBytes({ a: { ...f32(2), data_offsets: [0, 8] }, b: { ...f32(2), data_offsets: [4, 12] } }, Buffer.alloc(12)));
+    expectUserError(() => readTensorFile(tmp("overlap.safetensors"), "a"), "overlap.safetensors", "'b' starts at byte 4", "expected 8", "overlaps");
+    fs.writeFileSync(tmp("gap.safetensors"), stBytes({ a: { ...f32(1), data_offsets: [0, 4] }, b: { ...f32(1), data_offsets: [8, 12] } }, Buffer.alloc(12)));
+    expectUserError(() => readTensorFile(tmp("gap.safetensors"), "a"), "gap.safetensors", "'b' starts at byte 8", "a gap precedes it");
+    fs.writeFileSync(tmp("late.safetensors"), stBytes({ a: { ...f32(1), data_offsets: [4, 8] } }, Buffer.alloc(8)));
+    expectUserError(() => readTensorFile(tmp("late.safetensors")), "late.safetensors", "'a' starts at byte 4", "expected 0");
+    fs.writeFileSync(tmp("tail.safetensors"), stBytes({ a: { ...f32(1), data_offsets: [0, 4] } }, Buffer.alloc(9)));
+    expectUserError(() => readTensorFile(tmp("tail.safetensors")), "tail.safetensors", "cover 4 bytes of a 9-byte data section");
+    const dupJson = Buffer.from('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', "utf8");
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(dupJson.length));
+    fs.writeFileSync(tmp("dup.safetensors"), Buffer.concat([len, dupJson, Buffer.alloc(4)]));
+    expectUserError(() => readTensorFile(tmp("dup.safetensors")), "dup.safetensors", "tensor 'a' appears twice");
+    // Out of order in the header but contiguous in the data: accepted.
+    const data = Buffer.alloc(8);
+    data.writeFloatLE(1.5, 0);
+    data.writeFloatLE(-2, 4);
+    fs.writeFileSync(tmp("order.safetensors"), stBytes({ b: { ...f32(1), data_offsets: [4, 8] }, a: { ...f32(1), data_offsets: [0, 4] } }, data));
+    expect(Array.from(readTensorFile(tmp("order.safetensors"), "b").data)).toEqual([-2]);
+  });
 });

@@ -465,7 +465,54 @@ function parseSafetensors(file: string, buf: Buffer): StFile {
     }
     entries[name] = { dtype, shape: (shape as number[]).slice(), begin, end };
   }
+  // As the reference implementation: the tensors tile the data section exactly, in order of
+  // their offsets, with no gap, no overlap and nothing left over; and no name appears twice.
+  const dup = duplicateTopLevelKey(buf.toString("utf8", 8, dataStart));
+  if (dup !== undefined) throw new UserError(`${file}: corrupt safetensors header: tensor '${dup}' appears twice`);
+  const spans = Object.entries(entries).sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  let at = 0;
+  for (const [name, e] of spans) {
+    if (e.begin !== at) {
+      throw new UserError(
+        `${file}: corrupt safetensors header: tensor '${name}' starts at byte ${e.begin} of the data section, expected ${at} ` +
+          `(${e.begin < at ? "it overlaps the tensor before it" : "a gap precedes it"})`,
+      );
+    }
+    at = e.end;
+  }
+  if (at !== dataLen) {
+    throw new UserError(`${file}: corrupt safetensors file: the tensors cover ${at} bytes of a ${dataLen}-byte data section`);
+  }
   return { buf, dataStart, entries };
+}
+
+/** The first key that appears twice at the top level of a JSON object text (JSON.parse keeps the last silently). */
+function duplicateTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === "{" || ch === "[") {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (ch === "}" || ch === "]") {
+      depth--;
+    } else if (ch === "," && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 function decodeSafetensorsEntry(file: string, st: StFile, name: string): Tensor {
