@@ -338,6 +338,25 @@ describe("clear errors for what a user can cause", () => {
       { reject: false, cwd: ROOT, all: true, env: { PATH: bin }, extendEnv: false });
     expect(noSim.exitCode).toBe(1);
     expect(noSim.stderr).toContain("verilator not found on PATH: run 'make deps'");
+    // verify checks for the simulator before it writes anything.
+    const fresh = path.join(tmpDir("nosim"), "run");
+    const noSimVerify = await execa("node", [path.join(ROOT, "bin", "oltron.js"), "verify", "--preset", "tiny", "--layer", "qkv:4x8x4", "--out", fresh],
+      { reject: false, cwd: ROOT, all: true, env: { PATH: bin }, extendEnv: false });
+    expect(noSimVerify.exitCode).toBe(1);
+    expect(noSimVerify.stderr).toContain("verilator not found on PATH");
+    expect(fs.existsSync(fresh)).toBe(false);
     for (const r of [cfg, res, noSim]) expect(r.stderr).not.toContain("    at ");
+  });
+
+  it("a tensor file named .hidden.npy makes a layer named 'hidden' that golden and sim accept", async () => {
+    const dir = tmpDir("hidden");
+    const x = path.join(dir, ".hidden.npy");
+    const w = path.join(dir, "w.npy");
+    writeNpy(x, { shape: [4, 8], data: Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)) });
+    writeNpy(w, { shape: [8, 4], data: Float32Array.from({ length: 32 }, (_, i) => Math.cos(i)) });
+    const out = path.join(dir, "run");
+    const r = await oltron("verify", "--preset", "tiny", "--x", x, "--w", w, "--out", out);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, "images", "manifest.json"), "utf8")).layers[0].name).toBe("hidden");
   });
 });

@@ -18,6 +18,7 @@ import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchCon
 import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
+import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
 
 export const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -156,7 +157,7 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
     const x = readTensorFile(String(o.x), o.xName as string | undefined);
     const wRaw = readTensorFile(String(o.w), o.wName as string | undefined);
     const w = o.wLayout === "nk" ? transpose2d(wRaw, String(o.w)) : wRaw;
-    const name = path.basename(String(o.x)).replace(/\.[^.]+$/, "").replace(/[^A-Za-z0-9_.-]/g, "_") || "L0";
+    const name = layerName(path.basename(String(o.x)).replace(/\.[^.]+$/, ""), "L0");
     return [{ name, x, w, plan }];
   }
   const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i));

@@ -11,6 +11,7 @@ import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { loadManifest } from "../image/manifest.js";
+import { checkSimulator } from "../sim/driver.js";
 import {
   addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
 } from "./options.js";
@@ -136,9 +137,11 @@ async function verify(o: Record<string, unknown>): Promise<SimResult> {
   const dir = String(o.out ?? path.join("rtl-out", `verify-${d.name}`));
   const designDir = path.join(dir, "design");
   const imagesDir = path.join(dir, "images");
+  // Everything a user gave is checked before the first file is written.
+  const layers = applyBudget(d, layersFromOptions(o, d), o);
+  await checkSimulator(o.simulator as SimResult["simulator"]);
   log(`verify: generating ${d.name} into ${designDir}`);
   writeDesign(designDir, d);
-  const layers = applyBudget(d, layersFromOptions(o, d), o);
   log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
   quantizeToDir(d, layers, imagesDir, { log });
   printGolden(imagesDir);

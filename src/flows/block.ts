@@ -9,6 +9,7 @@ import { linearOperands } from "../dataflow/operands.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { calibrate, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
 import { layerLayout } from "../quant/tobe.js";
+import { layerName } from "../image/manifest.js";
 
 export interface BlockLayers {
   layers: LayerInput[];
@@ -47,10 +48,10 @@ export function blockLayers(d: ElaboratedDesign, graph: Graph, x: Tensor, plan: 
     layouts.set(op.name, { perm: layout, channels, groups });
   }
   const fold = foldReorders(graph, perms);
-  const layers = linearOperands(fold.graph, x).map((op) => {
+  const layers = linearOperands(fold.graph, x).map((op, i) => {
     const l = layouts.get(op.name)!;
     return {
-      name: op.name.replace(/[^A-Za-z0-9_.-]/g, "_"), x: op.x, w: op.w, layout: l.perm,
+      name: layerName(op.name, `L${i}`), x: op.x, w: op.w, layout: l.perm,
       plan: plan.salientType === "none" ? plan : { salientType: plan.salientType, channels: l.channels, ...(l.groups > 1 ? { groups: l.groups } : {}) },
     };
   });

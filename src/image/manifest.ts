@@ -11,6 +11,16 @@ import type { LayerPlan } from "../quant/quantizer.js";
 import type { SalientKind } from "../core/formats.js";
 
 export const MANIFEST_FORMAT = "oltron-images";
+
+/**
+ * A layer name made from something a user gave (a file name, a graph node): layer names
+ * become file names in the image folder, so only letters, digits, '_', '.', '-', never
+ * starting with '.' (or '_' left over from a path).
+ */
+export function layerName(raw: string, fallback: string): string {
+  const name = raw.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^[._]+/, "");
+  return name || fallback;
+}
 export const MANIFEST_VERSION = 1;
 
 export interface ImageRef {

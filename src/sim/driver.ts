@@ -57,6 +57,11 @@ async function toolVersion(sim: Simulator): Promise<string> {
   return v;
 }
 
+/** Refuses early, with the install hint, when the simulator is not on PATH. */
+export async function checkSimulator(sim: Simulator = "verilator"): Promise<void> {
+  await toolVersion(sim);
+}
+
 const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Builds (or reuses) a simulator binary for generated RTL. */
