@@ -20,6 +20,20 @@ function images(tag: string): string {
   return dir;
 }
 
+type ManifestEdit = [(m: Record<string, any>) => void, RegExp];
+
+/** Each edit of a fresh image folder's manifest makes the simulation refuse, with the message. */
+async function expectEditsRefused(edits: ManifestEdit[]): Promise<void> {
+  for (const [edit, msg] of edits) {
+    const dir = images("edit");
+    const f = path.join(dir, "manifest.json");
+    const man = JSON.parse(fs.readFileSync(f, "utf8"));
+    edit(man);
+    fs.writeFileSync(f, JSON.stringify(man));
+    await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(msg);
+  }
+}
+
 describe("driver", () => {
   it("builds a model once when two callers ask for it at the same time, and takes over a dead builder's lock", async () => {
     const saved = process.env.OLTRON_CACHE;
@@ -109,7 +123,7 @@ describe("driver", () => {
   });
 
   it("catches a hand-edited manifest before the RTL can be blamed", async () => {
-    const edits: [(m: Record<string, any>) => void, RegExp][] = [
+    const edits: ManifestEdit[] = [
       [(m) => (m.layers[0].s = m.layers[0].s + 1), /does not match descriptor 0 \(field 4/],
       [(m) => (m.layers[0].salientType = "fp12"), /does not match descriptor 0 \(field 5/],
       [(m) => (m.layers[0].tileChannels += 1), /paddedK \d+ != tiles/],
@@ -124,21 +138,14 @@ describe("driver", () => {
       [(m) => m.layers.push({ ...m.layers[0] }), /two layers are named 'L0'/],
       [(m) => (m.layers[0] = null), /layer 0 is not an object/],
     ];
-    for (const [edit, msg] of edits) {
-      const dir = images("edit");
-      const f = path.join(dir, "manifest.json");
-      const man = JSON.parse(fs.readFileSync(f, "utf8"));
-      edit(man);
-      fs.writeFileSync(f, JSON.stringify(man));
-      await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(msg);
-    }
+    await expectEditsRefused(edits);
   });
 
   it("never follows a file name in a manifest out of the image folder, and refuses a manifest that is not an object", async () => {
     const outside = tmpDir("victim");
     const victim = path.join(outside, "victim.txt");
     fs.writeFileSync(victim, "the user's file\n");
-    const edits: [(m: Record<string, any>) => void, RegExp][] = [
+    const edits: ManifestEdit[] = [
       [(m) => (m.layers[0].out.file = path.relative("x", victim)), /layer L0 out\.file must be a plain file name inside the image folder/],
       [(m) => (m.layers[0].out.file = victim), /out\.file must be a plain file name/],
       [(m) => (m.layers[0].act.file = "../L0.act.hex"), /act\.file must be a plain file name/],
@@ -147,14 +154,7 @@ describe("driver", () => {
       [(m) => (m.descriptorTable.file = "sub/descriptors.hex"), /descriptorTable\.file must be a plain file name/],
       [(m) => (m.layers[0].out.file = null), /out\.file must be a plain file name .* got null/],
     ];
-    for (const [edit, msg] of edits) {
-      const dir = images("path");
-      const f = path.join(dir, "manifest.json");
-      const man = JSON.parse(fs.readFileSync(f, "utf8"));
-      edit(man);
-      fs.writeFileSync(f, JSON.stringify(man));
-      await expect(simulateDesign(D, generateRtl(D), dir, { simulator: "icarus", log: () => {} })).rejects.toThrow(msg);
-    }
+    await expectEditsRefused(edits);
     expect(fs.readFileSync(victim, "utf8")).toBe("the user's file\n");
     for (const text of ["null", "[]", "42", "\"manifest\""]) {
       const dir = images("null");
