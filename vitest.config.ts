@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    setupFiles: ["test/setup.ts"],
     // Verilator builds are shared through an on-disk cache; long simulations need room.
     testTimeout: 600_000,
     hookTimeout: 900_000,

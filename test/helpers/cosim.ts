@@ -20,7 +20,8 @@ export function design(cfg: Partial<ArchConfig>): ElaboratedDesign {
   return elaborate(resolveConfig(cfg));
 }
 
-// One scratch root per test process, removed when the process exits: runs leave no litter.
+// One scratch root per test file, removed after the file's tests (test/setup.ts), pass or
+// fail, and when the process exits: runs leave no litter.
 let root: string | undefined;
 export function tmpDir(tag: string): string {
   if (!root) {
@@ -29,6 +30,11 @@ export function tmpDir(tag: string): string {
     process.on("exit", () => fs.rmSync(r, { recursive: true, force: true }));
   }
   return fs.mkdtempSync(path.join(root, `${tag}-`));
+}
+
+export function removeScratch(): void {
+  if (root) fs.rmSync(root, { recursive: true, force: true });
+  root = undefined;
 }
 
 export interface CodeLayerOpts {
