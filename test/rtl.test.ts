@@ -82,43 +82,40 @@ describe("verilator --lint-only -Wall", () => {
   }
 });
 
+/** Writes each RAM module of a design to its own file and hands it to `check`. */
+async function forEachRam(d: ReturnType<typeof design>, check: (ram: ReturnType<typeof ramShapes>["ibuf"], file: string) => Promise<void>) {
+  const rtl = generateRtl(d);
+  const dir = tmpDir("ram");
+  try {
+    for (const ram of Object.values(ramShapes(d))) {
+      const file = path.join(dir, `${ram.name}.v`);
+      fs.writeFileSync(file, rtl.sources[`${ram.name}.v`]);
+      await check(ram, file);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("yosys", () => {
   it("maps every buffer and accumulator RAM of the default design to block RAM (synth_xilinx)", async () => {
-    const d = design({});
-    const rtl = generateRtl(d);
-    const dir = tmpDir("bram");
-    try {
-      for (const ram of Object.values(ramShapes(d))) {
-        const file = path.join(dir, `${ram.name}.v`);
-        fs.writeFileSync(file, rtl.sources[`${ram.name}.v`]);
-        const r = await execa("yosys", ["-p", `read_verilog ${file}; synth_xilinx -top ${ram.name}; stat`], { reject: false, all: true });
-        expect(r.exitCode, r.all).toBe(0);
-        const stat = (r.all ?? "").slice((r.all ?? "").lastIndexOf("Printing statistics"));
-        expect(stat, `${ram.name}: ${ram.uses}`).toMatch(/RAMB(18|36)E1\s+\d+/);
-        // No flip-flop or LUT RAM holds the data: the block RAM does, read register included.
-        expect(stat, ram.name).not.toMatch(/\b(FDRE|FDSE|FDCE|FDPE|RAM32M|RAM64M|RAM64X1D|RAM128X1D)\b/);
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await forEachRam(design({}), async (ram, file) => {
+      const r = await execa("yosys", ["-p", `read_verilog ${file}; synth_xilinx -top ${ram.name}; stat`], { reject: false, all: true });
+      expect(r.exitCode, r.all).toBe(0);
+      const stat = (r.all ?? "").slice((r.all ?? "").lastIndexOf("Printing statistics"));
+      expect(stat, `${ram.name}: ${ram.uses}`).toMatch(/RAMB(18|36)E1\s+\d+/);
+      // No flip-flop or LUT RAM holds the data: the block RAM does, read register included.
+      expect(stat, ram.name).not.toMatch(/\b(FDRE|FDSE|FDCE|FDPE|RAM32M|RAM64M|RAM64X1D|RAM128X1D)\b/);
+    });
   });
 
   it("a generic flow keeps each RAM a memory with a synchronous read port (no second port, no flops)", async () => {
-    const d = design({ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 128 });
-    const rtl = generateRtl(d);
-    const dir = tmpDir("mem");
-    try {
-      for (const ram of Object.values(ramShapes(d))) {
-        const file = path.join(dir, `${ram.name}.v`);
-        fs.writeFileSync(file, rtl.sources[`${ram.name}.v`]);
-        const script = `read_verilog ${file}; hierarchy -top ${ram.name}; proc; opt; memory -nomap; ` +
-          "select -assert-count 1 t:$mem_v2; select -assert-none t:$dff t:$dffe t:$sdff t:$sdffe t:$adff";
-        const r = await execa("yosys", ["-q", "-p", script], { reject: false, all: true });
-        expect(r.exitCode, `${ram.name}: ${r.all}`).toBe(0);
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await forEachRam(design({ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 128 }), async (ram, file) => {
+      const script = `read_verilog ${file}; hierarchy -top ${ram.name}; proc; opt; memory -nomap; ` +
+        "select -assert-count 1 t:$mem_v2; select -assert-none t:$dff t:$dffe t:$sdff t:$sdffe t:$adff";
+      const r = await execa("yosys", ["-q", "-p", script], { reject: false, all: true });
+      expect(r.exitCode, `${ram.name}: ${r.all}`).toBe(0);
+    });
   });
 
   it("reports the whole accelerator: grid, decoder, buffers, control, pipeline; the hybrid grid is smaller", async () => {
