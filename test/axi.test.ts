@@ -18,7 +18,8 @@ import type { ElaboratedDesign } from "../src/hw/design.js";
 import { buildImageSet } from "../src/image/build.js";
 import { descriptorBlock } from "../src/image/layout.js";
 import type { QuantizedLayer } from "../src/quant/quantizer.js";
-import { buildSim, IDEAL_MEMORY, memAddrBitsFor, runSim, type MemoryModel, type RawRun, type Simulator } from "../src/sim/driver.js";
+import { IDEAL_MEMORY, memAddrBitsFor, runSim, VERILATOR_MEMORY_BYTES, type MemoryModel, type RawRun } from "../src/sim/driver.js";
+import { buildSim, type Simulator } from "../src/sim/build.js";
 import { cosim, design, explain, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
 
 const SEED = Number(process.env.OLTRON_SWEEP_SEED ?? 9301);
@@ -134,7 +135,7 @@ async function runAltered(
   const dir = tmpDir("desc");
   try {
     writeFiles(dir, set.files);
-    const build = await buildSim(generateRtl(d), { simulator: opts.simulator ?? "verilator", memAddrBits: memAddrBitsFor(set.manifest), log: () => {} });
+    const build = await buildSim(generateRtl(d), { simulator: opts.simulator ?? "verilator", memAddrBits: memAddrBitsFor(set.manifest, opts.simulator ?? "verilator"), log: () => {} });
     return await runSim(build, dir, set.manifest, { maxCycles: 200_000, log: () => {}, ...opts });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -146,6 +147,8 @@ const code = (name: string) => ERROR_CODES.find((e) => e.name === name)!.code;
 describe("errors stop the run cleanly with a named code, never with wrong data", () => {
   const d = design({ rows: 4, cols: 4, flexLines: 2, salientTypes: ["fp8"], memWordBits: 64, bufferTokens: 8 });
   const layer = randomCodeLayer(d, new Rng(SEED + 5), { name: "A", m: 20, k: 10, n: 6, type: "fp8" });
+  // A word address past the testbench memory (the largest, Verilator's), inside 32-bit space.
+  const BEYOND = (2 * VERILATOR_MEMORY_BYTES) / (d.config.memWordBits / 8);
 
   const cases: { what: string; alter: (x: Descriptor) => void; error: string; index?: number }[] = [
     { what: "m = 0", alter: (x) => (x.m = 0), error: "DESC_TOKENS" },
@@ -162,8 +165,8 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
     { what: "S beyond the tile's channels", alter: (x) => ((x.tileChannels = 1), (x.s = 2)), error: "DESC_SALIENT" },
     { what: "an activation block beyond the 32-bit address space", alter: (x) => (x.actBase = 0xfffffff0), error: "DESC_ADDRESS" },
     { what: "an output block beyond the 32-bit address space", alter: (x) => (x.outBase = 0x1fffffff), error: "DESC_ADDRESS" },
-    { what: "weights beyond the memory (DECERR)", alter: (x) => (x.wgtBase = 1 << 20), error: "READ_DECERR" },
-    { what: "outputs beyond the memory (DECERR on write)", alter: (x) => (x.outBase = 1 << 20), error: "WRITE_DECERR" },
+    { what: "weights beyond the memory (DECERR)", alter: (x) => (x.wgtBase = BEYOND), error: "READ_DECERR" },
+    { what: "outputs beyond the memory (DECERR on write)", alter: (x) => (x.outBase = BEYOND), error: "WRITE_DECERR" },
     { what: "the third descriptor broken", alter: (x) => (x.kTiles = 0), error: "DESC_KTILES", index: 2 },
   ];
   for (const c of cases) {
@@ -209,7 +212,7 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
       const r = which === 0
         ? await runAltered(d, layer, () => {}, { abortAt: rng.int(20, 400), memory: m })
         : which === 1
-          ? await runAltered(d, layer, (x) => (x.outBase = 1 << 20), { memory: m, index: rng.int(0, 2) })
+          ? await runAltered(d, layer, (x) => (x.outBase = BEYOND), { memory: m, index: rng.int(0, 2) })
           : await runAltered(d, layer, () => {}, { memory: { ...m, slverrAt: rng.int(1, 10) } });
       const tag = `case ${i} (${["abort", "write DECERR", "read SLVERR"][which]}) under ${JSON.stringify(m)}`;
       expect(["error", "done"], tag).toContain(r.status);

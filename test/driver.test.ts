@@ -9,7 +9,8 @@ import { loadManifest } from "../src/image/manifest.js";
 import { buildImageSet } from "../src/image/build.js";
 import { generateRtl } from "../src/hw/generate.js";
 import { Rng } from "../src/core/rng.js";
-import { buildSim, memAddrBitsFor, runSim } from "../src/sim/driver.js";
+import { memAddrBitsFor, runSim } from "../src/sim/driver.js";
+import { buildSim } from "../src/sim/build.js";
 import { design, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
 
 const D = design({ rows: 4, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 64 });

@@ -12,6 +12,7 @@ import { execa } from "execa";
 import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { simulateDesign, type SimResult } from "../flows/simulate.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
+import { verilatorBuildFlags } from "../sim/build.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { matmulMod32 } from "../golden.js";
 import { writeFileAtomic } from "../core/files.js";
@@ -25,6 +26,21 @@ export interface PerfOptions {
   out: string;
   /** Smaller shapes, for a quick look (and the bench smoke test). */
   quick?: boolean;
+  /** Sections to run (default all). */
+  only?: PerfSection[];
+  /** Array sizes of the simulation-speed section (default 16, 32, 64). */
+  sizes?: number[];
+}
+
+export const PERF_SECTIONS = ["golden", "generation", "layers", "speed"] as const;
+export type PerfSection = (typeof PERF_SECTIONS)[number];
+export const SPEED_SIZES = [16, 32, 64] as const;
+
+/** The design the speed section uses at each size (flexible lines and word width grow with it). */
+function speedDesign(n: number): Partial<ArchConfig> {
+  if (n <= 16) return { rows: n, cols: n, flexLines: 2, memWordBits: 256 };
+  if (n <= 32) return { rows: n, cols: n, flexLines: 4, memWordBits: 512 };
+  return { rows: n, cols: n, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 };
 }
 
 function timeIt<T>(f: () => T): { value: T; seconds: number } {
@@ -68,7 +84,7 @@ interface LayerCase {
  * identical N-tiles one after another, so we simulate `nSim` columns and scale cycles by
  * N / nSim; the scaling is reported alongside.
  */
-async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, work: string, memory: MemoryModel = IDEAL_MEMORY) {
+async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, work: string, memory: MemoryModel = IDEAL_MEMORY, threads = 1) {
   const d = elaborate(resolveConfig(cfg));
   const rtl = generateRtl(d);
   const imagesDir = path.join(work, `${d.name}-${c.type}-${c.m}-${c.k}-${c.salientType}-${c.ratio}`);
@@ -76,7 +92,7 @@ async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, wo
     const g = generateLayer({ type: c.type, m: c.m, k: c.k, n: nSim, seed: 11 });
     quantizeToDir(d, [{ name: "L0", x: g.x, w: g.w, plan: { salientType: c.salientType, ratio: c.ratio } }], imagesDir, { reference: false });
   }
-  const r: SimResult = await simulateDesign(d, rtl, imagesDir, { log, memory });
+  const r: SimResult = await simulateDesign(d, rtl, imagesDir, { log, memory, threads });
   if (!r.pass) throw new Error(`bench: ${d.name} ${c.type} did not match the golden model: ${r.mismatches} mismatches`);
   const scale = c.n / nSim;
   const cycles = r.cycles.total * scale;
@@ -95,13 +111,17 @@ async function simLayer(cfg: Partial<ArchConfig>, c: LayerCase, nSim: number, wo
 
 export async function runPerfBench(opts: PerfOptions) {
   const quick = !!opts.quick;
+  const want = (s: PerfSection) => !opts.only || opts.only.includes(s);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-bench-"));
   try {
-    log("bench: golden model GEMM...");
-    const golden = quick ? benchGolden(16, 512, 512) : benchGolden(64, 4096, 4096);
-    log(`bench: golden ${golden.shape.join("x")} in ${golden.seconds.toFixed(2)} s`);
-    log("bench: RTL generation...");
-    const generation = benchGenerate(quick ? [{ rows: 4, cols: 4, memWordBits: 64, bufferTokens: 64 }] : [{}, { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 }, { rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 }]);
+    let golden: ReturnType<typeof benchGolden> | undefined;
+    if (want("golden")) {
+      log("bench: golden model GEMM...");
+      golden = quick ? benchGolden(16, 512, 512) : benchGolden(64, 4096, 4096);
+      log(`bench: golden ${golden.shape.join("x")} in ${golden.seconds.toFixed(2)} s`);
+    }
+    if (want("generation")) log("bench: RTL generation...");
+    const generation = !want("generation") ? [] : benchGenerate(quick ? [{ rows: 4, cols: 4, memWordBits: 64, bufferTokens: 64 }] : [{}, { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 }, { rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 }]);
 
     const designs: Partial<ArchConfig>[] = quick
       ? [{ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 256 }]
@@ -122,7 +142,7 @@ export async function runPerfBench(opts: PerfOptions) {
       }
     }
     const layers = [];
-    for (const cfg of designs) {
+    for (const cfg of want("layers") ? designs : []) {
       const d = elaborate(resolveConfig(cfg));
       for (const c of cases) {
         const nSim = Math.min(c.n, (quick ? 2 : 4) * d.cols);
@@ -135,10 +155,10 @@ export async function runPerfBench(opts: PerfOptions) {
       }
     }
 
-    log("bench: simulation speed per array size...");
-    const speedDesigns: Partial<ArchConfig>[] = quick
+    if (want("speed")) log("bench: simulation speed per array size...");
+    const speedDesigns: Partial<ArchConfig>[] = !want("speed") ? [] : quick
       ? [{ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 256 }]
-      : [{}, { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 }, { rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 }];
+      : (opts.sizes ?? SPEED_SIZES).map(speedDesign);
     const speed = [];
     // A private cache, so every design's Verilator build time is really measured.
     const savedCache = process.env.OLTRON_CACHE;
@@ -146,16 +166,30 @@ export async function runPerfBench(opts: PerfOptions) {
     try {
       for (const cfg of speedDesigns) {
         const d = elaborate(resolveConfig(cfg));
-        const c: LayerCase = { type: "qkv", m: 256, k: quick ? 256 : 2048, n: 4 * d.cols, salientType: "fp8", ratio: 0.02 };
+        // Long enough (about 2M x (16 / n)^2 cycles, as the bare array runs) that start-up
+        // (image loading, zeroing the testbench memory) is a small part of the time.
+        const c: LayerCase = { type: "qkv", m: quick ? 256 : d.rows <= 32 ? 1024 : 512, k: quick ? 256 : 4096, n: 4 * d.cols, salientType: "fp8", ratio: 0.02 };
         const r = await simLayer(cfg, c, c.n, work);
         log(`bench: the bare ${d.rows}x${d.cols} array beside it...`);
         const bare = await benchBare(d.rows, work, quick ? 200_000 : Math.round(2e6 * (16 / d.rows) ** 2));
         const speedRatio = r.simCyclesPerSecond / bare.cyclesPerSecond;
         const buildRatio = r.buildSeconds / bare.buildSeconds;
         const target = SPEED_TARGETS[d.rows];
+        // The optional multi-threaded model (--sim-threads), measured beside it on the same
+        // machine: worth it for the large arrays only, so only they are measured.
+        let threaded: { threads: number; buildSeconds: number; simCyclesPerSecond: number; gain: number; speedRatio: number } | undefined;
+        const cores = os.cpus().length;
+        if (!quick && cores >= 2 && d.rows >= 32) {
+          log(`bench: ${d.name} again as a ${cores}-thread model (--sim-threads ${cores})...`);
+          const t = await simLayer(cfg, c, c.n, work, IDEAL_MEMORY, cores);
+          threaded = {
+            threads: cores, buildSeconds: t.buildSeconds, simCyclesPerSecond: t.simCyclesPerSecond,
+            gain: t.simCyclesPerSecond / r.simCyclesPerSecond, speedRatio: t.simCyclesPerSecond / bare.cyclesPerSecond,
+          };
+        }
         speed.push({
           design: d.name, pes: d.pes.total, buildSeconds: r.buildSeconds, simCyclesPerSecond: r.simCyclesPerSecond, macsPerSecond: r.macsPerSecond, cycles: r.cycles,
-          bare, speedRatio, buildRatio, target,
+          bare, speedRatio, buildRatio, target, threaded,
           verdict: speedVerdict(speedRatio, buildRatio, target),
         });
       }
@@ -201,11 +235,9 @@ const BARE_ARRAY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..",
  */
 async function benchBare(n: number, work: string, cycles: number) {
   const dir = path.join(work, `bare-${n}`);
-  const jobs = String(Math.max(1, Math.min(2, os.cpus().length)));
   const t0 = performance.now();
   const b = await execa("verilator", [
-    "--binary", "--timing", "-j", jobs, "-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-    "--top-module", "bare_array_tb", `-GN=${n}`, "--Mdir", dir, "-o", "Vbare", "--build-jobs", jobs, BARE_ARRAY,
+    ...verilatorBuildFlags(), "--top-module", "bare_array_tb", `-GN=${n}`, "--Mdir", dir, "-o", "Vbare", BARE_ARRAY,
   ], { reject: false, all: true });
   if (b.exitCode !== 0) throw new Error(`bench: the bare array did not build:\n${b.all}`);
   const buildSeconds = (performance.now() - t0) / 1000;
@@ -246,7 +278,7 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
   const lines = [
     "# Performance figures",
     "",
-    `Golden model GEMM ${r.golden.shape.join("x")}: ${r.golden.seconds.toFixed(2)} s (${(r.golden.macsPerSecond / 1e9).toFixed(2)} GMAC/s).`,
+    r.golden ? `Golden model GEMM ${r.golden.shape.join("x")}: ${r.golden.seconds.toFixed(2)} s (${(r.golden.macsPerSecond / 1e9).toFixed(2)} GMAC/s).` : "Golden model: not run.",
     "",
     "| design | generation (ms) |",
     "|---|---|",
@@ -265,10 +297,11 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
     "",
     "The bare array is src/bench/bare_array.v: the PE grid alone, built with the same flags. Targets: 16x16 at least 0.7 of its cycles/s; 64x64 at least 0.5, building in at most 1.5x its time.",
     "",
-    "| design | PEs | build (s) | simulated cycles/s | MACs/s | bare build (s) | bare cycles/s | speed ratio | build ratio | verdict |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| design | PEs | build (s) | simulated cycles/s | MACs/s | bare build (s) | bare cycles/s | speed ratio | build ratio | verdict | with --sim-threads |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
     ...r.simulationSpeed.map((s) =>
-      `| ${s.design} | ${s.pes} | ${s.buildSeconds.toFixed(1)} | ${Math.round(s.simCyclesPerSecond)} | ${(s.macsPerSecond / 1e6).toFixed(1)}M | ${s.bare.buildSeconds.toFixed(1)} | ${Math.round(s.bare.cyclesPerSecond)} | ${s.speedRatio.toFixed(2)} | ${s.buildRatio.toFixed(2)} | ${s.verdict} |`),
+      `| ${s.design} | ${s.pes} | ${s.buildSeconds.toFixed(1)} | ${Math.round(s.simCyclesPerSecond)} | ${(s.macsPerSecond / 1e6).toFixed(1)}M | ${s.bare.buildSeconds.toFixed(1)} | ${Math.round(s.bare.cyclesPerSecond)} | ${s.speedRatio.toFixed(2)} | ${s.buildRatio.toFixed(2)} | ${s.verdict} | ${
+        s.threaded ? `${s.threaded.threads} threads: ${Math.round(s.threaded.simCyclesPerSecond)} cycles/s (${s.threaded.gain.toFixed(2)}x; ${s.threaded.speedRatio.toFixed(2)} of the single-threaded bare array), build ${s.threaded.buildSeconds.toFixed(1)} s` : "not measured"} |`),
     "",
   ];
   return lines.join("\n");

@@ -3,7 +3,7 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { perfMarkdown, runPerfBench } from "../bench/perf.js";
+import { PERF_SECTIONS, perfMarkdown, runPerfBench, SPEED_SIZES, type PerfSection } from "../bench/perf.js";
 import { UserError } from "../core/errors.js";
 import { registerAccuracyCommands } from "./accuracy.js";
 
@@ -13,9 +13,19 @@ export function registerBenchCommands(program: Command): void {
     .description("performance benchmark (golden speed, generation speed, co-simulated cycles and utilization, simulation speed); see also 'bench accuracy'")
     .option("--out <dir>", "results folder", "bench/results")
     .option("--quick", "small shapes (a few seconds)")
-    .action(async (o: { out: string; quick?: boolean }) => {
+    .option("--only <sections>", `comma list of sections to run: ${PERF_SECTIONS.join(", ")} (default: all)`)
+    .option("--sizes <list>", `array sizes of the simulation-speed section, comma list of ${SPEED_SIZES.join(", ")} (default: all)`)
+    .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string }) => {
       if (!o.out) throw new UserError("--out needs a folder");
-      const r = await runPerfBench({ out: o.out, quick: o.quick });
+      const only = o.only === undefined ? undefined : o.only.split(",").map((x) => x.trim());
+      for (const x of only ?? []) {
+        if (!(PERF_SECTIONS as readonly string[]).includes(x)) throw new UserError(`--only: unknown section '${x}'; choose from ${PERF_SECTIONS.join(", ")}`);
+      }
+      const sizes = o.sizes === undefined ? undefined : o.sizes.split(",").map((x) => Number(x.trim()));
+      for (const [i, n] of (sizes ?? []).entries()) {
+        if (!(SPEED_SIZES as readonly number[]).includes(n)) throw new UserError(`--sizes: '${o.sizes!.split(",")[i].trim()}' is not one of ${SPEED_SIZES.join(", ")}`);
+      }
+      const r = await runPerfBench({ out: o.out, quick: o.quick, only: only as PerfSection[] | undefined, sizes });
       console.log(perfMarkdown(r));
       console.log(`wrote ${path.join(o.out, "perf.json")} and perf.md`);
     });

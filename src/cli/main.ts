@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { UserError } from "../core/errors.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { registerBenchCommands } from "./bench.js";
+import { registerCacheCommands } from "./cache.js";
 import { registerDesignCommands, registerReportCommands } from "./design.js";
 import { registerPlanCommand } from "./plan.js";
 import { registerRunCommands } from "./run.js";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerReportCommands(program);
   registerPlanCommand(program);
   registerBenchCommands(program);
+  registerCacheCommands(program);
   return program;
 }
 

@@ -17,6 +17,7 @@ import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
 import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
 import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
+import type { Simulator } from "../sim/build.js";
 import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
@@ -220,5 +221,21 @@ export function memoryFromOptions(o: Record<string, unknown>): MemoryModel {
     backpressure: { ar: p, r: p, aw: p, w: p, b: p },
     reorder: !!o.memReorder,
     ...(o.memBandwidth !== undefined ? { bandwidth: o.memBandwidth as number } : {}),
+  };
+}
+
+/** Simulator build controls shared by sim, verify and demo. */
+export function addBuildOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
+    .option("--rebuild", "build the simulator again even when the cache has a valid build")
+    .addOption(new Option("--sim-threads <n>", "Verilator model threads: large arrays simulate faster on several cores (oltron bench measures the gain)").argParser(intArg("--sim-threads", 1, 64)).default(1))
+    .option("--build-flag <flag>", "extra flag for verilator / iverilog, passed as given (repeatable, e.g. --build-flag=--threads --build-flag=2)", (v: string, prev: string[] = []) => [...prev, v]);
+}
+
+export function buildFromOptions(o: Record<string, unknown>): { simulator: Simulator; rebuild: boolean; buildFlags: string[]; threads: number } {
+  return {
+    simulator: (o.simulator as Simulator | undefined) ?? "verilator", rebuild: !!o.rebuild,
+    buildFlags: (o.buildFlag as string[] | undefined) ?? [], threads: (o.simThreads as number | undefined) ?? 1,
   };
 }

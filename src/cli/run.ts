@@ -11,9 +11,9 @@ import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { loadManifest } from "../image/manifest.js";
-import { checkSimulator } from "../sim/driver.js";
+import { checkSimulator } from "../sim/build.js";
 import {
-  addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
+  addBuildOptions, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
 } from "./options.js";
 
 export function registerRunCommands(program: Command): void {
@@ -44,17 +44,16 @@ export function registerRunCommands(program: Command): void {
     .option("--json", "print JSON")
     .action((o: { images: string; json?: boolean }) => printGolden(o.images, o.json));
 
-  addMemoryOptions(program
+  addBuildOptions(addMemoryOptions(program
     .command("sim")
     .description("simulate an image folder on a generated design and compare with the golden model")
     .requiredOption("--design <dir>", "design folder")
     .requiredOption("--images <dir>", "image folder")
-    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
     .option("--trace <file>", "write a waveform (FST with Verilator, VCD with Icarus)")
     .addOption(new Option("--trace-from <cycle>", "first traced cycle").argParser(intArg("--trace-from", 0, 2 ** 53)))
     .addOption(new Option("--trace-to <cycle>", "last traced cycle").argParser(intArg("--trace-to", 0, 2 ** 53)))
     .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
-    .option("--json", "print the JSON result"))
+    .option("--json", "print the JSON result")))
     .action(async (o: Record<string, unknown>) => {
       const trace = o.trace ? { file: String(o.trace), from: o.traceFrom as number | undefined, to: o.traceTo as number | undefined } : undefined;
       if (!trace && (o.traceFrom !== undefined || o.traceTo !== undefined)) throw new UserError("--trace-from/--trace-to need --trace <file>");
@@ -67,7 +66,7 @@ export function registerRunCommands(program: Command): void {
         if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
       }
       const r = await simulate(String(o.design), String(o.images), {
-        simulator: o.simulator as SimResult["simulator"], trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
+        ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
       });
       if (trace && !fs.existsSync(trace.file)) {
         log(`sim: no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
@@ -77,12 +76,11 @@ export function registerRunCommands(program: Command): void {
       if (!r.pass) process.exitCode = 1;
     });
 
-  addMemoryOptions(addLayerOptions(
+  addBuildOptions(addMemoryOptions(addLayerOptions(
     addDesignOptions(
       program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch"),
     ),
-  ))
-    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
+  )))
     .option("--out <dir>", "run folder (default rtl-out/verify-<design-name>)")
     .option("--json", "print the JSON result")
     .action(async (o: Record<string, unknown>) => {
@@ -91,10 +89,9 @@ export function registerRunCommands(program: Command): void {
       if (!r.pass) process.exitCode = 1;
     });
 
-  program
+  addBuildOptions(program
     .command("demo")
-    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")
-    .addOption(new Option("--simulator <s>", "simulator").choices(["verilator", "icarus"]).default("verilator"))
+    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation"))
     .action(async (o: Record<string, unknown>) => {
       const out = path.join("rtl-out", "demo");
       const r = await verify({ ...o, preset: "default", out, seed: 1 });
@@ -146,7 +143,7 @@ async function verify(o: Record<string, unknown>): Promise<SimResult> {
   quantizeToDir(d, layers, imagesDir, { log });
   printGolden(imagesDir);
   const r = await simulate(designDir, imagesDir, {
-    simulator: o.simulator as SimResult["simulator"], log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
+    ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
   });
   writeFileAtomic(path.join(dir, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
   return r;

@@ -1,12 +1,67 @@
 /**
  * Where oltron keeps what it can rebuild (simulator builds, synthesis results): one root,
- * overridable with OLTRON_CACHE.
+ * OLTRON_CACHE when set, else the user's cache folder ($XDG_CACHE_HOME/oltron, by default
+ * ~/.cache/oltron). Entries are named by content hash; only names of that form are ever
+ * removed by `oltron cache clean`.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export function cacheRoot(): string {
-  return process.env.OLTRON_CACHE ?? path.join(PROJECT_ROOT, ".cache");
+  if (process.env.OLTRON_CACHE) return path.resolve(process.env.OLTRON_CACHE);
+  const xdg = process.env.XDG_CACHE_HOME;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), ".cache");
+  return path.join(base, "oltron");
+}
+
+/** What `cache clean` may remove: oltron's entry names, and leftovers of interrupted builds. */
+const OWNED: Record<string, RegExp> = {
+  sim: /^(verilator|icarus)-[0-9a-f]{16}(\.lock|\.tmp-[A-Za-z0-9]{6})?$/,
+  area: /^[0-9a-f]{16}\.json(\.tmp-\d+)?$/,
+};
+
+export interface CacheEntry {
+  path: string;
+  bytes: number;
+}
+
+function sizeOf(p: string): number {
+  const st = fs.lstatSync(p);
+  if (!st.isDirectory()) return st.size;
+  return fs.readdirSync(p).reduce((a, n) => a + sizeOf(path.join(p, n)), 0);
+}
+
+/** oltron's own entries in the cache (nothing else in the folder is listed). */
+export function cacheEntries(): CacheEntry[] {
+  const root = cacheRoot();
+  const out: CacheEntry[] = [];
+  for (const [sub, pattern] of Object.entries(OWNED)) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(path.join(root, sub));
+    } catch {
+      continue;
+    }
+    for (const n of names.filter((x) => pattern.test(x)).sort()) {
+      const p = path.join(root, sub, n);
+      out.push({ path: p, bytes: sizeOf(p) });
+    }
+  }
+  return out;
+}
+
+/** Removes oltron's entries (and then the folders they leave empty); returns what went. */
+export function cleanCache(): CacheEntry[] {
+  const entries = cacheEntries();
+  for (const e of entries) fs.rmSync(e.path, { recursive: true, force: true });
+  const root = cacheRoot();
+  for (const sub of Object.keys(OWNED)) {
+    try {
+      fs.rmdirSync(path.join(root, sub));
+    } catch {
+      // Not empty (someone else's files) or absent: left alone.
+    }
+  }
+  return entries;
 }

@@ -11,9 +11,8 @@ import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
 import { loadManifest } from "../image/manifest.js";
 import { layerTraffic, type LayerTraffic } from "../image/traffic.js";
-import {
-  buildSim, IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus, type Simulator,
-} from "../sim/driver.js";
+import { IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus } from "../sim/driver.js";
+import { buildSim, type Simulator } from "../sim/build.js";
 import { loadDesign, loadRtl } from "./design.js";
 import { compareOutputs, runGolden, type Mismatch } from "./golden.js";
 
@@ -31,7 +30,7 @@ export interface SimResult {
   macs: number;
   utilization: number;
   idealCycles: number;
-  build: { key: string; cached: boolean; seconds: number };
+  build: { key: string; cached: boolean; seconds: number; reason?: string; dir: string };
   wallSeconds: number;
   simCyclesPerSecond: number;
   macsPerSecond: number;
@@ -56,6 +55,12 @@ export interface SimOptions {
   abortAt?: number;
   /** Watchdog override, in cycles. */
   maxCycles?: number;
+  /** Build the simulator again even when the cache has a valid build. */
+  rebuild?: boolean;
+  /** Extra flags for verilator / iverilog, passed as given. */
+  buildFlags?: string[];
+  /** Verilator model threads. */
+  threads?: number;
 }
 
 /** Runs one image folder on one design; compares every layer against the golden model. */
@@ -82,7 +87,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   for (const [what, got, want] of geometry) {
     if (got !== want) throw new UserError(`${imagesDir}/manifest.json: design.${what} is ${got}, but design ${d.name} has ${want}; the manifest was edited`);
   }
-  const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man), trace: !!opts.trace, log: opts.log });
+  const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man, simulator), trace: !!opts.trace, log: opts.log, rebuild: opts.rebuild, extraFlags: opts.buildFlags, threads: opts.threads });
   const memory = opts.memory ?? IDEAL_MEMORY;
   const watchdog = opts.maxCycles ?? watchdogCycles(d, man, memory);
   const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, trace: opts.trace, log: opts.log, memory, abortAt: opts.abortAt });
@@ -131,7 +136,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     macs,
     utilization: total > 0 ? macs / (d.pes.total * total) : 0,
     idealCycles: macs / d.pes.total,
-    build: { key: build.key, cached: build.cached, seconds: build.buildSeconds },
+    build: { key: build.key, cached: build.cached, seconds: build.buildSeconds, reason: build.reason, dir: build.dir },
     wallSeconds: run.wallSeconds,
     simCyclesPerSecond: total / Math.max(run.wallSeconds, 1e-9),
     macsPerSecond: macs / Math.max(run.wallSeconds, 1e-9),

@@ -1,201 +1,33 @@
 /**
- * Simulation driver: builds the generated RTL + testbench with Verilator or Icarus (cached
- * by a hash of the sources, flags and tool version), assembles the memory image from an
- * image folder, runs, and reads the dumps back. The testbench sees only files and plusargs.
+ * Simulation driver: assembles the memory image from an image folder, runs a simulator build
+ * (./build.ts) over it, and reads the dumps back. The testbench sees only files and plusargs.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import type { ElaboratedDesign } from "../hw/design.js";
-import { cacheRoot } from "../core/cache.js";
-import { UserError } from "../core/errors.js";
 import { Block, readImage } from "../image/block.js";
 import { sha256 } from "../core/files.js";
 import type { Manifest } from "../image/manifest.js";
-import type { GeneratedRtl } from "../hw/generate.js";
+import type { SimBuild, Simulator } from "./build.js";
 import { errorName } from "../hw/registers.js";
 
-export type Simulator = "verilator" | "icarus";
-
-
-export interface BuildOptions {
-  simulator: Simulator;
-  /** log2 of the testbench memory depth in words. */
-  memAddrBits: number;
-  trace?: boolean;
-  /** Progress lines go here (default: stderr). */
-  log?: (line: string) => void;
-}
-
-export interface SimBuild {
-  simulator: Simulator;
-  dir: string;
-  key: string;
-  /** Executable (Verilator) or vvp file (Icarus). */
-  binary: string;
-  cached: boolean;
-  buildSeconds: number;
-}
-
-const toolVersions = new Map<string, string>();
-async function toolVersion(sim: Simulator): Promise<string> {
-  const hit = toolVersions.get(sim);
-  if (hit) return hit;
-  const cmd = sim === "verilator" ? ["verilator", "--version"] : ["iverilog", "-V"];
-  const missing = new UserError(`${cmd[0]} not found on PATH: run 'make deps' (installs verilator and iverilog from Debian packages)`);
-  let r;
-  try {
-    r = await execa(cmd[0], cmd.slice(1), { reject: false });
-  } catch {
-    throw missing;
-  }
-  // With reject: false a missing program is a failed result (ENOENT), not a throw.
-  if (r.failed && r.exitCode === undefined) throw missing;
-  const v = (r.stdout || r.stderr).split("\n")[0];
-  toolVersions.set(sim, v);
-  return v;
-}
-
-/** Refuses early, with the install hint, when the simulator is not on PATH. */
-export async function checkSimulator(sim: Simulator = "verilator"): Promise<void> {
-  await toolVersion(sim);
-}
-
-const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
-
-/** Builds (or reuses) a simulator binary for generated RTL. */
-export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<SimBuild> {
-  const log = opts.log ?? defaultLog;
-  const version = await toolVersion(opts.simulator);
-  const files = { ...rtl.sources, ...rtl.testbench };
-  const names = Object.keys(files).sort();
-  const flags = verilatorFlags(rtl, opts);
-  const key = sha256(
-    JSON.stringify({ sim: opts.simulator, version, flags, mem: opts.memAddrBits, trace: !!opts.trace, files: names.map((n) => [n, sha256(files[n])]) }),
-  ).slice(0, 16);
-  const dir = path.join(cacheRoot(), "sim", `${opts.simulator}-${key}`);
-  const binary = path.join(dir, opts.simulator === "verilator" ? "Vsim" : "sim.vvp");
-  if (fs.existsSync(binary)) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
-
-  // One builder per key: another process building the same model is waited for, not repeated.
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  const release = await buildLock(`${dir}.lock`, binary, log);
-  if (!release) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
-  try {
-    return await buildUnlocked(rtl, opts, { names, files, flags, key, dir, binary, log });
-  } finally {
-    release();
-  }
-}
+/**
+ * Verilator testbench memory in bytes: one generous size, so a different image size never
+ * forces a rebuild (only images beyond it do). Its pages are touched when the model zeroes
+ * them at start, which costs tens of milliseconds per run.
+ */
+export const VERILATOR_MEMORY_BYTES = 2 ** 28;
 
 /**
- * Takes the build lock of a cache entry (a folder made atomically, holding the owner's pid).
- * Returns undefined when, while waiting, another process published the binary; a lock whose
- * owner has died is taken over.
+ * Testbench memory depth (log2 words) for an image set. Verilator builds take the generous
+ * fixed depth (VERILATOR_MEMORY_BYTES) and grow only for images beyond it; Icarus builds,
+ * which compile in a second but allocate their memory slowly, take the smallest depth of at
+ * least 2^16 words.
  */
-async function buildLock(lock: string, binary: string, log: (line: string) => void): Promise<(() => void) | undefined> {
-  let said = false;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
-      return () => fs.rmSync(lock, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    if (fs.existsSync(binary)) return undefined;
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
-    } catch {
-      // The owner is between mkdir and writing its pid: wait.
-    }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-      fs.rmSync(lock, { recursive: true, force: true });
-      continue;
-    }
-    if (!said) {
-      log(`sim: waiting for another oltron process (pid ${Number.isNaN(owner) ? "?" : owner}) building the same model...`);
-      said = true;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-async function buildUnlocked(
-  rtl: GeneratedRtl, opts: BuildOptions,
-  b: { names: string[]; files: Record<string, string>; flags: string[]; key: string; dir: string; binary: string; log: (line: string) => void },
-): Promise<SimBuild> {
-  const { names, files, flags, key, dir, binary, log } = b;
-  if (fs.existsSync(binary)) return { simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 };
-  // Build in a private folder and publish by rename, so no reader ever sees half a build.
-  const tmp = fs.mkdtempSync(`${dir}.tmp-`);
-  const t0 = performance.now();
-  try {
-    for (const n of names) fs.writeFileSync(path.join(tmp, n), files[n]);
-    const srcs = names.map((n) => path.join(tmp, n));
-    log(`sim: building ${opts.simulator} model ${rtl.top} (${key})...`);
-    const ticker = setInterval(() => log(`sim: ... still building (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
-    try {
-      if (opts.simulator === "verilator") {
-        const r = await execa("verilator", [...flags, "--Mdir", path.join(tmp, "obj"), "-o", path.join(tmp, "Vsim"), ...srcs], {
-          reject: false, all: true,
-        });
-        if (r.exitCode !== 0) throw new Error(`verilator build failed:\n${tail(r.all ?? "")}`);
-        fs.rmSync(path.join(tmp, "obj"), { recursive: true, force: true });
-      } else {
-        const r = await execa("iverilog", ["-g2005", "-o", path.join(tmp, "sim.vvp"), "-s", rtl.tbTop, `-P${rtl.tbTop}.MEM_ADDR_BITS=${opts.memAddrBits}`, ...srcs], {
-          reject: false, all: true,
-        });
-        if (r.exitCode !== 0) throw new Error(`iverilog build failed:\n${tail(r.all ?? "")}`);
-      }
-    } finally {
-      clearInterval(ticker);
-    }
-    try {
-      fs.renameSync(tmp, dir);
-    } catch {
-      // Someone else published the same build first: theirs is identical.
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  const buildSeconds = (performance.now() - t0) / 1000;
-  log(`sim: built ${opts.simulator} model in ${buildSeconds.toFixed(1)} s`);
-  return { simulator: opts.simulator, dir, key, binary, cached: false, buildSeconds };
-}
-
-function verilatorFlags(rtl: GeneratedRtl, opts: BuildOptions): string[] {
-  if (opts.simulator !== "verilator") return [];
-  const jobs = String(Math.max(1, Math.min(2, os.cpus().length)));
-  return [
-    "--binary", "--timing", "-j", jobs, "-O3", "--x-assign", "fast", "--x-initial", "fast",
-    "--top-module", rtl.tbTop, `-G${"MEM_ADDR_BITS"}=${opts.memAddrBits}`,
-    "-Wno-fatal", "-Wno-lint", "-Wno-style",
-    ...(opts.trace ? ["--trace-fst"] : []),
-    "--build-jobs", jobs,
-  ];
-}
-
-function tail(s: string, n = 40): string {
-  return s.split("\n").slice(-n).join("\n");
-}
-
-/** Testbench memory depth (log2 words) for an image set: at least 2^16 so small runs share builds. */
-export function memAddrBitsFor(man: Manifest): number {
-  let b = 16;
+export function memAddrBitsFor(man: Manifest, simulator: Simulator = "verilator"): number {
+  let b = simulator === "verilator" ? Math.log2(VERILATOR_MEMORY_BYTES / (man.memWordBits / 8)) : 16;
   while (2 ** b < man.memoryWords) b++;
   return b;
 }
@@ -395,4 +227,10 @@ export function watchdogCycles(d: ElaboratedDesign, man: Manifest, memory: Memor
     est += l.nTiles * l.tiles * chunks * perTile + l.out.words * wslow + (d.rows + d.cols + latency + d.descriptorWords * slow) * l.nTiles * chunks;
   }
   return Math.ceil(est * 4 + 10000);
+}
+
+const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
+
+function tail(s: string, n = 40): string {
+  return s.split("\n").slice(-n).join("\n");
 }

@@ -1,0 +1,36 @@
+/**
+ * `oltron cache`: where the build cache lives, what is in it, and cleaning it.
+ */
+import type { Command } from "commander";
+import { cacheEntries, cacheRoot, cleanCache } from "../core/cache.js";
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+export function registerCacheCommands(program: Command): void {
+  const cache = program
+    .command("cache")
+    .description(`the cache of simulator builds and synthesis results (OLTRON_CACHE, else $XDG_CACHE_HOME/oltron or ~/.cache/oltron)`);
+  cache
+    .command("list")
+    .description("list the cache's entries and their sizes")
+    .option("--json", "print JSON")
+    .action((o: { json?: boolean }) => {
+      const entries = cacheEntries();
+      if (o.json) {
+        console.log(JSON.stringify({ root: cacheRoot(), entries }, null, 1));
+        return;
+      }
+      for (const e of entries) console.log(`${mib(e.bytes).padStart(10)}  ${e.path}`);
+      console.log(`${entries.length} entries, ${mib(entries.reduce((a, e) => a + e.bytes, 0))} in ${cacheRoot()}`);
+    });
+  cache
+    .command("clean")
+    .description("remove every cached build and synthesis result (only oltron's own entries; anything else in the folder stays)")
+    .option("--json", "print JSON")
+    .action((o: { json?: boolean }) => {
+      const gone = cleanCache();
+      const bytes = gone.reduce((a, e) => a + e.bytes, 0);
+      if (o.json) console.log(JSON.stringify({ root: cacheRoot(), removed: gone.map((e) => e.path), bytes }, null, 1));
+      else console.log(`removed ${gone.length} entries (${mib(bytes)}) from ${cacheRoot()}`);
+    });
+}
