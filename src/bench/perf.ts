@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { execa } from "execa";
+import { runChild } from "../core/children.js";
 import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { simulateDesign, type SimResult } from "../flows/simulate.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
@@ -236,13 +236,13 @@ const BARE_ARRAY = path.join(path.dirname(fileURLToPath(import.meta.url)), "..",
 async function benchBare(n: number, work: string, cycles: number) {
   const dir = path.join(work, `bare-${n}`);
   const t0 = performance.now();
-  const b = await execa("verilator", [
+  const b = await runChild("verilator", [
     ...verilatorBuildFlags(), "--top-module", "bare_array_tb", `-GN=${n}`, "--Mdir", dir, "-o", "Vbare", BARE_ARRAY,
-  ], { reject: false, all: true });
+  ]);
   if (b.exitCode !== 0) throw new Error(`bench: the bare array did not build:\n${b.all}`);
   const buildSeconds = (performance.now() - t0) / 1000;
   const t1 = performance.now();
-  const r = await execa(path.join(dir, "Vbare"), [`+cycles=${cycles}`], { reject: false, all: true });
+  const r = await runChild(path.join(dir, "Vbare"), [`+cycles=${cycles}`]);
   const wall = (performance.now() - t1) / 1000;
   const ran = Number(/bare: (\d+) cycles/.exec(r.stdout)?.[1]);
   if (r.exitCode !== 0 || ran !== cycles) throw new Error(`bench: the bare array run failed:\n${r.all}`);

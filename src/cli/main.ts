@@ -3,6 +3,7 @@
  * prints its message and exits 1; anything else is a bug and exits 70 with its stack.
  */
 import { Command, CommanderError } from "commander";
+import { installInterruptCleanup } from "../core/children.js";
 import { UserError } from "../core/errors.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { registerBenchCommands } from "./bench.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  installInterruptCleanup((s) => process.stderr.write(`${s}\n`));
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

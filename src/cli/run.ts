@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/files.js";
+import { freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
@@ -66,7 +66,7 @@ export function registerRunCommands(program: Command): void {
         if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
       }
       const r = await simulate(String(o.design), String(o.images), {
-        ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
+        ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
       });
       if (trace && !fs.existsSync(trace.file)) {
         log(`sim: no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
@@ -81,11 +81,12 @@ export function registerRunCommands(program: Command): void {
       program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch"),
     ),
   )))
-    .option("--out <dir>", "run folder (default rtl-out/verify-<design-name>)")
+    .option("--out <dir>", "run folder (default: a fresh rtl-out/runs/verify-<design>-<date>-<time>); an earlier oltron run folder given here is replaced")
     .option("--json", "print the JSON result")
     .action(async (o: Record<string, unknown>) => {
-      const r = await verify(o);
+      const { r, dir } = await verify(o);
       printSim(r, !!o.json);
+      log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs), sim-result.json`);
       if (!r.pass) process.exitCode = 1;
     });
 
@@ -94,7 +95,7 @@ export function registerRunCommands(program: Command): void {
     .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation"))
     .action(async (o: Record<string, unknown>) => {
       const out = path.join("rtl-out", "demo");
-      const r = await verify({ ...o, preset: "default", out, seed: 1 });
+      const { r } = await verify({ ...o, preset: "default", out, seed: 1 });
       printSim(r, false);
       console.log(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
       if (!r.pass) process.exitCode = 1;
@@ -128,23 +129,30 @@ function printGolden(dir: string, json = false): void {
   }
 }
 
-/** The verify flow shared by `verify` and `demo`. */
-async function verify(o: Record<string, unknown>): Promise<SimResult> {
+/**
+ * The verify flow shared by `verify` and `demo`. The run folder (a fresh one under
+ * rtl-out/runs/ unless --out names one) appears only when the run is complete: everything is
+ * written into a temporary sibling first, which an error or an interrupt removes.
+ */
+async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: string }> {
   const d = designFromOptions(o);
-  const dir = String(o.out ?? path.join("rtl-out", `verify-${d.name}`));
-  const designDir = path.join(dir, "design");
-  const imagesDir = path.join(dir, "images");
+  const dir = o.out !== undefined ? String(o.out) : freshDir(path.join("rtl-out", "runs"), `verify-${d.name}`);
   // Everything a user gave is checked before the first file is written.
   const layers = applyBudget(d, layersFromOptions(o, d), o);
   await checkSimulator(o.simulator as SimResult["simulator"]);
-  log(`verify: generating ${d.name} into ${designDir}`);
-  writeDesign(designDir, d);
-  log(`verify: quantizing ${layers.length} layer(s) into ${imagesDir}`);
-  quantizeToDir(d, layers, imagesDir, { log });
-  printGolden(imagesDir);
-  const r = await simulate(designDir, imagesDir, {
-    ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined,
+  let r: SimResult | undefined;
+  await writeDirAtomicAsync(dir, async (tmp) => {
+    const designDir = path.join(tmp, "design");
+    const imagesDir = path.join(tmp, "images");
+    log(`verify: generating ${d.name} (run folder ${dir}, complete when the run ends)`);
+    writeDesign(designDir, d);
+    log(`verify: quantizing ${layers.length} layer(s)`);
+    quantizeToDir(d, layers, imagesDir, { log });
+    printGolden(imagesDir);
+    r = await simulate(designDir, imagesDir, {
+      ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
+    });
+    writeFileAtomic(path.join(tmp, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
   });
-  writeFileAtomic(path.join(dir, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
-  return r;
+  return { r: r!, dir };
 }

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { trackTemp } from "./children.js";
 import { UserError } from "./errors.js";
 
 export function sha256(data: string | Uint8Array): string {
@@ -42,10 +43,46 @@ function isOltronOutput(dir: string, entries: string[]): boolean {
 
 /**
  * Writes a whole folder atomically: `fill` writes into a temporary sibling folder that
- * replaces `dir` only when complete, so a failure leaves nothing half-written. An existing
- * `dir` is replaced only if it is empty or was written by oltron: user data is never deleted.
+ * replaces `dir` only when complete, so a failure or an interrupt leaves nothing half-written
+ * (the temporary folder is removed). An existing `dir` is replaced only if it is empty or was
+ * written by oltron: user data is never deleted.
  */
 export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): void {
+  const { target, tmp, untrack } = prepareDir(dir);
+  try {
+    fill(tmp);
+    publishDir(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    untrack();
+  }
+}
+
+/** writeDirAtomic for work that is asynchronous (a whole verify run). */
+export async function writeDirAtomicAsync(dir: string, fill: (tmpDir: string) => Promise<void>): Promise<void> {
+  const { target, tmp, untrack } = prepareDir(dir);
+  try {
+    await fill(tmp);
+    publishDir(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  } finally {
+    untrack();
+  }
+}
+
+/** A folder name under `base` that does not exist yet: <name>-<date>-<time>[-n]. */
+export function freshDir(base: string, name: string, now = new Date()): string {
+  const stamp = now.toISOString().slice(0, 19).replace(/[:T]/g, (c) => (c === "T" ? "-" : ""));
+  let dir = path.join(base, `${name}-${stamp}`);
+  for (let n = 2; fs.existsSync(dir); n++) dir = path.join(base, `${name}-${stamp}-${n}`);
+  return dir;
+}
+
+function prepareDir(dir: string): { target: string; tmp: string; untrack: () => void } {
   const target = path.resolve(dir);
   if (fs.existsSync(target)) {
     if (!fs.statSync(target).isDirectory()) throw new UserError(`${dir} exists and is not a folder: choose another output folder`);
@@ -58,19 +95,18 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): voi
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
-  try {
-    // mkdtemp makes the folder private (0700); outputs get the usual permissions.
-    fs.chmodSync(tmp, 0o777 & ~process.umask());
-    fill(tmp);
-    fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), "written by oltron; this folder may be replaced by a later run\n");
-    const old = `${tmp}.old`;
-    if (fs.existsSync(target)) fs.renameSync(target, old);
-    fs.renameSync(tmp, target);
-    fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  const untrack = trackTemp(tmp);
+  // mkdtemp makes the folder private (0700); outputs get the usual permissions.
+  fs.chmodSync(tmp, 0o777 & ~process.umask());
+  return { target, tmp, untrack };
+}
+
+function publishDir(tmp: string, target: string): void {
+  fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), "written by oltron; this folder may be replaced by a later run\n");
+  const old = `${tmp}.old`;
+  if (fs.existsSync(target)) fs.renameSync(target, old);
+  fs.renameSync(tmp, target);
+  fs.rmSync(old, { recursive: true, force: true });
 }
 
 /** Writes a map of relative file names to contents under `dir`. */

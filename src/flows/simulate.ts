@@ -26,6 +26,8 @@ export interface SimResult {
   memory: MemoryModel;
   axi: RawRun["axi"];
   cycles: { total: number; busy: number; stall: number; watchdog: number };
+  /** Set when the wall-clock limit (seconds) stopped a hung simulator. */
+  wallClockLimit?: number;
   words: { read: number; written: number };
   macs: number;
   utilization: number;
@@ -55,6 +57,8 @@ export interface SimOptions {
   abortAt?: number;
   /** Watchdog override, in cycles. */
   maxCycles?: number;
+  /** Wall-clock limit of the simulator run, in seconds (default: derived from the watchdog). */
+  maxSeconds?: number;
   /** Build the simulator again even when the cache has a valid build. */
   rebuild?: boolean;
   /** Extra flags for verilator / iverilog, passed as given. */
@@ -90,7 +94,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man, simulator), trace: !!opts.trace, log: opts.log, rebuild: opts.rebuild, extraFlags: opts.buildFlags, threads: opts.threads });
   const memory = opts.memory ?? IDEAL_MEMORY;
   const watchdog = opts.maxCycles ?? watchdogCycles(d, man, memory);
-  const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, trace: opts.trace, log: opts.log, memory, abortAt: opts.abortAt });
+  const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, maxSeconds: opts.maxSeconds, trace: opts.trace, log: opts.log, memory, abortAt: opts.abortAt });
   const macs = man.layers.reduce((a, l) => a + l.m * l.k * l.n, 0);
   const layers: SimResult["layers"] = [];
   const firstMismatches: Mismatch[] = [];
@@ -132,6 +136,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     axi: run.axi,
     pass: run.status === "done" && (!compare || mismatches === 0) && opts.compare !== false,
     cycles: { total, busy: run.cyclesBusy, stall: run.cyclesStall, watchdog },
+    ...(run.wallClockLimit !== undefined ? { wallClockLimit: run.wallClockLimit } : {}),
     words: { read: run.wordsRead, written: run.wordsWritten },
     macs,
     utilization: total > 0 ? macs / (d.pes.total * total) : 0,
@@ -147,7 +152,8 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
 }
 
 export function summarize(r: SimResult): string {
-  const why = r.status === "timeout" ? `hang: still busy after ${r.cycles.watchdog} cycles`
+  const why = r.wallClockLimit !== undefined ? `the simulator passed its ${r.wallClockLimit} s wall-clock limit`
+    : r.status === "timeout" ? `hang: still busy after ${r.cycles.watchdog} cycles`
     : r.status === "protocol" ? "the accelerator broke the AXI protocol (see the testbench message above)"
       : `the accelerator stopped with error ${r.error?.name} (code ${r.error?.code}) at descriptor ${r.error?.descriptor}`;
   const verdict = r.status !== "done" ? `FAIL (${why})`

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
+import { runChild, trackTemp } from "../core/children.js";
 import { cacheRoot } from "../core/cache.js";
 import { UserError } from "../core/errors.js";
 import { sha256, writeFileAtomic } from "../core/files.js";
@@ -120,13 +121,15 @@ async function synthDesign(d: ElaboratedDesign, log: (s: string) => void): Promi
     }
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-area-"));
+  const untrack = trackTemp(dir);
   try {
     for (const n of names) fs.writeFileSync(path.join(dir, n), rtl.sources[n]);
     fs.writeFileSync(path.join(dir, "area.ys"), script + "\n");
     log(`area: synthesising ${d.name} (${modules.length} modules, each once) with yosys...`);
     const t0 = performance.now();
-    const r = await execa("yosys", ["-q", "-s", "area.ys"], { cwd: dir, reject: false, all: true });
-    if (r.exitCode !== 0) throw new Error(`yosys failed on ${d.name}:\n${(r.all ?? "").split("\n").slice(-20).join("\n")}`);
+    const r = await runChild("yosys", ["-q", "-s", "area.ys"], { cwd: dir });
+    if (r.notStarted) throw new UserError("yosys could not be started: run 'make deps' (installs yosys from Debian packages)");
+    if (r.exitCode !== 0) throw new Error(`yosys failed on ${d.name}:\n${r.all.split("\n").slice(-20).join("\n")}`);
     log(`area: ${d.name} synthesised in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     const stat = parseStatJson(fs.readFileSync(path.join(dir, "stat.json"), "utf8"));
     const area = summarize(d, stat.modules, rtl.top, rams);
@@ -135,6 +138,7 @@ async function synthDesign(d: ElaboratedDesign, log: (s: string) => void): Promi
     return { area, cached: false };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+    untrack();
   }
 }
 

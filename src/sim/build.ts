@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import { cacheRoot } from "../core/cache.js";
+import { runChild, trackTemp } from "../core/children.js";
 import { UserError } from "../core/errors.js";
 import { sha256 } from "../core/files.js";
 import type { GeneratedRtl } from "../hw/generate.js";
@@ -243,8 +244,12 @@ async function buildLock(lock: string, published: () => boolean, log: (line: str
   for (;;) {
     try {
       fs.mkdirSync(lock);
+      const untrack = trackTemp(lock);
       fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
-      return () => fs.rmSync(lock, { recursive: true, force: true });
+      return () => {
+        fs.rmSync(lock, { recursive: true, force: true });
+        untrack();
+      };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
@@ -283,6 +288,7 @@ async function buildUnlocked(b: {
   const { names, files, flags, dir, binary, want, simulator, log } = b;
   // Build in a private folder and publish by rename, so no reader ever sees half a build.
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
+  const untrack = trackTemp(tmp);
   const t0 = performance.now();
   try {
     for (const n of names) fs.writeFileSync(path.join(tmp, n), files[n]);
@@ -290,13 +296,12 @@ async function buildUnlocked(b: {
     const ticker = setInterval(() => log(`sim: ... still building (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
     const out = path.join(tmp, path.basename(binary));
     try {
+      const tool = simulator === "verilator" ? "verilator" : "iverilog";
       const r = simulator === "verilator"
-        ? await execa("verilator", [...flags, "--Mdir", path.join(tmp, "obj"), "-o", out, ...srcs], { reject: false, all: true })
-        : await execa("iverilog", [...flags, "-o", out, ...srcs], { reject: false, all: true });
-      if (r.exitCode !== 0) {
-        if (r.exitCode === undefined) throw new UserError(`${simulator === "verilator" ? "verilator" : "iverilog"} could not be started (${r.shortMessage}): run 'make deps'`);
-        throw new Error(`${simulator} build failed:\n${tail(r.all ?? "")}`);
-      }
+        ? await runChild(tool, [...flags, "--Mdir", path.join(tmp, "obj"), "-o", out, ...srcs])
+        : await runChild(tool, [...flags, "-o", out, ...srcs]);
+      if (r.notStarted) throw new UserError(`${tool} could not be started (${tail(r.all, 1)}): run 'make deps'`);
+      if (r.exitCode !== 0) throw new Error(`${simulator} build failed:\n${tail(r.all)}`);
     } finally {
       clearInterval(ticker);
     }
@@ -317,6 +322,8 @@ async function buildUnlocked(b: {
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    untrack();
   }
 }
 

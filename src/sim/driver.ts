@@ -5,7 +5,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execa } from "execa";
+import { runChild, trackTemp } from "../core/children.js";
+import { UserError } from "../core/errors.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { Block, readImage } from "../image/block.js";
 import { sha256 } from "../core/files.js";
@@ -95,7 +96,18 @@ export interface RunOptions {
   descBaseBytes?: number;
   /** Waveform file and cycle window (build must have trace enabled). */
   trace?: { file: string; from?: number; to?: number };
+  /** Wall-clock limit of the run in seconds (default: wallClockLimit of the watchdog). */
+  maxSeconds?: number;
   log?: (line: string) => void;
+}
+
+/**
+ * A wall-clock limit for a run, next to the cycle watchdog: generous (ten times slower than
+ * this project's measured speeds, plus two minutes), so only a hung simulator meets it.
+ */
+export function wallClockLimit(maxCycles: number, pes: number, simulator: Simulator): number {
+  const peCyclesPerSecond = simulator === "verilator" ? 1e7 : 1e5;
+  return Math.ceil(120 + (maxCycles * Math.max(16, pes)) / peCyclesPerSecond);
 }
 
 export type RunStatus = "done" | "timeout" | "error" | "protocol";
@@ -119,12 +131,15 @@ export interface RawRun {
   /** Output words [outLo, outHi] of the run, or undefined when it did not finish. */
   outputs?: Block;
   outLo: number;
+  /** Set when the wall-clock limit (seconds) ended the run: a hung simulator, not the design. */
+  wallClockLimit?: number;
 }
 
 /** Runs a built simulator over an image folder. */
 export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, opts: RunOptions): Promise<RawRun> {
   const log = opts.log ?? defaultLog;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-run-"));
+  const untrack = trackTemp(work);
   try {
     const imageFile = path.join(work, "mem.hex");
     fs.writeFileSync(imageFile, assembleMemoryImage(imagesDir, man));
@@ -148,13 +163,24 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
     const t0 = performance.now();
     const ticker = setInterval(() => log(`sim: ... running (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
     let r;
+    const limit = opts.maxSeconds ?? wallClockLimit(opts.maxCycles, man.design.rows * man.design.cols, build.simulator);
     try {
-      r = await execa(cmd, cmdArgs, { reject: false, all: true, cwd: work });
+      r = await runChild(cmd, cmdArgs, { cwd: work, timeoutSeconds: limit });
     } finally {
       clearInterval(ticker);
     }
     const wallSeconds = (performance.now() - t0) / 1000;
     const resultFile = path.join(work, "result.txt");
+    if (r.timedOut) {
+      log(`sim: the ${build.simulator} run passed its wall-clock limit of ${limit} s and was stopped (a hung simulator; raise it with --max-seconds)`);
+      const nan = Number.NaN;
+      return {
+        status: "timeout", errorCode: 0, errorName: errorName(0), errorDescriptor: nan, registerId: nan,
+        axi: { readBursts: nan, readBeats: nan, writeBursts: nan, writeBeats: nan, writeResponses: nan, maxReadsInFlight: nan },
+        cyclesTotal: nan, cyclesBusy: nan, cyclesStall: nan, wordsRead: nan, wordsWritten: nan, wallSeconds, outLo, wallClockLimit: limit,
+      };
+    }
+    if (r.notStarted) throw new UserError(`${cmd} could not be started (${tail(r.all, 1)}); rebuild with --rebuild, or run 'make deps'`);
     if (r.exitCode !== 0 || !fs.existsSync(resultFile)) {
       throw new Error(`${build.simulator} run failed (exit ${r.exitCode}):\n${tail(r.all ?? "")}`);
     }
@@ -198,6 +224,7 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
     };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
+    untrack();
   }
 }
 

@@ -1,0 +1,81 @@
+/**
+ * Child processes and temporary folders that must not outlive oltron. Every long-running tool
+ * (verilator, iverilog, the simulators, yosys) runs under a supervisor (bin/supervise.js) in
+ * its own process group: on SIGINT/SIGTERM oltron kills those groups and removes the
+ * temporary folders it registered before exiting, and if oltron is killed outright the
+ * supervisor notices and kills its group.
+ */
+import * as fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import { execa, type Options } from "execa";
+
+// bin/supervise.js, found the same way from src/core (tests) and dist/core (the package).
+const SUPERVISOR = fileURLToPath(new URL("../../bin/supervise.js", import.meta.url));
+
+const groups = new Set<number>();
+const temps = new Set<string>();
+
+/** Registers a temporary path to remove on interrupt; returns its unregister function. */
+export function trackTemp(p: string): () => void {
+  temps.add(p);
+  return () => temps.delete(p);
+}
+
+export interface ChildResult {
+  exitCode: number;
+  all: string;
+  stdout: string;
+  /** The wall-clock limit ended it. */
+  timedOut: boolean;
+  /** The program could not be started (not on PATH, not executable). */
+  notStarted: boolean;
+}
+
+/**
+ * Runs a command under a supervisor in its own process group. `timeoutSeconds` is a wall-clock
+ * limit: the group is killed when it passes.
+ */
+export async function runChild(cmd: string, args: string[], opts: { cwd?: string; timeoutSeconds?: number } = {}): Promise<ChildResult> {
+  const execOpts: Options = { reject: false, all: true, cwd: opts.cwd, detached: true, ...(opts.timeoutSeconds ? { timeout: opts.timeoutSeconds * 1000, killSignal: "SIGTERM" } : {}) };
+  const p = execa(process.execPath, [SUPERVISOR, String(process.pid), cmd, ...args], execOpts);
+  const pid = p.pid;
+  if (pid !== undefined) groups.add(pid);
+  try {
+    const r = await p;
+    const all = String(r.all ?? "");
+    return {
+      exitCode: r.exitCode ?? -1, all, stdout: String(r.stdout ?? ""), timedOut: !!r.timedOut,
+      notStarted: r.exitCode === 127 && all.includes(`oltron: could not start ${cmd}`),
+    };
+  } finally {
+    if (pid !== undefined) groups.delete(pid);
+  }
+}
+
+/** Kills every supervised group and removes registered temporaries (on interrupt). */
+export function cleanupNow(): void {
+  for (const g of groups) {
+    try {
+      process.kill(-g, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  groups.clear();
+  for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
+  temps.clear();
+}
+
+let installed = false;
+/** SIGINT/SIGTERM: stop children, remove temporaries, exit 130/143. Installed once by the CLI. */
+export function installInterruptCleanup(log: (s: string) => void): void {
+  if (installed) return;
+  installed = true;
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+    process.on(sig, () => {
+      log(`oltron: ${sig}: stopping child processes and removing temporary files`);
+      cleanupNow();
+      process.exit(code);
+    });
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Nothing outlives oltron: a SIGINT during a Verilator build or a SIGKILL during a simulation
+ * leaves no simulator, compiler or make running and no half-built cache entry behind; a hung
+ * simulator meets a wall-clock limit.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execa, type ResultPromise } from "execa";
+import { describe, expect, it } from "vitest";
+import { tmpDir } from "./helpers/cosim.js";
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const OLTRON = path.join(ROOT, "bin", "oltron.js");
+
+/** Processes whose command line mentions `needle` (the test's private cache or run folder). */
+async function processesWith(needle: string): Promise<string[]> {
+  const r = await execa("ps", ["-eo", "pid=,args="], { reject: false });
+  return r.stdout.split("\n").filter((l) => l.includes(needle) && !l.includes("ps -eo"));
+}
+
+async function until(what: string, cond: () => Promise<boolean>, seconds: number): Promise<void> {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > seconds * 1000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function start(args: string[], cache: string): ResultPromise<{ reject: false; all: true; env: Record<string, string> }> {
+  return execa("node", [OLTRON, ...args], { reject: false, all: true, env: { OLTRON_CACHE: cache } });
+}
+
+describe("child processes and interrupts", () => {
+  it("SIGINT during a Verilator build stops verilator, make and the compiler, and leaves no partial cache entry", async () => {
+    const cache = tmpDir("int-cache");
+    const out = tmpDir("int-run");
+    const p = start(["verify", "--preset", "tiny", "--layer", "qkv:8x16x8", "--out", path.join(out, "run")], cache);
+    // The compiler's command line names the private build folder inside this cache.
+    await until("the C++ compile", async () => (await processesWith(cache)).some((l) => /cc1plus|g\+\+|make/.test(l)), 120);
+    process.kill(p.pid!, "SIGINT");
+    const r = await p;
+    expect(r.exitCode).toBe(130);
+    expect(r.all).toMatch(/SIGINT: stopping child processes and removing temporary files/);
+    await until("every child to be gone", async () => (await processesWith(cache)).length === 0, 10);
+    const left = fs.existsSync(path.join(cache, "sim")) ? fs.readdirSync(path.join(cache, "sim")) : [];
+    expect(left.filter((n) => /\.tmp-|\.lock$/.test(n))).toEqual([]);
+    expect(left.filter((n) => !fs.existsSync(path.join(cache, "sim", n, "entry.json")))).toEqual([]);
+    // The run folder never appeared, and its temporary sibling is gone.
+    expect(fs.readdirSync(out)).toEqual([]);
+  }, 180_000);
+
+  it("SIGKILL of oltron during a simulation: the supervisor ends the simulator", async () => {
+    const cache = tmpDir("kill-cache");
+    const out = tmpDir("kill-run");
+    // Icarus is slow enough on this layer that the run is certainly in flight when killed.
+    const p = start(["verify", "--preset", "tiny", "--simulator", "icarus", "--layer", "qkv:64x256x64", "--out", path.join(out, "run")], cache);
+    await until("vvp to run", async () => (await processesWith(cache)).some((l) => /\bvvp\b/.test(l)), 120);
+    process.kill(p.pid!, "SIGKILL");
+    await p;
+    await until("vvp to be gone", async () => (await processesWith(cache)).length === 0, 10);
+    // Killed outright, oltron could not tidy up, but the run folder itself never appeared.
+    expect(fs.existsSync(path.join(out, "run"))).toBe(false);
+  }, 180_000);
+
+  it("a run past its wall-clock limit is stopped and reported as such, not as a design hang", async () => {
+    const cache = tmpDir("wall-cache");
+    const out = path.join(tmpDir("wall-run"), "run");
+    const r = await start(["verify", "--preset", "tiny", "--simulator", "icarus", "--layer", "qkv:64x256x64", "--max-seconds", "1", "--out", out], cache);
+    expect(r.exitCode).toBe(1);
+    expect(r.all).toMatch(/passed its wall-clock limit of 1 s and was stopped/);
+    expect(r.all).toMatch(/FAIL \(the simulator passed its 1 s wall-clock limit\)/);
+    const result = JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8"));
+    expect(result.status).toBe("timeout");
+    expect(result.wallClockLimit).toBe(1);
+    expect(await processesWith(cache)).toEqual([]);
+  }, 180_000);
+});
