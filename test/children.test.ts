@@ -66,7 +66,7 @@ describe("child processes and interrupts", () => {
     const cache = tmpDir("wall-cache");
     const out = path.join(tmpDir("wall-run"), "run");
     const r = await start(["verify", "--preset", "tiny", "--simulator", "icarus", "--layer", "qkv:64x256x64", "--max-seconds", "1", "--out", out], cache);
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(3);
     expect(r.all).toMatch(/passed its wall-clock limit of 1 s and was stopped/);
     expect(r.all).toMatch(/FAIL \(the simulator passed its 1 s wall-clock limit\)/);
     const result = JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8"));

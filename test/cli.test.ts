@@ -7,6 +7,8 @@ import * as path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { writeNpy } from "../src/data/tensorio.js";
+import { sha256 } from "../src/core/files.js";
+import { Rng } from "../src/core/rng.js";
 import { tmpDir } from "./helpers/cosim.js";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -284,11 +286,38 @@ describe("oltron sim/verify: the testbench memory", () => {
     expect(idealRes.cycles.total).toBeLessThan(res.cycles.total);
   });
 
-  it("a watchdog too short ends in a reported hang (the host aborts the run), exit 1", async () => {
+  it("a watchdog too short ends in a reported hang (the host aborts the run), exit 3: ran, but failed", async () => {
     const out = path.join(tmpDir("mem"), "run");
     const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:9x20x6:fp8", "--out", out, "--max-cycles", "50");
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(3);
     expect(r.stdout).toContain("FAIL (hang: still busy after 50 cycles)");
+  });
+
+  it("verify --json prints exactly one JSON document, with provenance: versions, command line, time, inputs and their sha256", async () => {
+    const dir = tmpDir("prov");
+    const x = path.join(dir, "x.npy");
+    const w = path.join(dir, "w.npy");
+    const rng = new Rng(77);
+    writeNpy(x, { shape: [8, 16], data: Float32Array.from({ length: 128 }, () => rng.normal()) });
+    writeNpy(w, { shape: [16, 4], data: Float32Array.from({ length: 64 }, () => rng.normal()) });
+    const out = path.join(dir, "run");
+    const r = await oltron("verify", "--preset", "tiny", "--x", x, "--w", w, "--out", out, "--json");
+    expect(r.exitCode, r.all).toBe(0);
+    const doc = JSON.parse(r.stdout); // the whole of stdout, or this throws
+    expect(doc.pass).toBe(true);
+    const p = doc.provenance;
+    expect(p.oltron).toMatch(/^\d+\.\d+\.\d+/);
+    expect(p.simulator.name).toBe("verilator");
+    expect(p.simulator.version).toMatch(/^Verilator \d/);
+    expect(p.command.slice(0, 2)).toEqual(["oltron", "verify"]);
+    expect(Date.parse(p.startedAt)).toBeLessThanOrEqual(Date.parse(p.finishedAt));
+    const files = Object.fromEntries(p.inputs.map((i: { file: string; sha256: string }) => [i.file, i.sha256]));
+    expect(files[path.resolve(x)]).toBe(sha256(fs.readFileSync(x)));
+    expect(files[path.resolve(w)]).toBe(sha256(fs.readFileSync(w)));
+    // The manifest is named where the run folder ended up, not where it was built.
+    expect(files[path.resolve(out, "images", "manifest.json")]).toBe(sha256(fs.readFileSync(path.join(out, "images", "manifest.json"))));
+    expect(JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8")).provenance).toEqual(p);
+    expect(r.stderr).toMatch(/verify: wrote /);
   });
 
   it("refuses bad memory settings, naming the flag and the legal range", async () => {

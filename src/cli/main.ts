@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { installInterruptCleanup } from "../core/children.js";
-import { UserError } from "../core/errors.js";
+import { EXIT, UserError } from "../core/errors.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { registerBenchCommands } from "./bench.js";
 import { registerCacheCommands } from "./cache.js";
@@ -36,12 +36,12 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
     if (e instanceof UserError) {
       process.stderr.write(`oltron: error: ${e.message}\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT.badInput;
       return;
     }
     throw e;

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
-import { UserError } from "../core/errors.js";
+import { EXIT, UserError } from "../core/errors.js";
 import { freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
@@ -73,7 +73,7 @@ export function registerRunCommands(program: Command): void {
       }
       writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
       printSim(r, !!o.json);
-      if (!r.pass) process.exitCode = 1;
+      if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
   addBuildOptions(addMemoryOptions(addLayerOptions(
@@ -87,7 +87,7 @@ export function registerRunCommands(program: Command): void {
       const { r, dir } = await verify(o);
       printSim(r, !!o.json);
       log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs), sim-result.json`);
-      if (!r.pass) process.exitCode = 1;
+      if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
   addBuildOptions(program
@@ -98,7 +98,7 @@ export function registerRunCommands(program: Command): void {
       const { r } = await verify({ ...o, preset: "default", out, seed: 1 });
       printSim(r, false);
       console.log(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
-      if (!r.pass) process.exitCode = 1;
+      if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 }
 
@@ -116,16 +116,16 @@ function printSim(r: SimResult, json: boolean): void {
   console.log(summarize(r));
 }
 
-function printGolden(dir: string, json = false): void {
+function printGolden(dir: string, json = false, out: (line: string) => void = (l) => console.log(l)): void {
   const man = loadManifest(dir);
   const res = runGolden(dir, man);
   if (json) {
-    console.log(JSON.stringify(res, null, 1));
+    out(JSON.stringify(res, null, 1));
     return;
   }
   for (const r of res) {
     const err = r.error ? `SQNR ${r.error.sqnrDb.toFixed(2)} dB, MSE ${r.error.mse.toExponential(3)} vs float reference` : "no float reference stored";
-    console.log(`  golden ${r.name.padEnd(16)} ${r.m}x${r.k}x${r.n}: ${r.expectedFile} in ${r.seconds.toFixed(2)} s; ${err}`);
+    out(`  golden ${r.name.padEnd(16)} ${r.m}x${r.k}x${r.n}: ${r.expectedFile} in ${r.seconds.toFixed(2)} s; ${err}`);
   }
 }
 
@@ -148,10 +148,15 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     writeDesign(designDir, d);
     log(`verify: quantizing ${layers.length} layer(s)`);
     quantizeToDir(d, layers, imagesDir, { log });
-    printGolden(imagesDir);
+    // Progress, so stderr: with --json, stdout carries the one result document only.
+    printGolden(imagesDir, false, log);
+    const inputs = [o.x, o.w, o.config, o.block].filter((f): f is string => typeof f === "string" && fs.existsSync(f) && fs.statSync(f).isFile());
     r = await simulate(designDir, imagesDir, {
-      ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
+      ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs,
     });
+    // Recorded paths name the run folder as it will be, not its temporary sibling.
+    const real = path.resolve(dir);
+    r.provenance.inputs = r.provenance.inputs.map((i) => ({ ...i, file: i.file.startsWith(path.resolve(tmp)) ? real + i.file.slice(path.resolve(tmp).length) : i.file }));
     writeFileAtomic(path.join(tmp, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
   });
   return { r: r!, dir };

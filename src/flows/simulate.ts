@@ -5,8 +5,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/files.js";
-import type { ElaboratedDesign } from "../hw/design.js";
+import { sha256, writeFileAtomic } from "../core/files.js";
+import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
 import { loadManifest } from "../image/manifest.js";
@@ -43,6 +43,19 @@ export interface SimResult {
   }[];
   mismatches: number;
   firstMismatches: Mismatch[];
+  /** Where this result came from: versions, command line, time, and every input with its sha256. */
+  provenance: Provenance;
+}
+
+export interface Provenance {
+  oltron: string;
+  node: string;
+  simulator: { name: Simulator; version: string };
+  command: string[];
+  cwd: string;
+  startedAt: string;
+  finishedAt: string;
+  inputs: { file: string; sha256: string }[];
 }
 
 export interface SimOptions {
@@ -65,6 +78,8 @@ export interface SimOptions {
   buildFlags?: string[];
   /** Verilator model threads. */
   threads?: number;
+  /** Files the run was made from (tensors, configuration), recorded with their sha256. */
+  inputs?: string[];
 }
 
 /** Runs one image folder on one design; compares every layer against the golden model. */
@@ -75,6 +90,7 @@ export async function simulate(designDir: string, imagesDir: string, opts: SimOp
 }
 
 export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, imagesDir: string, opts: SimOptions = {}): Promise<SimResult> {
+  const startedAt = new Date().toISOString();
   const simulator = opts.simulator ?? "verilator";
   const man = loadManifest(imagesDir);
   if (man.design.hash !== d.hash) {
@@ -148,6 +164,11 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     layers,
     mismatches,
     firstMismatches,
+    provenance: {
+      oltron: GENERATOR_VERSION, node: process.version, simulator: { name: simulator, version: build.version },
+      command: ["oltron", ...process.argv.slice(2)], cwd: process.cwd(), startedAt, finishedAt: new Date().toISOString(),
+      inputs: [path.join(imagesDir, "manifest.json"), ...(opts.inputs ?? [])].map((f) => ({ file: path.resolve(f), sha256: sha256(fs.readFileSync(f)) })),
+    },
   };
 }
 

@@ -43,6 +43,8 @@ export interface SimBuild {
   buildSeconds: number;
   /** Why it was built (undefined when taken from the cache). */
   reason?: string;
+  /** The simulator's version line. */
+  version: string;
 }
 
 /** The completion record of a cache entry. */
@@ -82,9 +84,9 @@ async function toolVersion(sim: Simulator): Promise<string> {
   return v;
 }
 
-/** Refuses early, with the install hint, when the simulator is not on PATH. */
-export async function checkSimulator(sim: Simulator = "verilator"): Promise<void> {
-  await toolVersion(sim);
+/** Refuses early, with the install hint, when the simulator is not on PATH; returns its version line. */
+export async function checkSimulator(sim: Simulator = "verilator"): Promise<string> {
+  return toolVersion(sim);
 }
 
 const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
@@ -130,7 +132,7 @@ export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<S
   const key = sha256(JSON.stringify({ sim: opts.simulator, version, flags, mem: opts.memAddrBits, trace: !!opts.trace, files: Object.entries(fileHashes) })).slice(0, 16);
   const dir = path.join(simCacheDir(), `${opts.simulator}-${key}`);
   const binary = path.join(dir, opts.simulator === "verilator" ? "Vsim" : "sim.vvp");
-  const hit = (): SimBuild => ({ simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0 });
+  const hit = (): SimBuild => ({ simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0, version });
   const want: Omit<EntryRecord, "binarySha256" | "buildSeconds" | "builtAt"> = {
     format: "oltron-sim-build", key, design: rtl.top, simulator: opts.simulator, version, flags,
     memAddrBits: opts.memAddrBits, trace: !!opts.trace, files: fileHashes,
@@ -318,7 +320,7 @@ async function buildUnlocked(b: {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
     log(`sim: built ${simulator} model in ${buildSeconds.toFixed(1)} s`);
-    return { simulator, dir, key: want.key, binary, cached: false, buildSeconds };
+    return { simulator, dir, key: want.key, binary, cached: false, buildSeconds, version: want.version };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;
