@@ -217,6 +217,28 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(evil.stderr).toMatch(/layer 0 has an invalid name "..\/evil"/);
   });
 
+  it("refuses an output folder that is, lies inside, or contains an input, and leaves the input as it was", async () => {
+    const dir = tmpDir("apart");
+    const designDir = path.join(dir, "design");
+    expect((await oltron("generate", "--preset", "tiny", "--out", designDir)).exitCode).toBe(0);
+    const before = fs.readFileSync(path.join(designDir, "design.json"), "utf8");
+    const cases: [string[], RegExp][] = [
+      [["quantize", "--design", designDir, "--out", designDir], /--out .* is the same folder as --design/],
+      [["quantize", "--design", designDir, "--out", path.join(designDir, "images")], /--out .* is inside --design/],
+      [["quantize", "--design", designDir, "--out", dir], /--out .* contains --design/],
+    ];
+    const x = path.join(dir, "x.npy");
+    writeNpy(x, { shape: [4, 16], data: new Float32Array(64).fill(0.5) });
+    cases.push([["verify", "--preset", "tiny", "--x", x, "--w", x, "--out", dir], /--out .* contains --x/]);
+    for (const [args, msg] of cases) {
+      const r = await oltron(...args, "--layer", "qkv:4x16x4");
+      expect(r.exitCode, `${args.join(" ")}\n${r.all}`).toBe(1);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(fs.readFileSync(path.join(designDir, "design.json"), "utf8")).toBe(before);
+    expect(fs.readdirSync(dir).sort()).toEqual(["design", "x.npy"]);
+  });
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { EXIT, UserError } from "../core/errors.js";
-import { freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
+import { checkOutputApart, freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
@@ -27,6 +27,7 @@ export function registerRunCommands(program: Command): void {
     .option("--no-reference", "do not store the float tensors (no error figures from 'oltron golden')")
     .option("--golden", "also run the golden model and write <layer>.expected.hex")
     .action((o: Record<string, unknown>) => {
+      checkOutputApart({ flag: "--out", path: String(o.out) }, tensorInputs(o, [{ flag: "--design", path: String(o.design) }]));
       const d = loadDesign(String(o.design));
       const layers = applyBudget(d, layersFromOptions(o, d), o);
       const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
@@ -137,6 +138,7 @@ function printGolden(dir: string, json = false, out: (line: string) => void = (l
 async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: string }> {
   const d = designFromOptions(o);
   const dir = o.out !== undefined ? String(o.out) : freshDir(path.join("rtl-out", "runs"), `verify-${d.name}`);
+  checkOutputApart({ flag: "--out", path: dir }, tensorInputs(o, []));
   // Everything a user gave is checked before the first file is written.
   const layers = applyBudget(d, layersFromOptions(o, d), o);
   await checkSimulator(o.simulator as SimResult["simulator"]);
@@ -160,4 +162,12 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     writeFileAtomic(path.join(tmp, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
   });
   return { r: r!, dir };
+}
+
+/** The files a command reads (tensors, configuration, block), as inputs an output must stay apart from. */
+function tensorInputs(o: Record<string, unknown>, more: { flag: string; path: string }[]): { flag: string; path: string }[] {
+  const files = (["x", "w", "config", "block"] as const)
+    .filter((k) => typeof o[k] === "string" && fs.existsSync(String(o[k])))
+    .map((k) => ({ flag: `--${k}`, path: String(o[k]) }));
+  return [...more, ...files];
 }

@@ -116,3 +116,26 @@ export function writeFiles(dir: string, files: Record<string, string | Uint8Arra
     fs.writeFileSync(path.join(dir, name), data);
   }
 }
+
+/**
+ * Refuses an output folder that is an input, lies inside one, or contains one: writing it
+ * would replace or bury what the run reads (e.g. `quantize --out` naming its own --design).
+ */
+export function checkOutputApart(out: { flag: string; path: string }, inputs: { flag: string; path: string }[]): void {
+  const real = (p: string) => {
+    let r = path.resolve(p);
+    try {
+      r = fs.realpathSync(r);
+    } catch {
+      // Not there yet: its resolved name is what it will be.
+    }
+    return r;
+  };
+  const o = real(out.path);
+  const within = (a: string, b: string) => a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
+  for (const i of inputs) {
+    const p = real(i.path);
+    if (within(o, p)) throw new UserError(`${out.flag} ${out.path} is ${o === p ? "the same folder as" : "inside"} ${i.flag} ${i.path}: the output would overwrite the input; choose another ${out.flag}`);
+    if (within(p, o)) throw new UserError(`${out.flag} ${out.path} contains ${i.flag} ${i.path}: writing it would replace the input; choose another ${out.flag}`);
+  }
+}

@@ -23,6 +23,9 @@ export interface LayerSpec {
   plan: LayerPlan;
 }
 
+/** The most elements one matrix of a synthetic layer may have (2^27: 512 MiB as float32). */
+export const MAX_LAYER_ELEMENTS = 2 ** 27;
+
 export function parseLayerSpec(spec: string, index: number): LayerSpec {
   const parts = spec.split(":");
   const bad = (why: string) =>
@@ -32,6 +35,12 @@ export function parseLayerSpec(spec: string, index: number): LayerSpec {
   if (!LAYER_TYPES.includes(type)) throw bad(`unknown layer type '${parts[0]}'`);
   const dims = parts[1].split("x").map(Number);
   if (dims.length !== 3 || dims.some((v) => !Number.isInteger(v) || v < 1 || v > 65536)) throw bad(`shape '${parts[1]}' must be three integers in 1..65536`);
+  // Bounded before anything is allocated: each generated matrix (activations M x K, weights
+  // K x N, outputs M x N) stays within MAX_LAYER_ELEMENTS, a few GB of working memory at most.
+  const [m, k, n] = dims;
+  for (const [what, count] of [["M x K", m * k], ["K x N", k * n], ["M x N", m * n]] as const) {
+    if (count > MAX_LAYER_ELEMENTS) throw bad(`${what} = ${count} elements is more than the ${MAX_LAYER_ELEMENTS} a synthetic layer may have`);
+  }
   const salientType = (parts[2] ?? "fp8") as SalientKind;
   if (!["fp8", "fp12", "none"].includes(salientType)) throw bad(`salient type '${parts[2]}'`);
   const plan: LayerPlan = { salientType };

@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
+import { schemaProblems } from "./manifest-schema.js";
 import { readImage } from "./block.js";
 import { chunkWordOffset } from "./layout.js";
 import type { LayerPlan } from "../quant/quantizer.js";
@@ -94,6 +95,9 @@ export function loadManifest(dir: string): Manifest {
   if (!m || typeof m !== "object" || Array.isArray(m)) throw new UserError(`${p}: not a manifest object (got ${JSON.stringify(m)?.slice(0, 40)})`);
   if (m.format !== MANIFEST_FORMAT) throw new UserError(`${p}: format '${m.format}' is not '${MANIFEST_FORMAT}'`);
   if (m.version !== MANIFEST_VERSION) throw new UserError(`${p}: version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
+  // Every field's type and range first (docs/schemas/manifest.schema.json), then consistency.
+  const problems = schemaProblems(m);
+  if (problems.length) throw new UserError(`${p}: ${problems.join("; ")}`);
   if (!Array.isArray(m.layers) || m.layers.length === 0) throw new UserError(`${p}: no layers`);
   const names = new Set<string>();
   m.layers.forEach((l, i) => {
