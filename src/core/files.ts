@@ -37,8 +37,12 @@ function isOltronOutput(dir: string, entries: string[]): boolean {
       return false;
     }
   };
+  // A run folder of an earlier version (design/, images/ and the result it wrote).
+  const olderRun = () => ours("sim-result.json", (j) => typeof j.design === "string" && typeof j.cycles === "object" && typeof j.simulator === "string")
+    && entries.every((e) => ["design", "images", "sim-result.json"].includes(e));
   return ours("design.json", (j) => (j.generator as { name?: string } | undefined)?.name === "oltron-gen")
-    || ours("manifest.json", (j) => j.format === "oltron-images");
+    || ours("manifest.json", (j) => j.format === "oltron-images")
+    || olderRun();
 }
 
 /**
