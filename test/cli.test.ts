@@ -239,6 +239,32 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(fs.readdirSync(dir).sort()).toEqual(["design", "x.npy"]);
   });
 
+  it("reads activations of any rank [..., K] and float64 tensors, with a note; warns when a salient type selects no channel", async () => {
+    const dir = tmpDir("rank");
+    const rng = new Rng(5);
+    // [2, 8, 16] float64, written by hand (numpy's layout: header padded to 64 bytes).
+    const vals = Array.from({ length: 2 * 8 * 16 }, () => Math.abs(rng.normal()));
+    const header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 8, 16), }";
+    const padded = header.padEnd(64 * Math.ceil((header.length + 11) / 64) - 11, " ") + "\n";
+    const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, padded.length & 0xff, padded.length >> 8]);
+    const body = Buffer.alloc(8 * vals.length);
+    vals.forEach((v, i) => body.writeDoubleLE(v, 8 * i));
+    const x = path.join(dir, "x.npy");
+    fs.writeFileSync(x, Buffer.concat([pre, Buffer.from(padded, "latin1"), body]));
+    const w = path.join(dir, "w.npy");
+    writeNpy(w, { shape: [16, 4], data: Float32Array.from({ length: 64 }, () => rng.normal()) });
+    const out = path.join(dir, "run");
+    // Uniform |N(0,1)| channels: none is 1000x the median, so fp12 selects nothing.
+    const r = await oltron("verify", "--preset", "tiny", "--x", x, "--w", w, "--salient-type", "fp12", "--threshold", "1000", "--out", out, "--json");
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stderr).toMatch(/note: --x .*x\.npy has shape \[2, 8, 16\]: read as 16 tokens x 16 channels/);
+    expect(r.stderr).toMatch(/note: --x .*x\.npy is float64; its values are rounded to float32/);
+    expect(r.stderr).toMatch(/warning: layer x: fp12 was requested but no channel was selected by threshold 1000 x the median channel max; the layer runs int4 only/);
+    const res = JSON.parse(r.stdout);
+    expect(res.pass).toBe(true);
+    expect([res.layers[0].m, res.layers[0].k, res.layers[0].n]).toEqual([16, 16, 4]);
+  });
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

@@ -320,11 +320,30 @@ describe("errors", () => {
     expectUserError(() => readNpy(tmp("trail.npy")), "trail.npy", "3 trailing bytes");
   });
 
+  it("float64 (.npy <f8, .safetensors F64) is read and rounded to float32; a value beyond float32 is refused", () => {
+    const vals = [1.5, -0.1, 3.000000001, 1e-40];
+    const body = Buffer.alloc(8 * vals.length);
+    vals.forEach((v, i) => body.writeDoubleLE(v, 8 * i));
+    fs.writeFileSync(tmp("f8.npy"), npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", body));
+    const t = readNpy(tmp("f8.npy"));
+    expect(t.shape).toEqual([2, 2]);
+    expect(Array.from(t.data)).toEqual(vals.map(Math.fround));
+    const big = Buffer.alloc(8);
+    big.writeDoubleLE(1e300);
+    fs.writeFileSync(tmp("f8big.npy"), npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", big));
+    expectUserError(() => readNpy(tmp("f8big.npy")), "f8big.npy", "float64 value 1e+300 at index 0 is beyond float32's range");
+    const header = Buffer.from(JSON.stringify({ x: { dtype: "F64", shape: [4], data_offsets: [0, 32] } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    fs.writeFileSync(tmp("f8.safetensors"), Buffer.concat([len, header, body]));
+    expect(Array.from(readTensorFile(tmp("f8.safetensors"), "x").data)).toEqual(vals.map(Math.fround));
+  });
+
   it("npy: unsupported dtypes and corrupt headers", () => {
     fs.writeFileSync(tmp("be.npy"), npyBytes("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4)));
-    expectUserError(() => readNpy(tmp("be.npy")), "be.npy", "unsupported dtype '>f4'", "big-endian", "<f4, <f2");
-    fs.writeFileSync(tmp("f8.npy"), npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(8)));
-    expectUserError(() => readNpy(tmp("f8.npy")), "f8.npy", "unsupported dtype '<f8'");
+    expectUserError(() => readNpy(tmp("be.npy")), "be.npy", "unsupported dtype '>f4'", "big-endian", "<f4, <f2, <f8");
+    fs.writeFileSync(tmp("i4.npy"), npyBytes("{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4)));
+    expectUserError(() => readNpy(tmp("i4.npy")), "i4.npy", "unsupported dtype '<i4'", "<f4, <f2, <f8");
     fs.writeFileSync(tmp("rec.npy"), npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4)));
     expectUserError(() => readNpy(tmp("rec.npy")), "rec.npy", "unsupported dtype");
     fs.writeFileSync(tmp("garbled.npy"), npyBytes("{'descr': '<f4', 'fortran_order': Fals", Buffer.alloc(4)));
@@ -376,10 +395,10 @@ describe("errors", () => {
     fs.writeFileSync(tmp("rev.safetensors"), stBytes({ w: { dtype: "F32", shape: [0], data_offsets: [8, 4] } }, Buffer.alloc(8)));
     expectUserError(() => readTensorFile(tmp("rev.safetensors")), "rev.safetensors", "out of range");
 
-    for (const dt of ["I8", "F64"]) {
+    for (const dt of ["I8", "I64"]) {
       const size = dt === "I8" ? 1 : 8;
       fs.writeFileSync(tmp(`${dt}.safetensors`), stBytes({ w: { dtype: dt, shape: [2], data_offsets: [0, 2 * size] } }, Buffer.alloc(2 * size)));
-      expectUserError(() => readTensorFile(tmp(`${dt}.safetensors`)), `${dt}.safetensors`, `unsupported dtype ${dt}`, "supported: F32, F16, BF16");
+      expectUserError(() => readTensorFile(tmp(`${dt}.safetensors`)), `${dt}.safetensors`, `unsupported dtype ${dt}`, "supported: F32, F16, BF16, F64");
     }
 
     const two = tmp("two.safetensors");

@@ -11,7 +11,7 @@ import { UserError } from "../core/errors.js";
 import type { SalientKind } from "../core/formats.js";
 import type { Tensor } from "../core/tensor.js";
 import { generateActivations } from "../data/synthetic.js";
-import { readTensorFile } from "../data/tensorio.js";
+import { readTensorFile, tensorDtype } from "../data/tensorio.js";
 import { blockLayers } from "../flows/block.js";
 import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
 import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
@@ -155,14 +155,30 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   if (o.x || o.w) {
     if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
     const plan = planFromOptions(o);
-    const x = readTensorFile(String(o.x), o.xName as string | undefined);
+    const x = tokensOf(readTensorFile(String(o.x), o.xName as string | undefined), String(o.x));
     const wRaw = readTensorFile(String(o.w), o.wName as string | undefined);
+    for (const [flag, file, nm] of [["--x", String(o.x), o.xName], ["--w", String(o.w), o.wName]] as const) {
+      if (tensorDtype(file, nm as string | undefined) === "float64") log(`note: ${flag} ${file} is float64; its values are rounded to float32, the precision oltron quantizes in`);
+    }
     const w = o.wLayout === "nk" ? transpose2d(wRaw, String(o.w)) : wRaw;
     const name = layerName(path.basename(String(o.x)).replace(/\.[^.]+$/, ""), "L0");
     return [{ name, x, w, plan }];
   }
   const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i));
   return synthLayers(specs, o.seed as number);
+}
+
+/**
+ * Activations of any rank [..., K] as tokens [M x K]: every leading axis (batch, sequence)
+ * is flattened into tokens, as a linear layer sees them; a single vector [K] is one token.
+ */
+function tokensOf(t: Tensor, source: string): Tensor {
+  if (t.shape.length === 2) return t;
+  if (t.shape.length === 0) throw new UserError(`${source}: a scalar is not an activation tensor; expected [..., K]`);
+  const k = t.shape[t.shape.length - 1];
+  const m = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+  log(`note: --x ${source} has shape [${t.shape.join(", ")}]: read as ${m} tokens x ${k} channels`);
+  return { shape: [m, k], data: t.data };
 }
 
 /** [N x K] -> [K x N]: PyTorch stores linear weights output-major. */

@@ -17,8 +17,10 @@ import { numel, type Tensor } from "../core/tensor.js";
 export type NpyDtype = "f4" | "f2";
 export type SafetensorsDtype = "F32" | "F16" | "BF16";
 
-export const NPY_DTYPES: readonly string[] = ["<f4", "<f2"];
+/** Readable dtypes; float64 is read and rounded to float32, oltron's working precision. */
+export const NPY_DTYPES: readonly string[] = ["<f4", "<f2", "<f8"];
 export const SAFETENSORS_DTYPES: readonly SafetensorsDtype[] = ["F32", "F16", "BF16"];
+const SAFETENSORS_READ_DTYPES: readonly string[] = [...SAFETENSORS_DTYPES, "F64"];
 
 /**
  * Reads one tensor from a .npy or .safetensors file (chosen by extension).
@@ -54,7 +56,21 @@ export function readTensorFile(file: string, name?: string): Tensor {
   throw new UserError(`${file}: unsupported tensor file extension '${ext || "(none)"}'; expected .npy or .safetensors`);
 }
 
-/** Reads a .npy file (little-endian float32 or float16, C or Fortran order). */
+/** The stored precision of a tensor file's tensor ("float64", "float32", "float16", "bfloat16"), read from its header only. */
+export function tensorDtype(file: string, name?: string): string {
+  const names: Record<string, string> = { "<f8": "float64", "<f4": "float32", "<f2": "float16", F64: "float64", F32: "float32", F16: "float16", BF16: "bfloat16" };
+  if (path.extname(file).toLowerCase() === ".npy") {
+    const buf = readWhole(file);
+    const prelude = buf[6] === 1 ? 10 : 12;
+    const len = buf[6] === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+    return names[parseNpyHeader(file, buf.toString(buf[6] === 3 ? "utf8" : "latin1", prelude, prelude + len)).descr] ?? "unknown";
+  }
+  const list = listSafetensors(file);
+  const e = name === undefined ? list[0] : list.find((x) => x.name === name);
+  return names[e?.dtype ?? ""] ?? "unknown";
+}
+
+/** Reads a .npy file (little-endian float64, float32 or float16, C or Fortran order). */
 export function readNpy(file: string): Tensor {
   return decodeNpy(file, readWhole(file));
 }
@@ -230,7 +246,7 @@ function decodeNpy(file: string, buf: Buffer): Tensor {
   const headerText = buf.toString(major === 3 ? "utf8" : "latin1", prelude, prelude + headerLen);
   const hdr = parseNpyHeader(file, headerText);
 
-  const itemSize = hdr.descr === "<f4" ? 4 : 2;
+  const itemSize = hdr.descr === "<f8" ? 8 : hdr.descr === "<f4" ? 4 : 2;
   const n = numel(hdr.shape);
   const dataStart = prelude + headerLen;
   const want = n * itemSize;
@@ -241,7 +257,7 @@ function decodeNpy(file: string, buf: Buffer): Tensor {
   if (have > want) {
     throw new UserError(`${file}: corrupt: header says ${want} bytes of data, file has ${have} (${have - want} trailing bytes)`);
   }
-  let data = decodeFloats(buf.subarray(dataStart), n, hdr.descr === "<f4" ? "F32" : "F16");
+  let data = decodeFloats(buf.subarray(dataStart), n, hdr.descr === "<f8" ? "F64" : hdr.descr === "<f4" ? "F32" : "F16", file);
   if (hdr.fortranOrder) data = fortranToC(data, hdr.shape);
   const t: Tensor = { shape: hdr.shape, data };
   checkFinite(file, "tensor", t);
@@ -249,7 +265,7 @@ function decodeNpy(file: string, buf: Buffer): Tensor {
 }
 
 interface NpyHeader {
-  descr: "<f4" | "<f2";
+  descr: "<f4" | "<f2" | "<f8";
   fortranOrder: boolean;
   shape: number[];
 }
@@ -269,7 +285,7 @@ function parseNpyHeader(file: string, text: string): NpyHeader {
   if (typeof descr !== "string") {
     throw new UserError(`${file}: unsupported dtype (structured array); supported: ${NPY_DTYPES.join(", ")}`);
   }
-  if (descr !== "<f4" && descr !== "<f2") {
+  if (descr !== "<f4" && descr !== "<f2" && descr !== "<f8") {
     const hint = descr.startsWith(">") ? " (big-endian data is not supported; re-save with dtype.newbyteorder('<'))" : "";
     throw new UserError(`${file}: unsupported dtype '${descr}'${hint}; supported: ${NPY_DTYPES.join(", ")}`);
   }
@@ -517,11 +533,11 @@ function duplicateTopLevelKey(text: string): string | undefined {
 
 function decodeSafetensorsEntry(file: string, st: StFile, name: string): Tensor {
   const e = st.entries[name];
-  if (!(SAFETENSORS_DTYPES as readonly string[]).includes(e.dtype)) {
-    throw new UserError(`${file}: tensor '${name}' has unsupported dtype ${e.dtype}; supported: ${SAFETENSORS_DTYPES.join(", ")}`);
+  if (!SAFETENSORS_READ_DTYPES.includes(e.dtype)) {
+    throw new UserError(`${file}: tensor '${name}' has unsupported dtype ${e.dtype}; supported: ${SAFETENSORS_READ_DTYPES.join(", ")}`);
   }
   const bytes = st.buf.subarray(st.dataStart + e.begin, st.dataStart + e.end);
-  const t: Tensor = { shape: e.shape.slice(), data: decodeFloats(bytes, numel(e.shape), e.dtype as SafetensorsDtype) };
+  const t: Tensor = { shape: e.shape.slice(), data: decodeFloats(bytes, numel(e.shape), e.dtype as SafetensorsDtype | "F64", `${file}: tensor '${name}'`) };
   checkFinite(file, `tensor '${name}'`, t);
   return t;
 }
@@ -530,8 +546,18 @@ function decodeSafetensorsEntry(file: string, st: StFile, name: string): Tensor 
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function decodeFloats(bytes: Buffer, n: number, dtype: SafetensorsDtype): Float32Array {
+function decodeFloats(bytes: Buffer, n: number, dtype: SafetensorsDtype | "F64", what = "tensor"): Float32Array {
   const out = new Float32Array(n);
+  if (dtype === "F64") {
+    // Rounded to float32, the precision oltron quantizes in; a finite value beyond float32's
+    // range is refused rather than turned into Inf.
+    for (let i = 0; i < n; i++) {
+      const v = bytes.readDoubleLE(i * 8);
+      out[i] = v;
+      if (Number.isFinite(v) && !Number.isFinite(out[i])) throw new UserError(`${what}: float64 value ${v} at index ${i} is beyond float32's range`);
+    }
+    return out;
+  }
   if (dtype === "F32") {
     if (LITTLE_ENDIAN_HOST) {
       // Copy rather than view: the source offset need not be 4-aligned.

@@ -76,7 +76,15 @@ export function quantizeToDir(
 ): Manifest {
   const quantized = layers.map((l, i) => {
     opts.log?.(`quantize: layer ${i + 1}/${layers.length} ${l.name} (${l.x.shape.join("x")} x ${l.w.shape[1]})`);
-    return quantizeLayer(d, l);
+    const q = quantizeLayer(d, l);
+    if (q.plan.salientType !== "none" && q.trueSalient === 0) {
+      const how = q.plan.ratio !== undefined ? `ratio ${q.plan.ratio}` : q.plan.threshold !== undefined ? `threshold ${q.plan.threshold} x the median channel max` : "the plan";
+      opts.log?.(
+        `quantize: warning: layer ${l.name}: ${q.plan.salientType} was requested but no channel was selected by ${how}; ` +
+        "the layer runs int4 only (lower --threshold or give --ratio to choose salient channels)",
+      );
+    }
+    return q;
   });
   const set = buildImageSet(d, quantized);
   return writeImageDir(outDir, set, opts.reference === false ? undefined : layers);
