@@ -198,6 +198,36 @@ describe("oltron quantize / golden / sim / verify", () => {
     }
   });
 
+  it("writes waveforms in the format of the extension, within the cycle window, on both simulators, from sim and verify", async () => {
+    const dir = tmpDir("wave");
+    /** The VCD's timestamps, in ns (the testbench's timescale is 1 ns / 1 ps). */
+    const stamps = (file: string) => fs.readFileSync(file, "utf8").split("\n").filter((l) => /^#\d+$/.test(l)).map((l) => Number(l.slice(1)) / 1000);
+    for (const sim of ["verilator", "icarus"]) {
+      const vcd = path.join(dir, `${sim}.vcd`);
+      const out = path.join(dir, `run-${sim}`);
+      const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:16x64x16", "--simulator", sim, "--trace", vcd, "--trace-from", "20", "--trace-to", "40", "--out", out);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stderr).toContain(`wrote waveform ${vcd} (cycles 20..40); view it with: gtkwave ${vcd}`);
+      // Cycle n is the posedge at 25 + 10 n ns: nothing before cycle 20's, nothing after cycle 40 ends.
+      const t = stamps(vcd);
+      expect(t.length).toBeGreaterThan(20);
+      expect(Math.min(...t)).toBeGreaterThanOrEqual(25 + 10 * 20 - 1);
+      expect(Math.max(...t)).toBeLessThanOrEqual(25 + 10 * 41);
+      const res = JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8"));
+      expect(res.trace).toEqual({ file: vcd, format: "vcd", from: 20, to: 40 });
+      // FST by extension: the binary format's header block, much smaller than the text.
+      const fst = path.join(dir, `${sim}.fst`);
+      const s = await oltron("sim", "--design", path.join(out, "design"), "--images", path.join(out, "images"), "--simulator", sim, "--trace", fst, "--trace-from", "20", "--trace-to", "40");
+      expect(s.exitCode, s.all).toBe(0);
+      expect(fs.readFileSync(fst)[0]).toBe(0);
+      expect(fs.statSync(fst).size).toBeLessThan(fs.statSync(vcd).size);
+    }
+    const bad = await oltron("verify", "--preset", "tiny", "--layer", "qkv:16x64x16", "--trace", path.join(dir, "w.ghw"), "--out", path.join(dir, "never"));
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/--trace .*w\.ghw: the waveform format follows the extension, which must be \.fst or \.vcd \(got '\.ghw'\)/);
+    expect(fs.existsSync(path.join(dir, "never"))).toBe(false);
+  }, 240_000);
+
   it("sim checks its output paths and trace window before running; manifests cannot name files outside their folder", async () => {
     const images = path.join(tmpDir("simchk"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

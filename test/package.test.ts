@@ -46,6 +46,22 @@ describe("npm package", () => {
     expect(out.top).toMatch(/^oltron_r4c4f2_[0-9a-f]{6}_top$/);
     expect(out.fp8).toBe(3);
     expect(fs.existsSync(path.join(app, "node_modules", "oltron", "dist", "index.d.ts"))).toBe(true);
+
+    // docs/api.md's example, type-checked against the installed declarations, then run.
+    const doc = fs.readFileSync(path.join(ROOT, "docs", "api.md"), "utf8");
+    const example = /<!-- example:begin -->\s*```ts\n([\s\S]*?)```\s*<!-- example:end -->/.exec(doc)?.[1];
+    expect(example, "docs/api.md has no example block").toBeDefined();
+    fs.writeFileSync(path.join(app, "example.ts"), example!);
+    const tsc = path.join(ROOT, "node_modules", ".bin", "tsc");
+    const types = await execa(tsc, ["--strict", "--noEmitOnError", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
+      "--types", "node", "--typeRoots", path.join(ROOT, "node_modules", "@types"), "--skipLibCheck", "example.ts"], { cwd: app, reject: false, all: true });
+    expect(types.exitCode, types.all).toBe(0);
+    fs.renameSync(path.join(app, "example.js"), path.join(app, "example.mjs"));
+    const ran = await execa("node", ["example.mjs"], { cwd: app, reject: false, all: true, env });
+    expect(ran.exitCode, ran.all).toBe(0);
+    expect(ran.stdout).toMatch(/SQNR \d+\.\d+ dB/);
+    expect(ran.stdout).toMatch(/PASS \(bit-exact\)/);
+    expect(JSON.parse(fs.readFileSync(path.join(app, "api-run", "result.json"), "utf8")).pass).toBe(true);
   });
 
   it("the bin says what to do when the compiled CLI is missing, without a stack trace", async () => {

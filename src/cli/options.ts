@@ -17,7 +17,7 @@ import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
 import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
 import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
-import type { Simulator } from "../sim/build.js";
+import { traceFormatOf, type Simulator } from "../sim/build.js";
 import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
@@ -255,4 +255,26 @@ export function buildFromOptions(o: Record<string, unknown>): { simulator: Simul
     simulator: (o.simulator as Simulator | undefined) ?? "verilator", rebuild: !!o.rebuild,
     buildFlags: (o.buildFlag as string[] | undefined) ?? [], threads: (o.simThreads as number | undefined) ?? 1,
   };
+}
+
+/** Waveform options shared by sim, verify and demo. */
+export function addTraceOptions(cmd: Command): Command {
+  return cmd
+    .option("--trace <file>", "write a waveform; the format follows the extension: .fst or .vcd (both simulators)")
+    .addOption(new Option("--trace-from <cycle>", "first traced cycle (counted from the end of reset)").argParser(intArg("--trace-from", 0, 2 ** 53)))
+    .addOption(new Option("--trace-to <cycle>", "last traced cycle").argParser(intArg("--trace-to", 0, 2 ** 53)));
+}
+
+/** The waveform request, checked before anything runs: format, window, and a folder to write into. */
+export function traceFromOptions(o: Record<string, unknown>): { file: string; from?: number; to?: number } | undefined {
+  if (!o.trace) {
+    if (o.traceFrom !== undefined || o.traceTo !== undefined) throw new UserError("--trace-from/--trace-to need --trace <file>");
+    return undefined;
+  }
+  const trace = { file: path.resolve(String(o.trace)), from: o.traceFrom as number | undefined, to: o.traceTo as number | undefined };
+  traceFormatOf(trace.file);
+  if (trace.from !== undefined && trace.to !== undefined && trace.to < trace.from) throw new UserError(`--trace-to ${trace.to} is before --trace-from ${trace.from}`);
+  if (fs.existsSync(trace.file) && !fs.statSync(trace.file).isFile()) throw new UserError(`--trace ${o.trace}: exists and is not a file`);
+  if (!fs.existsSync(path.dirname(trace.file))) throw new UserError(`--trace ${o.trace}: folder ${path.dirname(String(o.trace))} does not exist`);
+  return trace;
 }

@@ -13,7 +13,7 @@ import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { loadManifest } from "../image/manifest.js";
 import { checkSimulator } from "../sim/build.js";
 import {
-  addBuildOptions, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
+  addTraceOptions, traceFromOptions, addBuildOptions, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
 } from "./options.js";
 
 export function registerRunCommands(program: Command): void {
@@ -45,43 +45,34 @@ export function registerRunCommands(program: Command): void {
     .option("--json", "print JSON")
     .action((o: { images: string; json?: boolean }) => printGolden(o.images, o.json));
 
-  addBuildOptions(addMemoryOptions(program
+  addTraceOptions(addBuildOptions(addMemoryOptions(program
     .command("sim")
     .description("simulate an image folder on a generated design and compare with the golden model")
     .requiredOption("--design <dir>", "design folder")
     .requiredOption("--images <dir>", "image folder")
-    .option("--trace <file>", "write a waveform (FST with Verilator, VCD with Icarus)")
-    .addOption(new Option("--trace-from <cycle>", "first traced cycle").argParser(intArg("--trace-from", 0, 2 ** 53)))
-    .addOption(new Option("--trace-to <cycle>", "last traced cycle").argParser(intArg("--trace-to", 0, 2 ** 53)))
     .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
-    .option("--json", "print the JSON result")))
+    .option("--json", "print the JSON result"))))
     .action(async (o: Record<string, unknown>) => {
-      const trace = o.trace ? { file: String(o.trace), from: o.traceFrom as number | undefined, to: o.traceTo as number | undefined } : undefined;
-      if (!trace && (o.traceFrom !== undefined || o.traceTo !== undefined)) throw new UserError("--trace-from/--trace-to need --trace <file>");
-      if (trace && trace.from !== undefined && trace.to !== undefined && trace.to < trace.from) {
-        throw new UserError(`--trace-to ${trace.to} is before --trace-from ${trace.from}`);
-      }
+      const trace = traceFromOptions(o);
       const resultFile = String(o.result ?? path.join(String(o.images), "sim-result.json"));
-      for (const f of [resultFile, ...(trace ? [trace.file] : [])]) {
+      for (const f of [resultFile]) {
         if (fs.existsSync(f) && !fs.statSync(f).isFile()) throw new UserError(`${f}: exists and is not a file; give a file name for the result`);
         if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
       }
       const r = await simulate(String(o.design), String(o.images), {
         ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
       });
-      if (trace && !fs.existsSync(trace.file)) {
-        log(`sim: no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
-      }
+      reportTrace(r, trace);
       writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
       printSim(r, !!o.json);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
-  addBuildOptions(addMemoryOptions(addLayerOptions(
+  addTraceOptions(addBuildOptions(addMemoryOptions(addLayerOptions(
     addDesignOptions(
       program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch"),
     ),
-  )))
+  ))))
     .option("--out <dir>", "run folder (default: a fresh rtl-out/runs/verify-<design>-<date>-<time>); an earlier oltron run folder given here is replaced")
     .option("--json", "print the JSON result")
     .action(async (o: Record<string, unknown>) => {
@@ -91,9 +82,9 @@ export function registerRunCommands(program: Command): void {
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
-  addBuildOptions(program
+  addTraceOptions(addBuildOptions(program
     .command("demo")
-    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation"))
+    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")))
     .action(async (o: Record<string, unknown>) => {
       const out = path.join("rtl-out", "demo");
       const { r } = await verify({ ...o, preset: "default", out, seed: 1 });
@@ -139,6 +130,7 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
   const d = designFromOptions(o);
   const dir = o.out !== undefined ? String(o.out) : freshDir(path.join("rtl-out", "runs"), `verify-${d.name}`);
   checkOutputApart({ flag: "--out", path: dir }, tensorInputs(o, []));
+  const trace = traceFromOptions(o);
   // Everything a user gave is checked before the first file is written.
   const layers = applyBudget(d, layersFromOptions(o, d), o);
   await checkSimulator(o.simulator as SimResult["simulator"]);
@@ -154,8 +146,9 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     printGolden(imagesDir, false, log);
     const inputs = [o.x, o.w, o.config, o.block].filter((f): f is string => typeof f === "string" && fs.existsSync(f) && fs.statSync(f).isFile());
     r = await simulate(designDir, imagesDir, {
-      ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs,
+      ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs, trace,
     });
+    reportTrace(r, trace);
     // Recorded paths name the run folder as it will be, not its temporary sibling.
     const real = path.resolve(dir);
     r.provenance.inputs = r.provenance.inputs.map((i) => ({ ...i, file: i.file.startsWith(path.resolve(tmp)) ? real + i.file.slice(path.resolve(tmp).length) : i.file }));
@@ -170,4 +163,11 @@ function tensorInputs(o: Record<string, unknown>, more: { flag: string; path: st
     .filter((k) => typeof o[k] === "string" && fs.existsSync(String(o[k])))
     .map((k) => ({ flag: `--${k}`, path: String(o[k]) }));
   return [...more, ...files];
+}
+
+/** Says where the waveform went (it is also recorded in the result), or why there is none. */
+function reportTrace(r: SimResult, trace: { file: string; from?: number; to?: number } | undefined): void {
+  if (!trace) return;
+  if (fs.existsSync(trace.file)) log(`wrote waveform ${trace.file} (cycles ${trace.from ?? 0}..${trace.to ?? "end"}); view it with: gtkwave ${trace.file}`);
+  else log(`no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
 }

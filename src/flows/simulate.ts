@@ -12,7 +12,7 @@ import { Block } from "../image/block.js";
 import { loadManifest } from "../image/manifest.js";
 import { layerTraffic, type LayerTraffic } from "../image/traffic.js";
 import { IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus } from "../sim/driver.js";
-import { buildSim, type Simulator } from "../sim/build.js";
+import { buildSim, traceFormatOf, type Simulator } from "../sim/build.js";
 import { loadDesign, loadRtl } from "./design.js";
 import { compareOutputs, runGolden, type Mismatch } from "./golden.js";
 
@@ -28,6 +28,8 @@ export interface SimResult {
   cycles: { total: number; busy: number; stall: number; watchdog: number };
   /** Set when the wall-clock limit (seconds) stopped a hung simulator. */
   wallClockLimit?: number;
+  /** The waveform this run wrote (absent when none was asked for or the run ended first). */
+  trace?: { file: string; format: "fst" | "vcd"; from: number; to?: number };
   words: { read: number; written: number };
   macs: number;
   utilization: number;
@@ -107,7 +109,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   for (const [what, got, want] of geometry) {
     if (got !== want) throw new UserError(`${imagesDir}/manifest.json: design.${what} is ${got}, but design ${d.name} has ${want}; the manifest was edited`);
   }
-  const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man, simulator), trace: !!opts.trace, log: opts.log, rebuild: opts.rebuild, extraFlags: opts.buildFlags, threads: opts.threads });
+  const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man, simulator), trace: opts.trace ? traceFormatOf(opts.trace.file) : undefined, log: opts.log, rebuild: opts.rebuild, extraFlags: opts.buildFlags, threads: opts.threads });
   const memory = opts.memory ?? IDEAL_MEMORY;
   const watchdog = opts.maxCycles ?? watchdogCycles(d, man, memory);
   const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, maxSeconds: opts.maxSeconds, trace: opts.trace, log: opts.log, memory, abortAt: opts.abortAt });
@@ -153,6 +155,9 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     pass: run.status === "done" && (!compare || mismatches === 0) && opts.compare !== false,
     cycles: { total, busy: run.cyclesBusy, stall: run.cyclesStall, watchdog },
     ...(run.wallClockLimit !== undefined ? { wallClockLimit: run.wallClockLimit } : {}),
+    ...(opts.trace && fs.existsSync(opts.trace.file)
+      ? { trace: { file: path.resolve(opts.trace.file), format: traceFormatOf(opts.trace.file), from: opts.trace.from ?? 0, ...(opts.trace.to !== undefined ? { to: opts.trace.to } : {}) } }
+      : {}),
     words: { read: run.wordsRead, written: run.wordsWritten },
     macs,
     utilization: total > 0 ? macs / (d.pes.total * total) : 0,

@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { cacheRoot } from "../core/cache.js";
 import { runChild, trackTemp } from "../core/children.js";
@@ -17,12 +18,25 @@ import { sha256 } from "../core/files.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 
 export type Simulator = "verilator" | "icarus";
+export type TraceFormat = "fst" | "vcd";
+
+/** The waveform format a file name asks for, or a message naming the legal ones. */
+export function traceFormatOf(file: string): TraceFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === ".fst" || ext === ".vcd") return ext.slice(1) as TraceFormat;
+  throw new UserError(`--trace ${file}: the waveform format follows the extension, which must be .fst or .vcd (got '${ext || "none"}')`);
+}
+
+/** Verilator's main for waveform builds (it keeps the cycle window, see the file). */
+const TRACE_MAIN = "oltron_trace_main.cpp";
+const TRACE_MAIN_SOURCE = fileURLToPath(new URL("../../src/sim/trace_main.cpp", import.meta.url));
 
 export interface BuildOptions {
   simulator: Simulator;
   /** log2 of the testbench memory depth in words. */
   memAddrBits: number;
-  trace?: boolean;
+  /** A waveform build: its format. */
+  trace?: TraceFormat;
   /** Verilator model threads (default 1); a large array simulates faster on several cores. */
   threads?: number;
   /** Extra flags passed to verilator / iverilog as given (part of the cache key). */
@@ -56,7 +70,7 @@ interface EntryRecord {
   version: string;
   flags: string[];
   memAddrBits: number;
-  trace: boolean;
+  trace: TraceFormat | false;
   files: Record<string, string>;
   binarySha256: string;
   buildSeconds: number;
@@ -107,10 +121,13 @@ export function verilatorBuildFlags(): string[] {
 function buildFlags(rtl: GeneratedRtl, opts: BuildOptions): string[] {
   const extra = opts.extraFlags ?? [];
   if (opts.simulator === "icarus") return ["-g2005", "-s", rtl.tbTop, `-P${rtl.tbTop}.MEM_ADDR_BITS=${opts.memAddrBits}`, ...extra];
+  // A waveform build compiles oltron's own main (keeping the cycle window) instead of --binary's.
+  const base = opts.trace
+    ? [...verilatorBuildFlags().filter((f) => f !== "--binary"), "--cc", "--exe", "--build", "--prefix", "Vtb", opts.trace === "fst" ? "--trace-fst" : "--trace"]
+    : verilatorBuildFlags();
   return [
-    ...verilatorBuildFlags(),
+    ...base,
     "--top-module", rtl.tbTop, `-GMEM_ADDR_BITS=${opts.memAddrBits}`,
-    ...(opts.trace ? ["--trace-fst"] : []),
     ...(opts.threads && opts.threads > 1 ? ["--threads", String(opts.threads)] : []),
     ...extra,
   ];
@@ -125,17 +142,18 @@ export function simCacheDir(): string {
 export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<SimBuild> {
   const log = opts.log ?? defaultLog;
   const version = await toolVersion(opts.simulator);
-  const files = { ...rtl.sources, ...rtl.testbench };
+  const files: Record<string, string> = { ...rtl.sources, ...rtl.testbench };
+  if (opts.trace && opts.simulator === "verilator") files[TRACE_MAIN] = fs.readFileSync(TRACE_MAIN_SOURCE, "utf8");
   const names = Object.keys(files).sort();
   const fileHashes = Object.fromEntries(names.map((n) => [n, sha256(files[n])]));
   const flags = buildFlags(rtl, opts);
-  const key = sha256(JSON.stringify({ sim: opts.simulator, version, flags, mem: opts.memAddrBits, trace: !!opts.trace, files: Object.entries(fileHashes) })).slice(0, 16);
+  const key = sha256(JSON.stringify({ sim: opts.simulator, version, flags, mem: opts.memAddrBits, trace: opts.trace ?? false, files: Object.entries(fileHashes) })).slice(0, 16);
   const dir = path.join(simCacheDir(), `${opts.simulator}-${key}`);
   const binary = path.join(dir, opts.simulator === "verilator" ? "Vsim" : "sim.vvp");
   const hit = (): SimBuild => ({ simulator: opts.simulator, dir, key, binary, cached: true, buildSeconds: 0, version });
   const want: Omit<EntryRecord, "binarySha256" | "buildSeconds" | "builtAt"> = {
     format: "oltron-sim-build", key, design: rtl.top, simulator: opts.simulator, version, flags,
-    memAddrBits: opts.memAddrBits, trace: !!opts.trace, files: fileHashes,
+    memAddrBits: opts.memAddrBits, trace: opts.trace ?? false, files: fileHashes,
   };
 
   let reason: string | undefined;
@@ -179,7 +197,7 @@ function whyBuild(want: Omit<EntryRecord, "binarySha256" | "buildSeconds" | "bui
     const changed = Object.keys({ ...r.files, ...want.files }).filter((f) => r.files[f] !== want.files[f]);
     if (changed.length) d.push(`generated sources changed (${changed.join(", ")})`);
     if (r.memAddrBits !== want.memAddrBits) d.push(`testbench memory ${2 ** r.memAddrBits} -> ${2 ** want.memAddrBits} words (the images need more)`);
-    if (r.trace !== want.trace) d.push(want.trace ? "waveform tracing requested" : "a build without tracing");
+    if (r.trace !== want.trace) d.push(want.trace ? `a waveform build (${want.trace}) requested` : "a build without waveforms");
     if (JSON.stringify(r.flags) !== JSON.stringify(want.flags) && r.memAddrBits === want.memAddrBits && r.trace === want.trace) {
       d.push(`build flags changed (${want.flags.filter((f) => !r.flags.includes(f)).join(" ") || "fewer flags"})`);
     }

@@ -11,7 +11,7 @@ import type { ElaboratedDesign } from "../hw/design.js";
 import { Block, readImage } from "../image/block.js";
 import { sha256 } from "../core/files.js";
 import type { Manifest } from "../image/manifest.js";
-import type { SimBuild, Simulator } from "./build.js";
+import { traceFormatOf, type SimBuild, type Simulator } from "./build.js";
 import { errorName } from "../hw/registers.js";
 
 /**
@@ -159,7 +159,9 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
       if (opts.trace.to !== undefined) args.push(`+trace_to=${opts.trace.to}`);
     }
     const cmd = build.simulator === "verilator" ? build.binary : "vvp";
-    const cmdArgs = build.simulator === "verilator" ? args : ["-n", build.binary, ...args];
+    // vvp writes FST when asked by its extended argument; Verilator builds carry their format.
+    const fst = opts.trace !== undefined && traceFormatOf(opts.trace.file) === "fst";
+    const cmdArgs = build.simulator === "verilator" ? args : ["-n", build.binary, ...(fst ? ["-fst"] : []), ...args];
     const t0 = performance.now();
     const ticker = setInterval(() => log(`sim: ... running (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
     let r;

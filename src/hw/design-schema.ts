@@ -1,0 +1,42 @@
+/**
+ * The schema of design.json, published as docs/schemas/design.schema.json (kept equal by a
+ * test). The file is read back by re-elaborating its `config` (every cross-parameter rule is
+ * checked there, hw/design.ts); this schema states each field's type and single-field range.
+ */
+import { z } from "zod";
+import { zodToJsonSchema } from "zod-to-json-schema";
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const pow2 = (min: number, max: number) => int(min, max).refine((v) => (v & (v - 1)) === 0, "must be a power of two");
+
+export const archConfigSchema = z.object({
+  rows: int(2, 256),
+  cols: int(2, 256),
+  flexLines: int(0, 256),
+  salientTypes: z.array(z.enum(["fp8", "fp12"])).max(2),
+  psumBits: int(1, 32),
+  memWordBits: pow2(32, 1024),
+  bufferTokens: pow2(2, 65536),
+  axiIdBits: int(1, 8),
+  axiMaxBurst: int(1, 256),
+  axiMaxReads: int(1, 32),
+  loadSlots: z.union([z.literal(2), z.literal(4), z.literal(8)]),
+});
+
+export const designJsonSchema = z.object({
+  generator: z.object({ name: z.literal("oltron-gen"), version: z.string() }),
+  config: archConfigSchema,
+  hash: z.string().regex(/^[0-9a-f]{6}$/),
+  prefix: z.string(),
+  name: z.string(),
+  rows: int(2, 256),
+  cols: int(2, 256),
+  flexLines: int(0, 256),
+  effRows: int(0, 256),
+  pes: z.object({ efficient: int(0, 65536), flexible: int(0, 65536), total: int(4, 65536) }),
+  rtl: z.object({ top: z.string(), tbTop: z.string(), sources: z.array(z.string()) }).passthrough(),
+}).passthrough();
+
+export function designJsonSchemaDocument(): object {
+  return zodToJsonSchema(designJsonSchema, { name: "OltronDesign", $refStrategy: "none" });
+}
