@@ -295,6 +295,26 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect([res.layers[0].m, res.layers[0].k, res.layers[0].n]).toEqual([16, 16, 4]);
   });
 
+  it("generate, quantize and demo take --json and then print exactly one JSON document on stdout", async () => {
+    const dir = tmpDir("json");
+    const g = await oltron("generate", "--preset", "tiny", "--out", path.join(dir, "d"), "--json");
+    expect(g.exitCode, g.all).toBe(0);
+    const gj = JSON.parse(g.stdout);
+    expect(gj.design).toMatch(/^r4c4f2_[0-9a-f]{6}$/);
+    expect(gj.files).toContain("design.json");
+    expect(gj.out).toBe(path.join(dir, "d"));
+    const q = await oltron("quantize", "--design", path.join(dir, "d"), "--out", path.join(dir, "i"), "--layer", "qkv:8x16x8", "--golden", "--json");
+    expect(q.exitCode, q.all).toBe(0);
+    const qj = JSON.parse(q.stdout);
+    expect(qj.layers.map((l: { name: string; m: number; k: number; n: number }) => [l.m, l.k, l.n])).toEqual([[8, 16, 8]]);
+    expect(qj.golden[0].error.sqnrDb).toBeGreaterThan(0);
+    expect(q.stderr).toMatch(/quantize: wrote 1 layer\(s\)/);
+    const demo = await execa("node", [path.join(ROOT, "bin", "oltron.js"), "demo", "--json"], { reject: false, cwd: dir, all: true });
+    expect(demo.exitCode, demo.all).toBe(0);
+    expect(JSON.parse(demo.stdout).pass).toBe(true);
+    expect(demo.stderr).toMatch(/wrote rtl-out\/demo\/design/);
+  }, 120_000);
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

@@ -179,3 +179,23 @@ describe("published schema", () => {
     expect(schemaProblems({ ...JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")), memWordBits: 4096 })).toEqual(["memWordBits = 4096: must be <= 1024"]);
   });
 });
+
+describe("published schemas of design.json and the result", () => {
+  it("docs/schemas/*.schema.json equal the schemas in the code, and real files satisfy them", async () => {
+    const { designJsonSchema, designJsonSchemaDocument } = await import("../src/hw/design-schema.js");
+    const { simResultSchema, simResultSchemaDocument } = await import("../src/flows/result-schema.js");
+    const read = (f: string) => JSON.parse(fs.readFileSync(path.join(ROOT, "docs", "schemas", f), "utf8"));
+    expect(read("design.schema.json")).toEqual(JSON.parse(JSON.stringify(designJsonSchemaDocument())));
+    expect(read("sim-result.schema.json")).toEqual(JSON.parse(JSON.stringify(simResultSchemaDocument())));
+    const dir = tmpDir("schemas");
+    const run = await execa("node", [OLTRON, "verify", "--preset", "tiny", "--layer", "qkv:8x16x8", "--out", path.join(dir, "run")], { reject: false, all: true });
+    expect(run.exitCode, run.all).toBe(0);
+    const design = JSON.parse(fs.readFileSync(path.join(dir, "run", "design", "design.json"), "utf8"));
+    expect(designJsonSchema.safeParse(design).success).toBe(true);
+    expect(designJsonSchema.safeParse({ ...design, config: { ...design.config, memWordBits: 48 } }).success).toBe(false);
+    const result = JSON.parse(fs.readFileSync(path.join(dir, "run", "sim-result.json"), "utf8"));
+    const parsed = simResultSchema.safeParse(result);
+    expect(parsed.success, JSON.stringify(parsed.error?.issues?.slice(0, 3))).toBe(true);
+    expect(simResultSchema.safeParse({ ...result, status: "fine" }).success).toBe(false);
+  }, 120_000);
+});

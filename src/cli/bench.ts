@@ -15,7 +15,8 @@ export function registerBenchCommands(program: Command): void {
     .option("--quick", "small shapes (a few seconds)")
     .option("--only <sections>", `comma list of sections to run: ${PERF_SECTIONS.join(", ")} (default: all)`)
     .option("--sizes <list>", `array sizes of the simulation-speed section, comma list of ${SPEED_SIZES.join(", ")} (default: all)`)
-    .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string }) => {
+    .option("--json", "print the results as one JSON document instead of markdown")
+    .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string; json?: boolean }) => {
       if (!o.out) throw new UserError("--out needs a folder");
       const only = o.only === undefined ? undefined : o.only.split(",").map((x) => x.trim());
       for (const x of only ?? []) {
@@ -26,8 +27,8 @@ export function registerBenchCommands(program: Command): void {
         if (!(SPEED_SIZES as readonly number[]).includes(n)) throw new UserError(`--sizes: '${o.sizes!.split(",")[i].trim()}' is not one of ${SPEED_SIZES.join(", ")}`);
       }
       const r = await runPerfBench({ out: o.out, quick: o.quick, only: only as PerfSection[] | undefined, sizes });
-      console.log(perfMarkdown(r));
-      console.log(`wrote ${path.join(o.out, "perf.json")} and perf.md`);
+      console.log(o.json ? JSON.stringify(r, null, 1) : perfMarkdown(r));
+      process.stderr.write(`wrote ${path.join(o.out, "perf.json")} and perf.md\n`);
     });
   registerAccuracyCommands(bench);
 }

@@ -1,6 +1,7 @@
 /**
  * Commands about formats and designs: `formats`, `generate`, and the `report` group.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
@@ -25,12 +26,20 @@ export function registerDesignCommands(program: Command): void {
     program.command("generate").description("generate Verilog RTL, testbench and design.json for an array configuration"),
   )
     .option("--out <dir>", "output folder (default rtl-out/<design-name>)")
+    .option("--json", "print one JSON document: the design, its parameters and the files written")
     .action((o: Record<string, unknown>) => {
       const t0 = performance.now();
       const d = designFromOptions(o);
       const dir = String(o.out ?? path.join("rtl-out", d.name));
       const rtl = writeDesign(dir, d);
       const ms = performance.now() - t0;
+      if (o.json) {
+        console.log(JSON.stringify({
+          design: d.name, out: path.resolve(dir), config: d.config, pes: d.pes, top: rtl.top,
+          files: fs.readdirSync(dir).filter((f) => !f.startsWith(".")).sort(),
+        }, null, 1));
+        return;
+      }
       console.log(`generated ${d.name}: ${d.rows}x${d.cols} array, ${d.flexLines} flexible line(s), ${d.pes.efficient} efficient + ${d.pes.flexible} flexible PEs`);
       console.log(`  ${Object.keys(rtl.sources).length} RTL files + testbench + design.json in ${dir} (${ms.toFixed(0)} ms)`);
     });

@@ -26,11 +26,25 @@ export function registerRunCommands(program: Command): void {
   )
     .option("--no-reference", "do not store the float tensors (no error figures from 'oltron golden')")
     .option("--golden", "also run the golden model and write <layer>.expected.hex")
+    .option("--json", "print one JSON document (the layers written, and the golden results with --golden); messages go to stderr")
     .action((o: Record<string, unknown>) => {
       checkOutputApart({ flag: "--out", path: String(o.out) }, tensorInputs(o, [{ flag: "--design", path: String(o.design) }]));
       const d = loadDesign(String(o.design));
       const layers = applyBudget(d, layersFromOptions(o, d), o);
       const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
+      if (o.json) {
+        const golden = o.golden ? runGolden(String(o.out), loadManifest(String(o.out))) : undefined;
+        console.log(JSON.stringify({
+          out: path.resolve(String(o.out)), design: d.name, memoryWords: man.memoryWords, memWordBits: man.memWordBits,
+          layers: man.layers.map((l) => ({
+            name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels, s: l.s,
+            tiles: l.tiles, minTiles: l.minTiles, nTiles: l.nTiles, actScale: l.actScale,
+          })),
+          ...(golden ? { golden } : {}),
+        }, null, 1));
+        log(`quantize: wrote ${man.layers.length} layer(s) to ${o.out}`);
+        return;
+      }
       for (const l of man.layers) {
         console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} salient=${l.salientChannels} S=${l.s}/tile tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
       }
@@ -84,12 +98,13 @@ export function registerRunCommands(program: Command): void {
 
   addTraceOptions(addBuildOptions(program
     .command("demo")
-    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")))
+    .description("the main job on built-in data: generate a 16x16 design, quantize LLaMA-like layers, golden model, Verilator co-simulation")
+    .option("--json", "print the JSON result (one document; messages go to stderr)")))
     .action(async (o: Record<string, unknown>) => {
       const out = path.join("rtl-out", "demo");
       const { r } = await verify({ ...o, preset: "default", out, seed: 1 });
-      printSim(r, false);
-      console.log(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
+      printSim(r, !!o.json);
+      (o.json ? log : console.log)(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 }
