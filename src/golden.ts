@@ -27,6 +27,13 @@ export interface ErrorFigures {
 }
 
 /** Float reference X x W against the dequantized Y = Yint * s_a * s_w[n]. */
+/** The dequantized output [m x n] (float32, original channel order): Y * s_a * s_w[c]. */
+export function dequantize(y: Int32Array, m: number, n: number, paddedN: number, actScale: number, weightScales: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(m * n);
+  for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) out[r * n + c] = y[r * paddedN + c] * actScale * weightScales[c];
+  return out;
+}
+
 export function quantError(
   x: Float32Array, wf: Float32Array, m: number, k: number, n: number,
   y: Int32Array, paddedN: number, actScale: number, weightScales: ArrayLike<number>,

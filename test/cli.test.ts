@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { writeNpy } from "../src/data/tensorio.js";
+import { readTensorFile, writeNpy } from "../src/data/tensorio.js";
 import { sha256 } from "../src/core/files.js";
 import { Rng } from "../src/core/rng.js";
 import { tmpDir } from "./helpers/cosim.js";
@@ -308,6 +308,31 @@ describe("oltron quantize / golden / sim / verify", () => {
     const qj = JSON.parse(q.stdout);
     expect(qj.layers.map((l: { name: string; m: number; k: number; n: number }) => [l.m, l.k, l.n])).toEqual([[8, 16, 8]]);
     expect(qj.golden[0].error.sqnrDb).toBeGreaterThan(0);
+    // The dequantized output beside the float reference, in original channel order: its error
+    // against X*W is the golden model's reported MSE.
+    expect(qj.golden[0].dequantizedFile).toBe("L0_qkv.deq.npy");
+    const deq = readTensorFile(path.join(dir, "i", "L0_qkv.deq.npy"));
+    const xr = readTensorFile(path.join(dir, "i", "L0_qkv.x.npy"));
+    const wr = readTensorFile(path.join(dir, "i", "L0_qkv.w.npy"));
+    expect(deq.shape).toEqual([8, 8]);
+    let se = 0;
+    for (let r = 0; r < 8; r++) {
+      for (let c = 0; c < 8; c++) {
+        let ref = 0;
+        for (let k = 0; k < 16; k++) ref += xr.data[r * 16 + k] * wr.data[k * 8 + c];
+        se += (ref - deq.data[r * 8 + c]) ** 2;
+      }
+    }
+    expect(se / 64).toBeCloseTo(qj.golden[0].error.mse, 4);
+    // The float reference is protected by sha256 in the manifest: a changed byte is refused.
+    const man = JSON.parse(fs.readFileSync(path.join(dir, "i", "manifest.json"), "utf8"));
+    expect(man.layers[0].reference.xSha256).toBe(sha256(fs.readFileSync(path.join(dir, "i", "L0_qkv.x.npy"))));
+    const xb = fs.readFileSync(path.join(dir, "i", "L0_qkv.x.npy"));
+    xb[xb.length - 1] ^= 1;
+    fs.writeFileSync(path.join(dir, "i", "L0_qkv.x.npy"), xb);
+    const tampered = await oltron("golden", "--images", path.join(dir, "i"));
+    expect(tampered.exitCode).toBe(1);
+    expect(tampered.stderr).toMatch(/L0_qkv\.x\.npy: sha256 does not match the manifest: the float reference was changed or damaged/);
     expect(q.stderr).toMatch(/quantize: wrote 1 layer\(s\)/);
     const demo = await execa("node", [path.join(ROOT, "bin", "oltron.js"), "demo", "--json"], { reject: false, cwd: dir, all: true });
     expect(demo.exitCode, demo.all).toBe(0);
@@ -341,6 +366,11 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(r.stdout).toMatch(/^PASS \(bit-exact\): r8c8f2_\w+ on verilator, \d+ layer\(s\)/m);
     const man = JSON.parse(fs.readFileSync(path.join(out, "images", "manifest.json"), "utf8"));
     expect(man.layers.map((l: { name: string }) => l.name)).toContain("b0.fc2");
+    // salientSet follows the documented balancing order for folded layouts too.
+    for (const l of man.layers as { tiles: number; tileChannels: number; s: number; permutation: number[]; salientSet: number[] }[]) {
+      expect(l.salientSet.length).toBeLessThanOrEqual(l.tiles * l.s);
+      l.salientSet.forEach((c, i) => expect(l.permutation[(i % l.tiles) * l.tileChannels + Math.floor(i / l.tiles)]).toBe(c));
+    }
     const bad = await oltron("verify", "--preset", "small8", "--out", out, "--block", "nosuch");
     expect(bad.stderr).toMatch(/block 'nosuch' is neither a file nor a built-in example/);
     const both = await oltron("verify", "--preset", "small8", "--out", out, "--block", "llama7b", "--layer", "qkv:4x4x4");

@@ -3,11 +3,12 @@
  * expected output image, error figures against the float reference) and the comparison of
  * a simulated output image with the expected one.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/files.js";
-import { readTensorFile } from "../data/tensorio.js";
-import { matmulMod32, quantError, type ErrorFigures } from "../golden.js";
+import { sha256, writeFileAtomic } from "../core/files.js";
+import { readTensorFile, writeNpy } from "../data/tensorio.js";
+import { dequantize, matmulMod32, quantError, type ErrorFigures } from "../golden.js";
 import type { Block } from "../image/block.js";
 import type { Manifest, ManifestLayer } from "../image/manifest.js";
 import { outputBlock, readOperands, readOutputBlock } from "../image/read.js";
@@ -19,6 +20,8 @@ export interface GoldenLayerResult {
   n: number;
   macs: number;
   expectedFile: string;
+  /** The dequantized output [m x n] as float32 .npy, original channel order (when written). */
+  dequantizedFile?: string;
   error?: ErrorFigures;
   seconds: number;
 }
@@ -32,10 +35,21 @@ export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; e
     const y = matmulMod32(a, w, l.m, l.paddedK, l.paddedN);
     const block = outputBlock(man, l, y);
     const expectedFile = `${l.name}.expected.hex`;
-    if (opts.write !== false) writeFileAtomic(path.join(dir, expectedFile), block.toHex());
+    let dequantizedFile: string | undefined;
+    if (opts.write !== false) {
+      writeFileAtomic(path.join(dir, expectedFile), block.toHex());
+      // Beside the float reference: what the accelerator's output means, in real numbers.
+      dequantizedFile = `${l.name}.deq.npy`;
+      writeNpy(path.join(dir, dequantizedFile), { shape: [l.m, l.n], data: dequantize(y, l.m, l.n, l.paddedN, l.actScale, l.weightScales) });
+    }
     const seconds = (performance.now() - t0) / 1000;
     let error: ErrorFigures | undefined;
     if (opts.error !== false && l.reference) {
+      for (const [file, sha] of [[l.reference.x, l.reference.xSha256], [l.reference.w, l.reference.wSha256]] as const) {
+        if (sha !== undefined && sha256(fs.readFileSync(path.join(dir, file))) !== sha) {
+          throw new UserError(`${dir}/${file}: sha256 does not match the manifest: the float reference was changed or damaged`);
+        }
+      }
       const x = readTensorFile(path.join(dir, l.reference.x));
       const wf = readTensorFile(path.join(dir, l.reference.w));
       if (x.shape[0] !== l.m || x.shape[1] !== l.k || wf.shape[0] !== l.k || wf.shape[1] !== l.n) {
@@ -43,7 +57,7 @@ export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; e
       }
       error = quantError(x.data, wf.data, l.m, l.k, l.n, y, l.paddedN, l.actScale, l.weightScales);
     }
-    results.push({ name: l.name, m: l.m, k: l.k, n: l.n, macs: l.m * l.k * l.n, expectedFile, error, seconds });
+    results.push({ name: l.name, m: l.m, k: l.k, n: l.n, macs: l.m * l.k * l.n, expectedFile, ...(dequantizedFile ? { dequantizedFile } : {}), error, seconds });
   }
   return results;
 }

@@ -2,9 +2,10 @@
  * Layers into image folders: synthetic layer specs, and quantizing layers for a design into
  * an image folder written atomically (images, manifest, float reference tensors).
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { writeDirAtomic, writeFiles } from "../core/files.js";
+import { sha256, writeDirAtomic, writeFiles } from "../core/files.js";
 import type { SalientKind } from "../core/formats.js";
 import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
 import { writeNpy } from "../data/tensorio.js";
@@ -101,6 +102,15 @@ export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerIn
     for (const l of reference ?? []) {
       writeNpy(path.join(tmp, `${l.name}.x.npy`), l.x);
       writeNpy(path.join(tmp, `${l.name}.w.npy`), l.w);
+    }
+    if (reference) {
+      // The float reference is protected like the images: its sha256 is in the manifest.
+      for (const l of set.manifest.layers) {
+        if (!l.reference) continue;
+        l.reference.xSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.x)));
+        l.reference.wSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.w)));
+      }
+      fs.writeFileSync(path.join(tmp, "manifest.json"), JSON.stringify(set.manifest, null, 1) + "\n");
     }
   });
   return set.manifest;

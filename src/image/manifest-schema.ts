@@ -41,12 +41,12 @@ export const manifestLayerSchema = z.object({
   actScale: positive,
   weightScales: z.array(positive),
   permutation: z.array(int(-1, 2 ** 24)),
-  salientSet: z.array(int(0, 2 ** 24)),
+  salientSet: z.array(int(-1, 2 ** 24)),
   descriptors: z.object({ first: count, count: int(1, 2 ** 24) }),
   act: image.extend({ tileStride: count }),
   wgt: image.extend({ blockStride: count }),
   out: z.object({ offset: count, words: int(1, 2 ** 32), tileStride: count, file: fileName }),
-  reference: z.object({ x: fileName, w: fileName }).optional(),
+  reference: z.object({ x: fileName, w: fileName, xSha256: sha.optional(), wSha256: sha.optional() }).optional(),
 }).passthrough();
 
 export const manifestSchema = z.object({

@@ -58,7 +58,7 @@ export interface ManifestLayer {
   wgt: ImageRef & { blockStride: number };
   out: { offset: number; words: number; tileStride: number; file: string };
   /** Float tensors for the reference (optional): .npy files in the image folder. */
-  reference?: { x: string; w: string };
+  reference?: { x: string; w: string; xSha256?: string; wSha256?: string };
 }
 
 export interface Manifest {

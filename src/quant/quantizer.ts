@@ -164,7 +164,8 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
   const cal = calibrate(l.x, plan, l.name);
   const own = layerLayout(d, k, cal.salient, cal.order, plan.salientType, plan.groups);
   const g = own.geometry;
-  const { perm, salientSet } = l.layout ? checkedLayout(g, k, l.layout, l.name) : own;
+  const { perm } = l.layout ? checkedLayout(g, k, l.layout, l.name) : own;
+  const salientSet = salientSlotOrder(g, perm);
   const K = g.paddedK;
   const actCodes = new Uint16Array(m * K);
   const sa = cal.scale;
@@ -191,6 +192,19 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
     name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, weightScales,
     perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
   };
+}
+
+/**
+ * The channels of the salient slots in the order docs/formats.md defines for the manifest:
+ * entry i sits in tile i mod tiles, slot floor(i / tiles) (the balancing order), -1 for a zero
+ * channel; trailing zero slots are left out. The same for every plan (threshold, ratio,
+ * channel list, head-aware, or a layout folded through the model).
+ */
+export function salientSlotOrder(g: TileGeometry, perm: Int32Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < g.tiles * g.s; i++) out.push(perm[(i % g.tiles) * g.tileChannels + Math.floor(i / g.tiles)]);
+  while (out.length && out[out.length - 1] < 0) out.pop();
+  return out;
 }
 
 function checkedLayout(g: TileGeometry, k: number, layout: Int32Array, name: string): { perm: Int32Array; salientSet: number[] } {
