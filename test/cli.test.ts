@@ -340,6 +340,50 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(demo.stderr).toMatch(/wrote rtl-out\/demo\/design/);
   }, 120_000);
 
+  it("runs several named layers of one's own tensors from a YAML or CSV layer list, paths relative to the list", async () => {
+    const dir = tmpDir("list");
+    fs.mkdirSync(path.join(dir, "t"));
+    const rng = new Rng(21);
+    const t = (shape: number[]) => ({ shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()) });
+    writeNpy(path.join(dir, "t", "q_in.npy"), t([1, 6, 32]));
+    writeNpy(path.join(dir, "t", "q_w.npy"), t([32, 8]));
+    writeNpy(path.join(dir, "t", "o_in.npy"), t([6, 16]));
+    writeNpy(path.join(dir, "t", "o_w_nk.npy"), t([4, 16]));
+    fs.writeFileSync(path.join(dir, "list.yaml"), [
+      "layers:",
+      "  - { name: q_proj, x: t/q_in.npy, w: t/q_w.npy, salient_type: fp12, ratio: 0.1 }",
+      "  - { name: o_proj, x: t/o_in.npy, w: t/o_w_nk.npy, w_layout: nk, salient_type: none }",
+    ].join("\n"));
+    const out = path.join(dir, "run");
+    const r = await oltron("verify", "--preset", "tiny", "--layers", path.join(dir, "list.yaml"), "--out", out, "--json");
+    expect(r.exitCode, r.all).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(res.pass).toBe(true);
+    expect(res.layers.map((l: { name: string; m: number; k: number; n: number; salientType: string }) => [l.name, l.m, l.k, l.n, l.salientType]))
+      .toEqual([["q_proj", 6, 32, 8, "fp12"], ["o_proj", 6, 16, 4, "none"]]);
+    expect(res.provenance.inputs.map((i: { file: string }) => path.basename(i.file))).toEqual(expect.arrayContaining(["list.yaml", "q_in.npy", "o_w_nk.npy"]));
+    fs.writeFileSync(path.join(dir, "list.csv"), "name,x,w,w_layout,salient_type,threshold,ratio\nq,t/q_in.npy,t/q_w.npy,,fp8,,0.05\no,t/o_in.npy,t/o_w_nk.npy,nk,fp8,3,\n");
+    const q = await oltron("quantize", "--design", path.join(out, "design"), "--out", path.join(dir, "imgs"), "--layers", path.join(dir, "list.csv"), "--json");
+    expect(q.exitCode, q.all).toBe(0);
+    expect(JSON.parse(q.stdout).layers.map((l: { name: string; n: number }) => [l.name, l.n])).toEqual([["q", 8], ["o", 4]]);
+    const bad: [string, string, RegExp][] = [
+      ["dup.yaml", "layers:\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy }\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy }", /layer 2: the name 'a' is used twice/],
+      ["field.yaml", "layers:\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy, salient: fp8 }", /layer 1: unknown field\(s\) salient; the fields are name, x, w/],
+      ["ratio.csv", "name,x,w,ratio\na,t/q_in.npy,t/q_w.npy,1.5\n", /row 2: ratio = "1.5": must be in 0\.\.1/],
+      ["missing.csv", "name,x,w\na,t/nope.npy,t/q_w.npy\n", /layer a: .*nope\.npy does not exist/],
+      ["list.txt", "whatever", /the format follows the extension: \.yaml, \.yml, \.json or \.csv/],
+    ];
+    for (const [file, text, msg] of bad) {
+      fs.writeFileSync(path.join(dir, file), text);
+      const e = await oltron("verify", "--preset", "tiny", "--layers", path.join(dir, file), "--out", path.join(dir, "never"));
+      expect(e.exitCode, `${file}: ${e.all}`).toBe(1);
+      expect(e.stderr, file).toMatch(msg);
+      expect(fs.existsSync(path.join(dir, "never"))).toBe(false);
+    }
+    const mixed = await oltron("verify", "--preset", "tiny", "--layers", path.join(dir, "list.yaml"), "--ratio", "0.1");
+    expect(mixed.stderr).toMatch(/with --layers, give each layer's salient type/);
+  }, 120_000);
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

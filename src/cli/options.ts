@@ -11,6 +11,7 @@ import { UserError } from "../core/errors.js";
 import type { SalientKind } from "../core/formats.js";
 import type { Tensor } from "../core/tensor.js";
 import { generateActivations } from "../data/synthetic.js";
+import { readLayerList } from "../data/layerlist.js";
 import { readTensorFile, tensorDtype } from "../data/tensorio.js";
 import { blockLayers } from "../flows/block.js";
 import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
@@ -92,7 +93,8 @@ export function addLayerOptions(cmd: Command): Command {
     .option("--layer <spec...>", "synthetic LLaMA-like layer(s): <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]], type qkv|o_proj|up_gate|down")
     .option("--block <file|example>", "every linear layer of a transformer block (JSON, docs/dataflow.md, or tiny-llama-like example name) after folding its TOBE reorders away")
     .addOption(new Option("--tokens <n>", "tokens fed through --block").argParser(intArg("--tokens", 1, 65536)).default(16))
-    .option("--x <file>", "activations [M x K] from .npy or .safetensors (instead of --layer)")
+    .option("--layers <file>", "several layers of your own tensors: a YAML or CSV layer list (docs/data.md: name, x, w, x_name, w_name, w_layout, salient_type, threshold | ratio)")
+    .option("--x <file>", "activations [..., K] from .npy or .safetensors (instead of --layer)")
     .option("--w <file>", "weights [K x N] from .npy or .safetensors")
     .option("--x-name <name>", "tensor name inside a .safetensors --x file")
     .option("--w-name <name>", "tensor name inside a .safetensors --w file")
@@ -139,12 +141,16 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 }
 
 export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
-  const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined].filter(Boolean).length;
-  if (sources > 1) throw new UserError("give one source of layers: --layer, --block, or --x/--w");
+  const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined, o.layers !== undefined].filter(Boolean).length;
+  if (sources > 1) throw new UserError("give one source of layers: --layer, --block, --layers, or --x/--w");
   const given = (flag: string, key: string) => (o[key] !== undefined && o[key] !== defaults[key] ? [flag] : []);
   const defaults: Record<string, unknown> = { salientType: "fp8", tokens: 16, wLayout: "kn" };
   // Options that only some layer sources read: refuse them where they would be ignored.
   const perLayerPlan = [...given("--salient-type", "salientType"), ...given("--ratio", "ratio"), ...given("--threshold", "threshold")];
+  if (o.layers !== undefined && (perLayerPlan.length || given("--x-name", "xName").length || given("--w-name", "wName").length || given("--w-layout", "wLayout").length)) {
+    throw new UserError("with --layers, give each layer's salient type, threshold or ratio, tensor names and weight layout in the list file");
+  }
+  if (o.layers !== undefined) return layersOfList(String(o.layers));
   if (o.block === undefined && o.x === undefined && perLayerPlan.length) {
     throw new UserError(`${perLayerPlan.join(", ")} apply to --x/--w and --block; with --layer, give each layer's choice in its spec (<type>:<M>x<K>x<N>:<fp8|fp12|none>:<threshold>|r<ratio>)`);
   }
@@ -166,6 +172,30 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   }
   const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i));
   return synthLayers(specs, o.seed as number);
+}
+
+/** The layers of a layer-list file (data/layerlist.ts), read like --x/--w, one by one. */
+function layersOfList(file: string): LayerInput[] {
+  const entries = readLayerList(file);
+  const names = new Set<string>();
+  return entries.map((e, i) => {
+    const name = layerName(e.name, `L${i}`);
+    if (names.has(name)) throw new UserError(`--layers ${file}: layer names '${e.name}' and another both become '${name}' as file names`);
+    names.add(name);
+    for (const [flag, f, nm] of [[`${e.name}.x`, e.x, e.xName], [`${e.name}.w`, e.w, e.wName]] as const) {
+      if (!fs.existsSync(f)) throw new UserError(`--layers ${file}: layer ${e.name}: ${f} does not exist`);
+      if (tensorDtype(f, nm) === "float64") log(`note: ${flag} ${f} is float64; its values are rounded to float32, the precision oltron quantizes in`);
+    }
+    const x = tokensOf(readTensorFile(e.x, e.xName), e.x);
+    const wRaw = readTensorFile(e.w, e.wName);
+    const w = e.wLayout === "nk" ? transpose2d(wRaw, e.w) : wRaw;
+    const plan: LayerPlan = { salientType: e.salientType };
+    if (e.salientType !== "none") {
+      if (e.ratio !== undefined) plan.ratio = e.ratio;
+      else plan.threshold = e.threshold ?? 4;
+    }
+    return { name, x, w, plan };
+  });
 }
 
 /**

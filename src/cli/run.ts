@@ -10,6 +10,7 @@ import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
+import { readLayerList } from "../data/layerlist.js";
 import { loadManifest } from "../image/manifest.js";
 import { checkSimulator } from "../sim/build.js";
 import {
@@ -159,7 +160,7 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     quantizeToDir(d, layers, imagesDir, { log });
     // Progress, so stderr: with --json, stdout carries the one result document only.
     printGolden(imagesDir, false, log);
-    const inputs = [o.x, o.w, o.config, o.block].filter((f): f is string => typeof f === "string" && fs.existsSync(f) && fs.statSync(f).isFile());
+    const inputs = tensorInputs(o, []).map((i) => i.path).filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
     r = await simulate(designDir, imagesDir, {
       ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs, trace,
     });
@@ -174,10 +175,19 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
 
 /** The files a command reads (tensors, configuration, block), as inputs an output must stay apart from. */
 function tensorInputs(o: Record<string, unknown>, more: { flag: string; path: string }[]): { flag: string; path: string }[] {
-  const files = (["x", "w", "config", "block"] as const)
+  const files = (["x", "w", "config", "block", "layers"] as const)
     .filter((k) => typeof o[k] === "string" && fs.existsSync(String(o[k])))
     .map((k) => ({ flag: `--${k}`, path: String(o[k]) }));
-  return [...more, ...files];
+  // The tensors a layer list names are inputs too (a malformed list is reported later, by its reader).
+  let listed: { flag: string; path: string }[] = [];
+  if (typeof o.layers === "string" && fs.existsSync(o.layers)) {
+    try {
+      listed = readLayerList(o.layers).flatMap((e) => [{ flag: `--layers ${e.name}.x`, path: e.x }, { flag: `--layers ${e.name}.w`, path: e.w }]);
+    } catch {
+      listed = [];
+    }
+  }
+  return [...more, ...files, ...listed];
 }
 
 /** Says where the waveform went (it is also recorded in the result), or why there is none. */
