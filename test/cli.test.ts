@@ -384,6 +384,28 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(mixed.stderr).toMatch(/with --layers, give each layer's salient type/);
   }, 120_000);
 
+  it("file-system trouble is a message naming the path and what to do, never an internal error", async () => {
+    const dir = tmpDir("fserr");
+    const file = path.join(dir, "a-file");
+    fs.writeFileSync(file, "x");
+    const notDir = await oltron("generate", "--preset", "tiny", "--out", path.join(file, "sub"));
+    expect(notDir.exitCode).toBe(1);
+    expect(notDir.stderr).toMatch(/a-file: is a file where a folder is needed \(a part of the output path\): choose another path/);
+    const tmp = await execa("node", [path.join(ROOT, "bin", "oltron.js"), "verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", path.join(dir, "run")],
+      { reject: false, all: true, env: { ...process.env, TMPDIR: path.join(dir, "no-such-tmp") } });
+    expect(tmp.exitCode).toBe(1);
+    expect(tmp.stderr).toMatch(/the folder for temporary files, .*no-such-tmp \(TMPDIR\), is missing or not writable: set TMPDIR to a writable folder/);
+    expect(fs.existsSync(path.join(dir, "run"))).toBe(false);
+    for (const r of [notDir, tmp]) expect(r.all).not.toMatch(/internal error|\n\s+at /);
+    const { fileSystemError } = await import("../src/core/errors.js");
+    for (const [code, msg] of [["EACCES", /permission denied: choose a folder you can write to/], ["ENOSPC", /no space left on the device/], ["EROFS", /the file system is read-only/]] as const) {
+      const e = Object.assign(new Error("x"), { code, path: "/some/where", syscall: "open" });
+      expect(fileSystemError(e)?.message).toMatch(new RegExp(`^/some/where: .*\\(${code} in open\\)$`));
+      expect(fileSystemError(e)?.message).toMatch(msg);
+    }
+    expect(fileSystemError(new Error("plain"))).toBeUndefined();
+  });
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { installInterruptCleanup } from "../core/children.js";
-import { EXIT, UserError } from "../core/errors.js";
+import { EXIT, fileSystemError, UserError } from "../core/errors.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { registerBenchCommands } from "./bench.js";
 import { registerCacheCommands } from "./cache.js";
@@ -39,8 +39,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
-    if (e instanceof UserError) {
-      process.stderr.write(`oltron: error: ${e.message}\n`);
+    const user = e instanceof UserError ? e : fileSystemError(e);
+    if (user) {
+      process.stderr.write(`oltron: error: ${user.message}\n`);
       process.exitCode = EXIT.badInput;
       return;
     }

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { EXIT, UserError } from "../core/errors.js";
-import { checkOutputApart, freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
+import { checkOutputApart, checkTmpDir, freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
@@ -69,6 +69,7 @@ export function registerRunCommands(program: Command): void {
     .option("--json", "print the JSON result"))))
     .action(async (o: Record<string, unknown>) => {
       const trace = traceFromOptions(o);
+      checkTmpDir();
       const resultFile = String(o.result ?? path.join(String(o.images), "sim-result.json"));
       for (const f of [resultFile]) {
         if (fs.existsSync(f) && !fs.statSync(f).isFile()) throw new UserError(`${f}: exists and is not a file; give a file name for the result`);
@@ -147,6 +148,7 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
   const dir = o.out !== undefined ? String(o.out) : freshDir(path.join("rtl-out", "runs"), `verify-${d.name}`);
   checkOutputApart({ flag: "--out", path: dir }, tensorInputs(o, []));
   const trace = traceFromOptions(o);
+  checkTmpDir();
   // Everything a user gave is checked before the first file is written.
   const layers = applyBudget(d, layersFromOptions(o, d), o);
   await checkSimulator(o.simulator as SimResult["simulator"]);

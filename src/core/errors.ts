@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 /**
  * A mistake the user can fix (bad flag, bad file, bad configuration). The CLI prints
  * its message without a stack trace and exits non-zero; anything else is a bug.
@@ -29,3 +30,39 @@ export const EXIT = {
   /** A bug in oltron (the message carries a stack trace). */
   internal: 70,
 } as const;
+
+/** What to do about each file-system error a user's folders can cause. */
+const FS_ERRORS: Record<string, string> = {
+  EACCES: "permission denied: choose a folder you can write to, or fix its permissions",
+  EPERM: "operation not permitted: choose another folder",
+  EROFS: "the file system is read-only: choose a writable folder",
+  ENOSPC: "no space left on the device: free some space or choose another folder (TMPDIR for temporary files)",
+  EDQUOT: "disk quota exceeded: free some space or choose another folder",
+  EISDIR: "is a folder where a file was expected: give a file name",
+  ENOTDIR: "a part of the path is a file, not a folder: check the path",
+  ENOENT: "does not exist: check the path (for temporary files, TMPDIR must name an existing folder)",
+  EEXIST: "already exists",
+  ENAMETOOLONG: "the name is too long",
+  EMFILE: "too many open files: raise the limit (ulimit -n)",
+};
+
+/**
+ * A file-system error (from Node) as a UserError naming the path and what to do, or undefined
+ * when the error is not one a user's folders can cause.
+ */
+export function fileSystemError(e: unknown): UserError | undefined {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (!err || typeof err !== "object" || typeof err.code !== "string" || !(err.code in FS_ERRORS)) return undefined;
+  if (err.code === "EEXIST" && err.syscall === "mkdir" && err.path) {
+    let isFile = false;
+    try {
+      isFile = !fs.statSync(err.path).isDirectory();
+    } catch {
+      isFile = false;
+    }
+    if (isFile) return new UserError(`${err.path}: is a file where a folder is needed (a part of the output path): choose another path (EEXIST in mkdir)`);
+  }
+  const dest = (err as { dest?: string }).dest;
+  const where = err.path ? `${err.path}${dest ? ` -> ${dest}` : ""}` : "a file";
+  return new UserError(`${where}: ${FS_ERRORS[err.code]} (${err.code}${err.syscall ? ` in ${err.syscall}` : ""})`);
+}

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { trackTemp } from "./children.js";
 import { UserError } from "./errors.js";
@@ -142,4 +143,17 @@ export function checkOutputApart(out: { flag: string; path: string }, inputs: { 
     if (within(o, p)) throw new UserError(`${out.flag} ${out.path} is ${o === p ? "the same folder as" : "inside"} ${i.flag} ${i.path}: the output would overwrite the input; choose another ${out.flag}`);
     if (within(p, o)) throw new UserError(`${out.flag} ${out.path} contains ${i.flag} ${i.path}: writing it would replace the input; choose another ${out.flag}`);
   }
+}
+
+/** Refuses early when the folder for temporary files (TMPDIR) is missing or not writable. */
+export function checkTmpDir(): void {
+  const dir = os.tmpdir();
+  let ok = false;
+  try {
+    ok = fs.statSync(dir).isDirectory();
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new UserError(`the folder for temporary files, ${dir} (TMPDIR), is missing or not writable: set TMPDIR to a writable folder`);
 }
