@@ -406,6 +406,33 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(fileSystemError(new Error("plain"))).toBeUndefined();
   });
 
+  it("replaces its own folders, never a file it did not write; one writer per folder at a time", async () => {
+    const dir = tmpDir("own");
+    const run = path.join(dir, "run");
+    expect((await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run)).exitCode).toBe(0);
+    // Files oltron adds later (a second simulation's outputs) are recorded and replaceable.
+    expect((await oltron("sim", "--design", path.join(run, "design"), "--images", path.join(run, "images"))).exitCode).toBe(0);
+    expect((await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run)).exitCode).toBe(0);
+    // A file the user put there stops any replacement.
+    fs.writeFileSync(path.join(run, "images", "notes.txt"), "mine\n");
+    const refused = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/holds 1 file\(s\) oltron did not write \(images\/notes\.txt\); refusing to replace it/);
+    expect(fs.readFileSync(path.join(run, "images", "notes.txt"), "utf8")).toBe("mine\n");
+    fs.rmSync(path.join(run, "images", "notes.txt"));
+    // A live writer's lock refuses a second run, naming it; a dead writer's lock is taken over.
+    const lock = path.join(dir, ".run.lock");
+    fs.mkdirSync(lock);
+    fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
+    const busy = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run);
+    expect(busy.exitCode).toBe(1);
+    expect(busy.stderr).toMatch(new RegExp(`is being written by another oltron process \\(pid ${process.pid}\\)`));
+    const dead = (await execa("node", ["-e", "process.stdout.write(String(process.pid))"])).stdout;
+    fs.writeFileSync(path.join(lock, "pid"), dead);
+    expect((await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run)).exitCode).toBe(0);
+    expect(fs.existsSync(lock)).toBe(false);
+  }, 120_000);
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { EXIT, UserError } from "../core/errors.js";
-import { checkOutputApart, checkTmpDir, freshDir, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
+import { checkOutputApart, checkTmpDir, freshDir, recordOwned, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
@@ -80,6 +80,7 @@ export function registerRunCommands(program: Command): void {
       });
       reportTrace(r, trace);
       writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
+      recordOwned(path.dirname(path.resolve(resultFile)), [path.basename(resultFile)]);
       printSim(r, !!o.json);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });

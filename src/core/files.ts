@@ -96,18 +96,116 @@ function prepareDir(dir: string): { target: string; tmp: string; untrack: () => 
       throw new UserError(`${dir} exists and was not written by oltron (${entries.length} entries); refusing to replace it: choose another output folder or remove it`);
     }
     if (target === process.cwd()) throw new UserError(`${dir} is the current folder; choose a subfolder as output`);
+    const foreign = filesNotOurs(target);
+    if (foreign.length) {
+      throw new UserError(`${dir} holds ${foreign.length} file(s) oltron did not write (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}); refusing to replace it: move them, or choose another output folder`);
+    }
   }
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
-  const untrack = trackTemp(tmp);
-  // mkdtemp makes the folder private (0700); outputs get the usual permissions.
-  fs.chmodSync(tmp, 0o777 & ~process.umask());
-  return { target, tmp, untrack };
+  const releaseLock = lockDir(target);
+  try {
+    const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
+    const untrackTmp = trackTemp(tmp);
+    // mkdtemp makes the folder private (0700); outputs get the usual permissions.
+    fs.chmodSync(tmp, 0o777 & ~process.umask());
+    return { target, tmp, untrack: () => { untrackTmp(); releaseLock(); } };
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
+}
+
+/**
+ * One writer per output folder: a lock folder beside it (made atomically, holding the owner's
+ * pid). A second run writing the same folder is refused, naming the first; a lock whose owner
+ * has died is taken over.
+ */
+function lockDir(target: string): () => void {
+  const lock = path.join(path.dirname(target), `.${path.basename(target)}.lock`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
+      const untrack = trackTemp(lock);
+      return () => {
+        fs.rmSync(lock, { recursive: true, force: true });
+        untrack();
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
+    } catch {
+      // Being created right now: treated as held.
+    }
+    let alive = true;
+    if (Number.isInteger(owner) && owner > 0) {
+      try {
+        process.kill(owner, 0);
+      } catch (err) {
+        alive = (err as NodeJS.ErrnoException).code === "EPERM";
+      }
+    }
+    if (alive) throw new UserError(`${target} is being written by another oltron process (pid ${Number.isNaN(owner) ? "?" : owner}); wait for it to finish or choose another output folder`);
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+  throw new UserError(`${target}: could not take its lock ${lock}; remove it if no oltron process is running`);
+}
+
+/** Every file under `dir`, relative, with '/' separators. */
+function listFiles(dir: string, rel = ""): string[] {
+  return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    return e.isDirectory() ? listFiles(dir, r) : [r];
+  });
+}
+
+const MARKER_HEAD = "written by oltron; this folder may be replaced by a later run. Files oltron wrote:";
+
+/** Files in an oltron folder that its marker does not list (none when the marker has no list). */
+function filesNotOurs(dir: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, OUTPUT_MARKER), "utf8");
+  } catch {
+    return [];
+  }
+  if (!text.startsWith(MARKER_HEAD)) return [];
+  const listed = new Set(text.split("\n").slice(1).filter(Boolean));
+  // A subfolder with its own marker (an image folder inside a run folder) answers for itself.
+  const walk = (rel: string): string[] => fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (!e.isDirectory()) return r === OUTPUT_MARKER || listed.has(r) ? [] : [r];
+    if (fs.existsSync(path.join(dir, r, OUTPUT_MARKER))) return filesNotOurs(path.join(dir, r)).map((f) => `${r}/${f}`);
+    return walk(r);
+  });
+  return walk("");
+}
+
+/**
+ * Records files oltron adds later to one of its folders (expected and simulated outputs), so
+ * a later run may replace them; a folder without a marker is left as it is.
+ */
+export function recordOwned(dir: string, names: string[]): void {
+  const marker = path.join(dir, OUTPUT_MARKER);
+  let text: string;
+  try {
+    text = fs.readFileSync(marker, "utf8");
+  } catch {
+    return;
+  }
+  if (!text.startsWith(MARKER_HEAD)) return;
+  const listed = new Set(text.split("\n").slice(1).filter(Boolean));
+  const add = names.filter((n) => !listed.has(n));
+  if (add.length) writeFileAtomic(marker, text + add.map((n) => `${n}\n`).join(""));
 }
 
 function publishDir(tmp: string, target: string): void {
-  fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), "written by oltron; this folder may be replaced by a later run\n");
+  const files = listFiles(tmp).filter((f) => f !== OUTPUT_MARKER).sort();
+  fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), `${MARKER_HEAD}\n${files.map((f) => `${f}\n`).join("")}`);
   const old = `${tmp}.old`;
   if (fs.existsSync(target)) fs.renameSync(target, old);
   fs.renameSync(tmp, target);

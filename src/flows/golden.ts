@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { sha256, writeFileAtomic } from "../core/files.js";
+import { recordOwned, sha256, writeFileAtomic } from "../core/files.js";
 import { readTensorFile, writeNpy } from "../data/tensorio.js";
 import { dequantize, matmulMod32, quantError, type ErrorFigures } from "../golden.js";
 import type { Block } from "../image/block.js";
@@ -41,6 +41,7 @@ export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; e
       // Beside the float reference: what the accelerator's output means, in real numbers.
       dequantizedFile = `${l.name}.deq.npy`;
       writeNpy(path.join(dir, dequantizedFile), { shape: [l.m, l.n], data: dequantize(y, l.m, l.n, l.paddedN, l.actScale, l.weightScales) });
+      recordOwned(dir, [expectedFile, dequantizedFile]);
     }
     const seconds = (performance.now() - t0) / 1000;
     let error: ErrorFigures | undefined;

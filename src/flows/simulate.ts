@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
-import { sha256, writeFileAtomic } from "../core/files.js";
+import { recordOwned, sha256, writeFileAtomic } from "../core/files.js";
 import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
@@ -125,6 +125,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     if (compare) {
       const actual = layerOutput(run, man, l.name);
       writeFileAtomic(path.join(imagesDir, l.out.file), actual.toHex());
+      recordOwned(imagesDir, [l.out.file]);
       const expected = Block.fromHex(fs.readFileSync(path.join(imagesDir, `${l.name}.expected.hex`), "utf8"), man.memWordBits, `${l.name}.expected.hex`);
       const c = compareOutputs(man, l, expected, actual, 10 - firstMismatches.length);
       count = c.count;
