@@ -433,6 +433,20 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(fs.existsSync(lock)).toBe(false);
   }, 120_000);
 
+  it("--quiet keeps results and warnings only; --verbose adds where the simulator build lives", async () => {
+    const out = path.join(tmpDir("quiet"), "run");
+    const q = await oltron("--quiet", "verify", "--preset", "tiny", "--layer", "qkv:4x16x4:fp12:1000", "--out", out);
+    expect(q.exitCode, q.all).toBe(0);
+    expect(q.stdout).toMatch(/PASS \(bit-exact\)/);
+    expect(q.stderr).not.toMatch(/verify: generating|quantize: layer|golden/);
+    expect(q.stderr).toMatch(/warning: layer L0_qkv: fp12 was requested but no channel was selected/);
+    const v = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", out, "--verbose");
+    expect(v.stderr).toMatch(/verify: simulator build .*sim\/verilator-[0-9a-f]{16} \(from the cache|built: /);
+    const both = await oltron("verify", "--quiet", "--verbose");
+    expect(both.exitCode).toBe(1);
+    expect(both.stderr).toMatch(/--quiet and --verbose contradict each other/);
+  });
+
   it("golden refuses a tampered image", async () => {
     const images = path.join(tmpDir("tamper"), "i");
     expect((await oltron("quantize", "--design", designDir, "--out", images, "--layer", "qkv:4x16x4")).exitCode).toBe(0);

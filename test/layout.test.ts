@@ -13,6 +13,7 @@ const SRC = fileURLToPath(new URL("../src", import.meta.url));
 const RANK: Record<string, number> = {
   cli: 9, index: 9,
   bench: 8,
+  report: 8,
   flows: 7,
   sim: 6,
   image: 5,

@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
+import { writeRunReport } from "../report/run.js";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { areaReport, formatArea } from "../hw/area.js";
@@ -47,7 +48,21 @@ export function registerDesignCommands(program: Command): void {
 }
 
 export function registerReportCommands(program: Command): void {
-  const report = program.command("report").description("reports on a design");
+  const report = program
+    .command("report")
+    .description("reports: 'report <run-folder>' writes an HTML page with charts (and CSV/JSON) about a run; 'report area', 'report registers' describe a design");
+  // The default subcommand, so 'oltron report <run-folder>' works and each subcommand keeps its own options.
+  report
+    .command("run", { isDefault: true })
+    .description("an HTML page with charts about a run (per-channel magnitudes and salient channels, salient slots per tile, bits, tiles, cycles, traffic), with every table as CSV and the whole as JSON")
+    .argument("<run-folder>", "a run folder written by 'oltron verify' (or an image folder 'oltron sim' ran on)")
+    .option("--out <dir>", "report folder (default <run-folder>/report)")
+    .option("--json", "print the report data as JSON")
+    .action((folder: string, o: { out?: string; json?: boolean }) => {
+      const r = writeRunReport(folder, o.out);
+      if (o.json) console.log(JSON.stringify(r.report, null, 1));
+      (o.json ? log : console.log)(`wrote ${path.join(r.dir, "report.html")} (open it in a browser; it works offline) and ${r.files.filter((f) => f !== "report.html").join(", ")} in ${r.dir}`);
+    });
   addDesignOptions(report.command("area").description("Yosys area of the whole accelerator (PE grid, decoder, buffers, control, pipeline and AXI), hybrid vs all-flexible"))
     .option("--design <dir>", "a design folder written by 'oltron generate' (instead of the design flags)")
     .option("--json", "print JSON")

@@ -10,6 +10,7 @@ import { registerBenchCommands } from "./bench.js";
 import { registerCacheCommands } from "./cache.js";
 import { registerDesignCommands, registerReportCommands } from "./design.js";
 import { registerPlanCommand } from "./plan.js";
+import { setVerbosity } from "./options.js";
 import { registerRunCommands } from "./run.js";
 
 export function buildProgram(): Command {
@@ -17,7 +18,14 @@ export function buildProgram(): Command {
     .description("Open hardware generator for Oltron-style outlier-aware LLM accelerators")
     .version(GENERATOR_VERSION)
     .showHelpAfterError()
+    .option("-q, --quiet", "print results, warnings and errors only (no progress)")
+    .option("--verbose", "also print details: build reasons and folders, simulator commands")
     .exitOverride();
+  program.hook("preAction", () => {
+    const g = program.opts<{ quiet?: boolean; verbose?: boolean }>();
+    if (g.quiet && g.verbose) throw new UserError("--quiet and --verbose contradict each other: give one");
+    setVerbosity(g.quiet ? "quiet" : g.verbose ? "verbose" : "normal");
+  });
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   registerDesignCommands(program);

@@ -23,7 +23,22 @@ import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
 
-export const log = (s: string) => process.stderr.write(`${s}\n`);
+/** How much goes to stderr: --quiet keeps warnings and errors only, --verbose adds detail. */
+let verbosity: "quiet" | "normal" | "verbose" = "normal";
+export function setVerbosity(v: "quiet" | "normal" | "verbose"): void {
+  verbosity = v;
+}
+
+/** Progress and notes, on stderr (stdout carries results only); --quiet keeps only warnings. */
+export const log = (s: string) => {
+  if (verbosity === "quiet" && !/\bwarning\b/i.test(s)) return;
+  process.stderr.write(`${s}\n`);
+};
+
+/** Detail shown with --verbose only (e.g. where cached builds live). */
+export const detail = (s: string) => {
+  if (verbosity === "verbose") process.stderr.write(`${s}\n`);
+};
 
 export function intArg(name: string, lo: number, hi: number) {
   return (v: string): number => {

@@ -14,7 +14,7 @@ import { readLayerList } from "../data/layerlist.js";
 import { loadManifest } from "../image/manifest.js";
 import { checkSimulator } from "../sim/build.js";
 import {
-  addTraceOptions, traceFromOptions, addBuildOptions, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
+  addTraceOptions, traceFromOptions, addBuildOptions, detail, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
 } from "./options.js";
 
 export function registerRunCommands(program: Command): void {
@@ -79,6 +79,7 @@ export function registerRunCommands(program: Command): void {
         ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
       });
       reportTrace(r, trace);
+      detail(`sim: simulator build ${r.build.dir} (${r.build.cached ? "from the cache" : `built: ${r.build.reason}`})`);
       writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
       recordOwned(path.dirname(path.resolve(resultFile)), [path.basename(resultFile)]);
       printSim(r, !!o.json);
@@ -168,6 +169,7 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
       ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs, trace,
     });
     reportTrace(r, trace);
+    detail(`verify: simulator build ${r.build.dir} (${r.build.cached ? "from the cache" : `built: ${r.build.reason}`})`);
     // Recorded paths name the run folder as it will be, not its temporary sibling.
     const real = path.resolve(dir);
     r.provenance.inputs = r.provenance.inputs.map((i) => ({ ...i, file: i.file.startsWith(path.resolve(tmp)) ? real + i.file.slice(path.resolve(tmp).length) : i.file }));

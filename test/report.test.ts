@@ -1,0 +1,75 @@
+/**
+ * `oltron report <run-folder>` in a real browser: Debian's chromium, driven by playwright-core
+ * (Playwright's own browser download does not work here). The page must render every chart
+ * with data, offline, without errors; a screenshot is kept in test-results/ as an artifact.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { chromium } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { tmpDir } from "./helpers/cosim.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OLTRON = path.join(ROOT, "bin", "oltron.js");
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
+
+describe("run report", () => {
+  it("writes a self-contained HTML page whose charts render with data in chromium, and CSV beside the JSON", async () => {
+    expect(CHROMIUM, "chromium is installed by 'make deps' (Debian package chromium)").toBeDefined();
+    const dir = tmpDir("report");
+    const run = path.join(dir, "run");
+    const v = await execa("node", [OLTRON, "verify", "--preset", "tiny", "--layer", "qkv:32x64x16:fp8:r0.1", "--layer", "o_proj:32x32x8:fp12", "--out", run], { reject: false, all: true });
+    expect(v.exitCode, v.all).toBe(0);
+    const r = await execa("node", [OLTRON, "report", run], { reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(0);
+    const html = path.join(run, "report", "report.html");
+    expect(r.stdout).toContain(`wrote ${html}`);
+    // Self-contained: no network, no external script or stylesheet.
+    const text = fs.readFileSync(html, "utf8");
+    expect(text).not.toMatch(/<script[^>]+src=|<link[^>]+href=|https?:\/\/cdn/);
+    // Every table as CSV next to the JSON, agreeing with it.
+    const rep = JSON.parse(fs.readFileSync(path.join(run, "report", "report.json"), "utf8"));
+    const layersCsv = fs.readFileSync(path.join(run, "report", "layers.csv"), "utf8").trim().split("\n");
+    expect(layersCsv.length).toBe(1 + rep.layers.length);
+    expect(layersCsv[1].split(",").slice(0, 4)).toEqual([rep.layers[0].name, String(rep.layers[0].m), String(rep.layers[0].k), String(rep.layers[0].n)]);
+    const channels = fs.readFileSync(path.join(run, "report", `channels-${rep.layers[0].name}.csv`), "utf8").trim().split("\n");
+    expect(channels.length).toBe(1 + 64);
+    expect(channels.slice(1).filter((l) => l.endsWith(",1")).length).toBe(rep.layers[0].salientChannelsList.length);
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+      // Offline: any request leaving the file is refused and would show as an error.
+      await page.route(/^https?:/, (route) => route.abort());
+      await page.goto(`file://${html}`);
+      await page.waitForSelector("body[data-rendered=yes]", { timeout: 20000 });
+      expect(errors).toEqual([]);
+      const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
+      // The run-level charts and, per layer, channel magnitudes and salient slots.
+      expect(charts.map((c) => c.id).sort()).toEqual(["bits", "ch0", "ch1", "cycles", "slots0", "slots1", "tiles", "traffic"].sort());
+      for (const c of charts) expect(c.points, c.id).toBeGreaterThan(0);
+      expect(charts.find((c) => c.id === "ch0")!.points).toBeGreaterThanOrEqual(64);
+      // Drawn, not just declared: each canvas has non-blank pixels.
+      const painted = (await page.evaluate(`[...document.querySelectorAll("canvas")].map((cv) => {
+        const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+        return n;
+      })`)) as number[];
+      expect(painted.length).toBe(charts.length);
+      for (const n of painted) expect(n).toBeGreaterThan(500);
+      fs.mkdirSync(path.join(ROOT, "test-results"), { recursive: true });
+      await page.screenshot({ path: path.join(ROOT, "test-results", "report.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+    expect(fs.statSync(path.join(ROOT, "test-results", "report.png")).size).toBeGreaterThan(10000);
+    const none = await execa("node", [OLTRON, "report", path.join(dir, "nothing-here")], { reject: false, all: true });
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toMatch(/not a folder/);
+  }, 180_000);
+});
