@@ -396,7 +396,13 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(tmp.exitCode).toBe(1);
     expect(tmp.stderr).toMatch(/the folder for temporary files, .*no-such-tmp \(TMPDIR\), is missing or not writable: set TMPDIR to a writable folder/);
     expect(fs.existsSync(path.join(dir, "run"))).toBe(false);
-    for (const r of [notDir, tmp]) expect(r.all).not.toMatch(/internal error|\n\s+at /);
+    const link = path.join(dir, "link");
+    fs.symlinkSync(path.join(dir, "nowhere"), link);
+    const dangling = await oltron("generate", "--preset", "tiny", "--out", link);
+    expect(dangling.exitCode).toBe(1);
+    expect(dangling.stderr).toMatch(/link is a symbolic link \(to .*nowhere\); give a real folder as output/);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    for (const r of [notDir, tmp, dangling]) expect(r.all).not.toMatch(/internal error|\n\s+at /);
     const { fileSystemError } = await import("../src/core/errors.js");
     for (const [code, msg] of [["EACCES", /permission denied: choose a folder you can write to/], ["ENOSPC", /no space left on the device/], ["EROFS", /the file system is read-only/]] as const) {
       const e = Object.assign(new Error("x"), { code, path: "/some/where", syscall: "open" });

@@ -89,6 +89,14 @@ export function freshDir(base: string, name: string, now = new Date()): string {
 
 function prepareDir(dir: string): { target: string; tmp: string; untrack: () => void } {
   const target = path.resolve(dir);
+  let link: fs.Stats | undefined;
+  try {
+    link = fs.lstatSync(target);
+  } catch {
+    link = undefined;
+  }
+  // A symbolic link (dangling or not) is the user's: never replaced, never followed.
+  if (link?.isSymbolicLink()) throw new UserError(`${dir} is a symbolic link (to ${fs.readlinkSync(target)}); give a real folder as output`);
   if (fs.existsSync(target)) {
     if (!fs.statSync(target).isDirectory()) throw new UserError(`${dir} exists and is not a folder: choose another output folder`);
     const entries = fs.readdirSync(target);
