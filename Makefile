@@ -38,6 +38,7 @@ test: deps
 bench: deps
 	$(OLTRON) bench --out bench/results
 	$(OLTRON) bench accuracy --out bench/results
+	$(OLTRON) report bench/results
 
 # Typecheck plus `verilator --lint-only -Wall` over the configuration sweep.
 lint: deps

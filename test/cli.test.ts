@@ -402,7 +402,13 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(dangling.exitCode).toBe(1);
     expect(dangling.stderr).toMatch(/link is a symbolic link \(to .*nowhere\); give a real folder as output/);
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
-    for (const r of [notDir, tmp, dangling]) expect(r.all).not.toMatch(/internal error|\n\s+at /);
+    // Refused before the benchmark runs, not after.
+    const t0 = Date.now();
+    const benchOut = await oltron("bench", "accuracy", "--out", file);
+    expect(benchOut.exitCode).toBe(1);
+    expect(benchOut.stderr).toMatch(/--out .*a-file: .*a-file is a file, not a folder/);
+    expect(Date.now() - t0).toBeLessThan(20000);
+    for (const r of [notDir, tmp, dangling, benchOut]) expect(r.all).not.toMatch(/internal error|\n\s+at /);
     const { fileSystemError } = await import("../src/core/errors.js");
     for (const [code, msg] of [["EACCES", /permission denied: choose a folder you can write to/], ["ENOSPC", /no space left on the device/], ["EROFS", /the file system is read-only/]] as const) {
       const e = Object.assign(new Error("x"), { code, path: "/some/where", syscall: "open" });

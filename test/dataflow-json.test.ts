@@ -57,6 +57,8 @@ describe("schema errors name the bad value", () => {
     ["bad permutation", (o: any) => (o.permutations.layers.fc1 = [0, 0, 1, 2, 3, 4, 5, 6]), /channel 0 appears twice/],
     ["bad block config", () => ({ format: "oltron-blocks", version: 1, arch: "llama", dModel: 60, heads: 8, ffn: 10 }), /dModel 60 is not divisible by heads 8/],
     ["unknown arch", () => ({ format: "oltron-blocks", version: 1, arch: "gpt", dModel: 8, heads: 2, ffn: 10 }), /arch must be "llama" or "opt"/],
+    ["a huge dModel, refused before anything is built", () => ({ format: "oltron-blocks", version: 1, arch: "llama", dModel: 1048576, heads: 8, ffn: 10 }), /'dModel' = 1048576 is outside 1\.\.65536/],
+    ["1e8 layers, refused before anything is built", () => ({ format: "oltron-blocks", version: 1, arch: "llama", dModel: 8, heads: 2, ffn: 10, layers: 1e8 }), /'layers' = 100000000 is outside 1\.\.1024/],
   ])("%s", (_w, edit, msg) => {
     const o = base();
     const replaced = edit(o);

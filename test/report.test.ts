@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { chromium } from "playwright-core";
 import { describe, expect, it } from "vitest";
+import { runAccuracyBench } from "../src/bench/accuracy.js";
+import { elaborate, resolveConfig } from "../src/hw/design.js";
 import { tmpDir } from "./helpers/cosim.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -71,5 +73,36 @@ describe("run report", () => {
     const none = await execa("node", [OLTRON, "report", path.join(dir, "nothing-here")], { reject: false, all: true });
     expect(none.exitCode).toBe(1);
     expect(none.stderr).toMatch(/not a folder/);
+  }, 180_000);
+
+  it("draws the accuracy benchmark as SQNR-vs-bits curves per layer and method, in chromium", async () => {
+    const out = tmpDir("acc-report");
+    runAccuracyBench({ budgets: [4.25, 4.5], m: 16, k: 256, n: 32, seed: 2, design: elaborate(resolveConfig({}, "16x16")), out, log: () => {} });
+    const r = await execa("node", [OLTRON, "report", out], { reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(0);
+    const html = path.join(out, "report", "accuracy.html");
+    expect(r.stdout).toContain(`wrote ${html}`);
+    const points = fs.readFileSync(path.join(out, "report", "accuracy-points.csv"), "utf8").trim().split("\n");
+    const acc = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8"));
+    const adaptive = acc.layers.reduce((a: number, l: { adaptive: { noExtraTiles: boolean }[] }) => a + l.adaptive.filter((x) => !x.noExtraTiles).length, 0);
+    const baselines = acc.layers.reduce((a: number, l: { baselines: unknown[] }) => a + l.baselines.length, 0);
+    expect(points.length).toBe(1 + adaptive + baselines);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 1200 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.route(/^https?:/, (route) => route.abort());
+      await page.goto(`file://${html}`);
+      await page.waitForSelector("body[data-rendered=yes]", { timeout: 20000 });
+      expect(errors).toEqual([]);
+      const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
+      expect(charts.length).toBe(acc.layers.length);
+      for (const c of charts) expect(c.points, c.id).toBeGreaterThanOrEqual(2 + 6);
+      fs.mkdirSync(path.join(ROOT, "test-results"), { recursive: true });
+      await page.screenshot({ path: path.join(ROOT, "test-results", "accuracy.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   }, 180_000);
 });

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_SIZES, runAccuracyBench, type AccuracyBenchOptions } from "../bench/accuracy.js";
 import { elaborate, PRESETS, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
+import { checkOutputFolder } from "../core/files.js";
 import { LAYER_TYPES, type LayerType } from "../data/synthetic.js";
 import { readTensorFile } from "../data/tensorio.js";
 
@@ -104,6 +105,7 @@ export function registerAccuracyCommands(bench: Command): void {
       const parentOut = (this.parent?.opts() as { out?: string } | undefined)?.out;
       const out = o.out ?? parentOut ?? "bench/results";
       if (!out) throw new UserError("--out needs a folder");
+      checkOutputFolder("--out", out);
       const opts: AccuracyBenchOptions = {
         budgets: parseBudgets(o.budgets),
         seed: intFlag("--seed", o.seed, 0, 2 ** 32 - 1),

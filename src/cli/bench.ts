@@ -5,6 +5,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { PERF_SECTIONS, perfMarkdown, runPerfBench, SPEED_SIZES, type PerfSection } from "../bench/perf.js";
 import { UserError } from "../core/errors.js";
+import { checkOutputFolder } from "../core/files.js";
 import { registerAccuracyCommands } from "./accuracy.js";
 
 export function registerBenchCommands(program: Command): void {
@@ -18,6 +19,7 @@ export function registerBenchCommands(program: Command): void {
     .option("--json", "print the results as one JSON document instead of markdown")
     .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string; json?: boolean }) => {
       if (!o.out) throw new UserError("--out needs a folder");
+      checkOutputFolder("--out", o.out);
       const only = o.only === undefined ? undefined : o.only.split(",").map((x) => x.trim());
       for (const x of only ?? []) {
         if (!(PERF_SECTIONS as readonly string[]).includes(x)) throw new UserError(`--only: unknown section '${x}'; choose from ${PERF_SECTIONS.join(", ")}`);

@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
+import { writeAccuracyReport } from "../report/accuracy.js";
 import { writeRunReport } from "../report/run.js";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
@@ -55,10 +56,17 @@ export function registerReportCommands(program: Command): void {
   report
     .command("run", { isDefault: true })
     .description("an HTML page with charts about a run (per-channel magnitudes and salient channels, salient slots per tile, bits, tiles, cycles, traffic), with every table as CSV and the whole as JSON")
-    .argument("<run-folder>", "a run folder written by 'oltron verify' (or an image folder 'oltron sim' ran on)")
+    .argument("<run-folder>", "a run folder written by 'oltron verify' (or an image folder 'oltron sim' ran on), or a bench results folder with accuracy.json")
     .option("--out <dir>", "report folder (default <run-folder>/report)")
     .option("--json", "print the report data as JSON")
     .action((folder: string, o: { out?: string; json?: boolean }) => {
+      // A bench results folder (accuracy.json, no run) gets the SQNR-vs-bits curves.
+      if (fs.existsSync(path.join(folder, "accuracy.json")) && !fs.existsSync(path.join(folder, "sim-result.json"))) {
+        const a = writeAccuracyReport(folder, o.out);
+        if (o.json) console.log(JSON.stringify(a.points, null, 1));
+        (o.json ? log : console.log)(`wrote ${path.join(a.dir, "accuracy.html")} (SQNR vs bits per layer and method; works offline) and accuracy-points.csv in ${a.dir}`);
+        return;
+      }
       const r = writeRunReport(folder, o.out);
       if (o.json) console.log(JSON.stringify(r.report, null, 1));
       (o.json ? log : console.log)(`wrote ${path.join(r.dir, "report.html")} (open it in a browser; it works offline) and ${r.files.filter((f) => f !== "report.html").join(", ")} in ${r.dir}`);

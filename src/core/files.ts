@@ -263,3 +263,27 @@ export function checkTmpDir(): void {
   }
   if (!ok) throw new UserError(`the folder for temporary files, ${dir} (TMPDIR), is missing or not writable: set TMPDIR to a writable folder`);
 }
+
+/**
+ * Refuses, before any work, an output folder that cannot be one: an existing file, a path
+ * through a file, or a symbolic link. (A missing folder is fine: it is created.)
+ */
+export function checkOutputFolder(flag: string, dir: string): void {
+  let p = path.resolve(dir);
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      st = undefined;
+    }
+    if (st) {
+      if (st.isSymbolicLink() && p === path.resolve(dir)) throw new UserError(`${flag} ${dir} is a symbolic link; give a real folder`);
+      if (!st.isDirectory() && !st.isSymbolicLink()) throw new UserError(`${flag} ${dir}: ${p} is a file, not a folder; choose another ${flag}`);
+      return;
+    }
+    const up = path.dirname(p);
+    if (up === p) return;
+    p = up;
+  }
+}

@@ -55,6 +55,13 @@ function int(o: Obj, k: string, where: string, dflt?: number): number {
   return v;
 }
 
+/** An integer field within a range, checked before anything is built from it. */
+function bounded(o: Obj, k: string, where: string, lo: number, hi: number, dflt?: number): number {
+  const v = int(o, k, where, dflt);
+  if (v < lo || v > hi) throw new UserError(`${where}: '${k}' = ${v} is outside ${lo}..${hi}`);
+  return v;
+}
+
 function str(o: Obj, k: string, where: string): string {
   const v = o[k];
   if (typeof v !== "string" || !v) throw new UserError(`${where}: '${k}' must be a non-empty string, got ${JSON.stringify(v)}`);
@@ -72,10 +79,10 @@ export function modelFromJson(json: unknown, source: string): Model {
     const arch = o.arch as BlockConfig["arch"];
     blocks = {
       arch,
-      dModel: int(o, "dModel", source),
-      heads: int(o, "heads", source),
-      ffn: int(o, "ffn", source),
-      layers: int(o, "layers", source, 1),
+      dModel: bounded(o, "dModel", source, 1, 65536),
+      heads: bounded(o, "heads", source, 1, 1024),
+      ffn: bounded(o, "ffn", source, 1, 262144),
+      layers: bounded(o, "layers", source, 1, 1024, 1),
       seed: int(o, "seed", source, 1),
       eps: num(o, "eps", source, arch === "opt" ? 1e-5 : 1e-6),
       bias: o.bias === undefined ? arch === "opt" : bool(o.bias, `${source}: 'bias'`),

@@ -3,6 +3,7 @@
  * values) plus an optional gather per axis. Permuting a parameter only records a gather,
  * so folding permutations into LLaMA-7B-sized weights never materialises them.
  */
+import { UserError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { compose } from "./perm.js";
 
@@ -34,8 +35,14 @@ export function permuteParam(p: Param, axis: number, perm: readonly number[]): P
 }
 
 /** The parameter's values, row-major in its logical (gathered) order. */
+/** The most values one parameter may hold when it is computed (2^27: 1 GiB as float64). */
+export const MAX_PARAM_VALUES = 2 ** 27;
+
 export function materialize(p: Param, precision: Precision = "f64"): FloatArray {
   const n = p.dims.reduce((a, b) => a * b, 1);
+  if (n > MAX_PARAM_VALUES) {
+    throw new UserError(`a parameter of shape [${p.dims.join(", ")}] has ${n} values, more than the ${MAX_PARAM_VALUES} oltron computes: use a smaller dModel/ffn for co-simulation ('oltron plan' needs no weights)`);
+  }
   const base = sourceValues(p.source, n);
   const out = alloc(precision, n);
   const rows = p.dims.length === 2 ? p.dims[0] : 1;

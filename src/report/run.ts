@@ -6,12 +6,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createRequire } from "node:module";
 import { UserError } from "../core/errors.js";
 import { writeDirAtomic } from "../core/files.js";
 import { readTensorFile } from "../data/tensorio.js";
 import { loadManifest, type ManifestLayer } from "../image/manifest.js";
 import type { SimResult } from "../flows/simulate.js";
+import { chartJsSource, csv, esc } from "./page.js";
 
 const SALIENT_BITS: Record<string, number> = { none: 4, fp8: 8, fp12: 12 };
 
@@ -91,17 +91,9 @@ export function collectRunReport(dir: string): RunReport {
   };
 }
 
-function csv(rows: (string | number)[][]): string {
-  return rows.map((r) => r.map((v) => (typeof v === "string" && /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : String(v))).join(",")).join("\n") + "\n";
-}
-
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-
 /** The page: tables in HTML, charts drawn by the embedded Chart.js from the embedded data. */
 export function reportHtml(rep: RunReport): string {
-  const require = createRequire(import.meta.url);
-  // The UMD build sits beside the package entry (its exports map does not name it).
-  const chartJs = fs.readFileSync(path.join(path.dirname(require.resolve("chart.js")), "chart.umd.js"), "utf8");
+  const chartJs = chartJsSource();
   const rows = rep.layers.map((l) => `<tr><td>${esc(l.name)}</td><td>${l.m}</td><td>${l.k}</td><td>${l.n}</td><td>${l.salientType}</td><td>${l.salientChannels}</td><td>${l.s}</td><td>${l.tiles} (${l.minTiles})</td><td>${l.averageBits.toFixed(2)}</td><td>${l.traffic.descriptors + l.traffic.activations + l.traffic.weights}</td><td>${l.traffic.written}</td><td>${l.mismatches}</td></tr>`).join("\n");
   const perLayer = rep.layers.map((l, i) => `
 <h3>${esc(l.name)}</h3>

@@ -1,0 +1,89 @@
+/**
+ * `oltron report <bench-results-folder>`: the accuracy benchmark (accuracy.json, written by
+ * `oltron bench accuracy`) as SQNR-vs-bits curves, one chart per layer: adaptive TOBE as a
+ * curve over its budgets, every baseline as a point. One self-contained HTML page (Chart.js
+ * embedded) plus the points as CSV.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { UserError } from "../core/errors.js";
+import { writeDirAtomic } from "../core/files.js";
+import { chartJsSource, csv, esc } from "./page.js";
+
+/** The parts of accuracy.json this report reads (bench/accuracy.ts writes it). */
+interface AccuracyJson {
+  setup?: { m: number; k: number; n: number };
+  layers: {
+    layer: string; design: string;
+    baselines: { method: string; label: string; bits: number; sqnrDb: number }[];
+    adaptive: { budget: number; noExtraTiles: boolean; bits: number; sqnrDb: number }[];
+  }[];
+}
+
+export interface CurvePoint { design: string; layer: string; method: string; label: string; bits: number; sqnrDb: number }
+
+export function readAccuracy(dir: string): CurvePoint[] {
+  const file = path.join(dir, "accuracy.json");
+  let a: AccuracyJson;
+  try {
+    a = JSON.parse(fs.readFileSync(file, "utf8")) as AccuracyJson;
+  } catch (e) {
+    throw new UserError(`${file}: not readable as JSON (${(e as Error).message}); write it with 'oltron bench accuracy'`);
+  }
+  if (!a || !Array.isArray(a.layers)) throw new UserError(`${file}: not an accuracy benchmark result (no 'layers')`);
+  const points: CurvePoint[] = [];
+  for (const l of a.layers) {
+    for (const b of l.baselines ?? []) points.push({ design: l.design, layer: l.layer, method: b.method, label: b.label, bits: b.bits, sqnrDb: b.sqnrDb });
+    for (const r of (l.adaptive ?? []).filter((x) => !x.noExtraTiles)) {
+      points.push({ design: l.design, layer: l.layer, method: "adaptive_tobe", label: "adaptive TOBE (ours)", bits: r.bits, sqnrDb: r.sqnrDb });
+    }
+  }
+  return points;
+}
+
+export function accuracyHtml(points: CurvePoint[]): string {
+  const groups = [...new Set(points.map((p) => `${p.design} ${p.layer}`))];
+  const data = JSON.stringify({ groups, points }).replace(/</g, "\\u003c");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>oltron accuracy benchmark</title>
+<style>body { font-family: system-ui, sans-serif; margin: 2em; } .chart { width: 900px; height: 360px; margin: 1em 0; }</style></head><body>
+<h1>Accuracy benchmark: SQNR vs activation bits</h1>
+<p>Layer-output SQNR (dB, int4 weights) against average activation bits, per layer: adaptive TOBE as a curve over its budgets, every baseline as a point. Higher and further left is better.</p>
+${groups.map((g, i) => `<h2>${esc(g)}</h2><div class="chart"><canvas id="acc${i}"></canvas></div>`).join("\n")}
+<script>${chartJsSource()}</script>
+<script>
+const DATA = ${data};
+Chart.defaults.animation = false;
+window.__charts = [];
+const colors = ["#c62828", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#795548", "#546e7a", "#ad1457"];
+DATA.groups.forEach((g, i) => {
+  const pts = DATA.points.filter((p) => p.design + " " + p.layer === g);
+  const methods = [...new Set(pts.map((p) => p.method))];
+  const datasets = methods.map((m, j) => {
+    const mine = pts.filter((p) => p.method === m).sort((a, b) => a.bits - b.bits);
+    const curve = m === "adaptive_tobe";
+    return { label: mine[0].label, data: mine.map((p) => ({ x: p.bits, y: p.sqnrDb })), showLine: curve, borderColor: colors[j % colors.length],
+      backgroundColor: colors[j % colors.length], pointRadius: curve ? 3 : 6, pointStyle: curve ? "circle" : "rectRot" };
+  });
+  const c = new Chart(document.getElementById("acc" + i), { type: "scatter", data: { datasets }, options: { responsive: true, maintainAspectRatio: false,
+    plugins: { title: { display: true, text: g + ": SQNR vs bits" } },
+    scales: { x: { title: { display: true, text: "average activation bits" } }, y: { title: { display: true, text: "layer-output SQNR (dB)" } } } } });
+  window.__charts.push({ id: "acc" + i, points: datasets.reduce((a, d) => a + d.data.length, 0) });
+});
+document.body.dataset.rendered = "yes";
+</script></body></html>
+`;
+}
+
+/** Writes <dir>/report/ (accuracy.html, accuracy-points.csv). */
+export function writeAccuracyReport(dir: string, outDir = path.join(dir, "report")): { dir: string; files: string[]; points: CurvePoint[] } {
+  const points = readAccuracy(dir);
+  const files: Record<string, string> = {
+    "accuracy.html": accuracyHtml(points),
+    "accuracy-points.csv": csv([["design", "layer", "method", "label", "bits", "sqnr_db"], ...points.map((p) => [p.design, p.layer, p.method, p.label, p.bits, p.sqnrDb])]),
+  };
+  writeDirAtomic(outDir, (tmp) => {
+    for (const [n, text] of Object.entries(files)) fs.writeFileSync(path.join(tmp, n), text);
+  });
+  return { dir: outDir, files: Object.keys(files).sort(), points };
+}
