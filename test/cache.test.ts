@@ -86,6 +86,14 @@ describe("build cache", () => {
     });
   }
 
+  it("a build that fails on a flag the user passed through is their error, named, with the tool's words", async () => {
+    const { UserError } = await import("../src/core/errors.js");
+    const p = buildSim(generateRtl(D), { simulator: "icarus", memAddrBits: 16, extraFlags: ["-Wno-such-warning-class", "-Xbogus"], log: () => {} });
+    await expect(p).rejects.toThrow(UserError);
+    await expect(buildSim(generateRtl(D), { simulator: "icarus", memAddrBits: 16, extraFlags: ["-Xbogus"], log: () => {} })).rejects.toThrow(/iverilog failed with --build-flag -Xbogus/);
+    expect(cacheEntries()).toEqual([]);
+  });
+
   it("cache clean removes oltron's entries and leftovers, and nothing else", async () => {
     const { b } = await build();
     const root = cacheRoot();

@@ -173,7 +173,7 @@ export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<S
     if (!opts.rebuild && checkEntry(dir, binary, key) === undefined) return hit();
     reason ??= whyBuild(want);
     log(`sim: building ${opts.simulator} model ${rtl.top} (${key}): ${reason}...`);
-    const built = await buildUnlocked({ names, files, flags, dir, binary, want, simulator: opts.simulator, log });
+    const built = await buildUnlocked({ names, files, flags, dir, binary, want, simulator: opts.simulator, log, extra: opts.extraFlags ?? [] });
     return { ...built, reason };
   } finally {
     release();
@@ -302,10 +302,10 @@ function alive(pid: number): boolean {
 }
 
 async function buildUnlocked(b: {
-  names: string[]; files: Record<string, string>; flags: string[]; dir: string; binary: string; simulator: Simulator;
+  names: string[]; files: Record<string, string>; flags: string[]; dir: string; binary: string; simulator: Simulator; extra: string[];
   want: Omit<EntryRecord, "binarySha256" | "buildSeconds" | "builtAt">; log: (line: string) => void;
 }): Promise<SimBuild> {
-  const { names, files, flags, dir, binary, want, simulator, log } = b;
+  const { names, files, flags, dir, binary, want, simulator, log, extra } = b;
   // Build in a private folder and publish by rename, so no reader ever sees half a build.
   const tmp = fs.mkdtempSync(`${dir}.tmp-`);
   const untrack = trackTemp(tmp);
@@ -321,7 +321,11 @@ async function buildUnlocked(b: {
         ? await runChild(tool, [...flags, "--Mdir", path.join(tmp, "obj"), "-o", out, ...srcs])
         : await runChild(tool, [...flags, "-o", out, ...srcs]);
       if (r.notStarted) throw new UserError(`${tool} could not be started (${tail(r.all, 1)}): run 'make deps'`);
-      if (r.exitCode !== 0) throw new Error(`${simulator} build failed:\n${tail(r.all)}`);
+      if (r.exitCode !== 0) {
+        // With flags the user passed through, a failed build is theirs to fix; without, it is a bug.
+        if (extra.length) throw new UserError(`${tool} failed with --build-flag ${extra.join(" ")}:\n${tail(r.all, 12)}`);
+        throw new Error(`${simulator} build failed:\n${tail(r.all)}`);
+      }
     } finally {
       clearInterval(ticker);
     }
