@@ -40,7 +40,7 @@ describe("run report", () => {
     expect(channels.length).toBe(1 + 64);
     expect(channels.slice(1).filter((l) => l.endsWith(",1")).length).toBe(rep.layers[0].salientChannelsList.length);
 
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"] });
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
       const errors: string[] = [];
@@ -87,7 +87,7 @@ describe("run report", () => {
     const adaptive = acc.layers.reduce((a: number, l: { adaptive: { noExtraTiles: boolean }[] }) => a + l.adaptive.filter((x) => !x.noExtraTiles).length, 0);
     const baselines = acc.layers.reduce((a: number, l: { baselines: unknown[] }) => a + l.baselines.length, 0);
     expect(points.length).toBe(1 + adaptive + baselines);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"] });
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 1200 } });
       const errors: string[] = [];
