@@ -12,7 +12,7 @@ import type { SalientKind } from "../core/formats.js";
 import type { Tensor } from "../core/tensor.js";
 import { generateActivations } from "../data/synthetic.js";
 import { readLayerList } from "../data/layerlist.js";
-import { readTensorFile, tensorDtype } from "../data/tensorio.js";
+import { readTensorFile } from "../data/tensorio.js";
 import { blockLayers } from "../flows/block.js";
 import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
 import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
@@ -176,12 +176,10 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   if (o.x || o.w) {
     if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
     const plan = planFromOptions(o);
-    const x = tokensOf(readTensorFile(String(o.x), o.xName as string | undefined), String(o.x));
-    const wRaw = readTensorFile(String(o.w), o.wName as string | undefined);
-    for (const [flag, file, nm] of [["--x", String(o.x), o.xName], ["--w", String(o.w), o.wName]] as const) {
-      if (tensorDtype(file, nm as string | undefined) === "float64") log(`note: ${flag} ${file} is float64; its values are rounded to float32, the precision oltron quantizes in`);
-    }
-    const w = o.wLayout === "nk" ? transpose2d(wRaw, String(o.w)) : wRaw;
+    const { x, w } = layerTensors(
+      { x: String(o.x), xName: o.xName as string | undefined, w: String(o.w), wName: o.wName as string | undefined, wLayout: o.wLayout === "nk" ? "nk" : "kn" },
+      { x: "--x", w: "--w" },
+    );
     const name = layerName(path.basename(String(o.x)).replace(/\.[^.]+$/, ""), "L0");
     return [{ name, x, w, plan }];
   }
@@ -197,13 +195,8 @@ function layersOfList(file: string): LayerInput[] {
     const name = layerName(e.name, `L${i}`);
     if (names.has(name)) throw new UserError(`--layers ${file}: layer names '${e.name}' and another both become '${name}' as file names`);
     names.add(name);
-    for (const [flag, f, nm] of [[`${e.name}.x`, e.x, e.xName], [`${e.name}.w`, e.w, e.wName]] as const) {
-      if (!fs.existsSync(f)) throw new UserError(`--layers ${file}: layer ${e.name}: ${f} does not exist`);
-      if (tensorDtype(f, nm) === "float64") log(`note: ${flag} ${f} is float64; its values are rounded to float32, the precision oltron quantizes in`);
-    }
-    const x = tokensOf(readTensorFile(e.x, e.xName), e.x);
-    const wRaw = readTensorFile(e.w, e.wName);
-    const w = e.wLayout === "nk" ? transpose2d(wRaw, e.w) : wRaw;
+    for (const f of [e.x, e.w]) if (!fs.existsSync(f)) throw new UserError(`--layers ${file}: layer ${e.name}: ${f} does not exist`);
+    const { x, w } = layerTensors(e, { x: `${e.name}.x`, w: `${e.name}.w` });
     const plan: LayerPlan = { salientType: e.salientType };
     if (e.salientType !== "none") {
       if (e.ratio !== undefined) plan.ratio = e.ratio;
@@ -211,6 +204,19 @@ function layersOfList(file: string): LayerInput[] {
     }
     return { name, x, w, plan };
   });
+}
+
+/** A layer's activations (as tokens) and weights (as [K x N]) from files, with a note for float64. */
+function layerTensors(
+  src: { x: string; xName?: string; w: string; wName?: string; wLayout: "kn" | "nk" },
+  flags: { x: string; w: string },
+): { x: Tensor; w: Tensor } {
+  const xRaw = readTensorFile(src.x, src.xName);
+  const wRaw = readTensorFile(src.w, src.wName);
+  for (const [flag, file, t] of [[flags.x, src.x, xRaw], [flags.w, src.w, wRaw]] as const) {
+    if (t.sourceDtype === "float64") log(`note: ${flag} ${file} is float64; its values are rounded to float32, the precision oltron quantizes in`);
+  }
+  return { x: tokensOf(xRaw, src.x), w: src.wLayout === "nk" ? transpose2d(wRaw, src.w) : wRaw };
 }
 
 /**

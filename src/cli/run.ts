@@ -148,7 +148,8 @@ function printGolden(dir: string, json = false, out: (line: string) => void = (l
 async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: string }> {
   const d = designFromOptions(o);
   const dir = o.out !== undefined ? String(o.out) : freshDir(path.join("rtl-out", "runs"), `verify-${d.name}`);
-  checkOutputApart({ flag: "--out", path: dir }, tensorInputs(o, []));
+  const given = tensorInputs(o, []);
+  checkOutputApart({ flag: "--out", path: dir }, given);
   const trace = traceFromOptions(o);
   checkTmpDir();
   // Everything a user gave is checked before the first file is written.
@@ -164,7 +165,7 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     quantizeToDir(d, layers, imagesDir, { log });
     // Progress, so stderr: with --json, stdout carries the one result document only.
     printGolden(imagesDir, false, log);
-    const inputs = tensorInputs(o, []).map((i) => i.path).filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+    const inputs = given.map((i) => i.path).filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
     r = await simulate(designDir, imagesDir, {
       ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs, trace,
     });

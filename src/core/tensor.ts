@@ -2,6 +2,8 @@
 export interface Tensor {
   shape: number[];
   data: Float32Array;
+  /** The precision a tensor file stored it in ("float64", "float32", ...), set by the readers. */
+  sourceDtype?: string;
 }
 
 export function tensor2d(rows: number, cols: number, data?: Float32Array): Tensor {

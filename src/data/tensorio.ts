@@ -56,19 +56,8 @@ export function readTensorFile(file: string, name?: string): Tensor {
   throw new UserError(`${file}: unsupported tensor file extension '${ext || "(none)"}'; expected .npy or .safetensors`);
 }
 
-/** The stored precision of a tensor file's tensor ("float64", "float32", "float16", "bfloat16"), read from its header only. */
-export function tensorDtype(file: string, name?: string): string {
-  const names: Record<string, string> = { "<f8": "float64", "<f4": "float32", "<f2": "float16", F64: "float64", F32: "float32", F16: "float16", BF16: "bfloat16" };
-  if (path.extname(file).toLowerCase() === ".npy") {
-    const buf = readWhole(file);
-    const prelude = buf[6] === 1 ? 10 : 12;
-    const len = buf[6] === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
-    return names[parseNpyHeader(file, buf.toString(buf[6] === 3 ? "utf8" : "latin1", prelude, prelude + len)).descr] ?? "unknown";
-  }
-  const list = listSafetensors(file);
-  const e = name === undefined ? list[0] : list.find((x) => x.name === name);
-  return names[e?.dtype ?? ""] ?? "unknown";
-}
+/** File dtypes by the name a reader reports in Tensor.sourceDtype. */
+const DTYPE_NAMES: Record<string, string> = { "<f8": "float64", "<f4": "float32", "<f2": "float16", F64: "float64", F32: "float32", F16: "float16", BF16: "bfloat16" };
 
 /** Reads a .npy file (little-endian float64, float32 or float16, C or Fortran order). */
 export function readNpy(file: string): Tensor {
@@ -259,7 +248,7 @@ function decodeNpy(file: string, buf: Buffer): Tensor {
   }
   let data = decodeFloats(buf.subarray(dataStart), n, hdr.descr === "<f8" ? "F64" : hdr.descr === "<f4" ? "F32" : "F16", file);
   if (hdr.fortranOrder) data = fortranToC(data, hdr.shape);
-  const t: Tensor = { shape: hdr.shape, data };
+  const t: Tensor = { shape: hdr.shape, data, sourceDtype: DTYPE_NAMES[hdr.descr] };
   checkFinite(file, "tensor", t);
   return t;
 }
@@ -537,7 +526,9 @@ function decodeSafetensorsEntry(file: string, st: StFile, name: string): Tensor 
     throw new UserError(`${file}: tensor '${name}' has unsupported dtype ${e.dtype}; supported: ${SAFETENSORS_READ_DTYPES.join(", ")}`);
   }
   const bytes = st.buf.subarray(st.dataStart + e.begin, st.dataStart + e.end);
-  const t: Tensor = { shape: e.shape.slice(), data: decodeFloats(bytes, numel(e.shape), e.dtype as SafetensorsDtype | "F64", `${file}: tensor '${name}'`) };
+  const t: Tensor = {
+    shape: e.shape.slice(), data: decodeFloats(bytes, numel(e.shape), e.dtype as SafetensorsDtype | "F64", `${file}: tensor '${name}'`), sourceDtype: DTYPE_NAMES[e.dtype],
+  };
   checkFinite(file, `tensor '${name}'`, t);
   return t;
 }

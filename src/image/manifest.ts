@@ -98,10 +98,10 @@ export function loadManifest(dir: string): Manifest {
   // Every field's type and range first (docs/schemas/manifest.schema.json), then consistency.
   const problems = schemaProblems(m);
   if (problems.length) throw new UserError(`${p}: ${problems.join("; ")}`);
-  if (!Array.isArray(m.layers) || m.layers.length === 0) throw new UserError(`${p}: no layers`);
+  // From here on every field has the type and range of the schema; what follows checks the
+  // fields against each other, the file names, and the descriptor table.
   const names = new Set<string>();
   m.layers.forEach((l, i) => {
-    if (!l || typeof l !== "object") throw new UserError(`${p}: layer ${i} is not an object`);
     checkLayerShape(p, l, i);
     if (names.has(l.name)) throw new UserError(`${p}: two layers are named '${l.name}' (their outputs would share one file)`);
     names.add(l.name);
@@ -109,17 +109,12 @@ export function loadManifest(dir: string): Manifest {
     if (typeof l?.name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(l.name) || l.name.startsWith(".")) {
       throw new UserError(`${p}: layer ${i} has an invalid name ${JSON.stringify(l?.name)} (letters, digits, '_', '.', '-'; not starting with '.')`);
     }
-    for (const f of ["act", "wgt", "out"] as const) {
-      if (!l[f] || typeof l[f] !== "object") throw new UserError(`${p}: layer ${l.name} has no '${f}' image entry`);
-      plainName(p, `layer ${l.name} ${f}.file`, l[f].file);
-    }
+    for (const f of ["act", "wgt", "out"] as const) plainName(p, `layer ${l.name} ${f}.file`, l[f].file);
     if (l.reference !== undefined) {
-      if (!l.reference || typeof l.reference !== "object") throw new UserError(`${p}: layer ${l.name}: 'reference' must be an object {x, w}`);
       plainName(p, `layer ${l.name} reference.x`, l.reference.x);
       plainName(p, `layer ${l.name} reference.w`, l.reference.w);
     }
   });
-  if (!m.descriptorTable || typeof m.descriptorTable !== "object") throw new UserError(`${p}: no descriptorTable entry`);
   plainName(p, "descriptorTable.file", m.descriptorTable.file);
   checkAgainstDescriptors(dir, m);
   return m;
@@ -136,17 +131,10 @@ function plainName(p: string, what: string, name: unknown): void {
 }
 
 function checkLayerShape(p: string, l: ManifestLayer, i: number): void {
-  const bad = (what: string) => new UserError(`${p}: layer ${i} (${l?.name}): ${what}`);
-  for (const f of ["m", "k", "n", "s", "tiles", "tileChannels", "paddedK", "nTiles", "paddedN"] as const) {
-    if (!Number.isInteger(l?.[f]) || l[f] < 0) throw bad(`'${f}' must be a non-negative integer, got ${JSON.stringify(l?.[f])}`);
-  }
+  const bad = (what: string) => new UserError(`${p}: layer ${i} (${l.name}): ${what}`);
   if (l.paddedK !== l.tiles * l.tileChannels) throw bad(`paddedK ${l.paddedK} != tiles ${l.tiles} x tileChannels ${l.tileChannels}`);
-  if (!Array.isArray(l.permutation) || l.permutation.length !== l.paddedK) throw bad(`permutation must list ${l.paddedK} positions`);
-  if (!Array.isArray(l.weightScales) || l.weightScales.length !== l.n) throw bad(`weightScales must list ${l.n} scales`);
-  const badScale = l.weightScales.findIndex((s) => typeof s !== "number" || !Number.isFinite(s) || s <= 0);
-  if (badScale >= 0) throw bad(`weightScales[${badScale}] = ${JSON.stringify(l.weightScales[badScale])} must be a finite number > 0`);
-  if (typeof l.actScale !== "number" || !Number.isFinite(l.actScale) || l.actScale <= 0) throw bad(`actScale = ${JSON.stringify(l.actScale)} must be a finite number > 0`);
-  if (!["none", "fp8", "fp12"].includes(l.salientType)) throw bad(`salientType '${l.salientType}' is not none, fp8 or fp12`);
+  if (l.permutation.length !== l.paddedK) throw bad(`permutation must list ${l.paddedK} positions`);
+  if (l.weightScales.length !== l.n) throw bad(`weightScales must list ${l.n} scales`);
   // K and N must agree with the tiles, or a comparison would cover part of the outputs.
   if (l.k < 1 || l.k > l.paddedK || l.paddedK - l.k >= l.tileChannels + l.tiles * l.s) {
     throw bad(`k = ${l.k} does not fit paddedK ${l.paddedK} (tiles ${l.tiles} x tileChannels ${l.tileChannels})`);
@@ -172,7 +160,6 @@ function checkLayerShape(p: string, l: ManifestLayer, i: number): void {
  */
 function checkAgainstDescriptors(dir: string, m: Manifest): void {
   const t = m.descriptorTable;
-  if (!t || typeof t.file !== "string") throw new UserError(`${dir}/manifest.json: no descriptorTable entry`);
   const W = m.memWordBits;
   const table = readImage(dir, t.file, t.sha256, W, t.words);
   const field = (d: number, f: number) => table.get((d * m.design.descriptorWords * W) / 4 + 8 * f, 8);
