@@ -20,6 +20,7 @@ import { descriptorBlock } from "../src/image/layout.js";
 import type { QuantizedLayer } from "../src/quant/quantizer.js";
 import { IDEAL_MEMORY, memAddrBitsFor, runSim, VERILATOR_MEMORY_BYTES, type MemoryModel, type RawRun } from "../src/sim/driver.js";
 import { buildSim, type Simulator } from "../src/sim/build.js";
+import type { SimResult } from "../src/flows/simulate.js";
 import { cosim, design, explain, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
 
 const SEED = Number(process.env.OLTRON_SWEEP_SEED ?? 9301);
@@ -50,6 +51,22 @@ function layersFor(d: ElaboratedDesign, type: "fp8" | "fp12" | "none", rng: Rng)
   ];
 }
 
+/**
+ * Per-layer cycles (per-descriptor statistics): every layer's busy cycles are its token rows
+ * times its tiles times its N-tiles, and the layers plus the drain add up to the run.
+ */
+function checkLayerCycles(d: ElaboratedDesign, r: SimResult, tag: string): void {
+  let sum = 0;
+  for (const l of r.layers) {
+    expect(l.cycles, `${tag}: ${l.name} has per-layer cycles`).toBeDefined();
+    expect(l.cycles!.busy, `${tag}: ${l.name} busy`).toBe(l.m * l.tiles * Math.ceil(l.n / d.cols));
+    expect(l.cycles!.stall, `${tag}: ${l.name} stall`).toBe(l.cycles!.total - l.cycles!.busy);
+    sum += l.cycles!.total;
+  }
+  expect(r.drainCycles, `${tag}: drain`).toBeGreaterThan(0);
+  expect(sum + r.drainCycles!, `${tag}: layers + drain = run`).toBe(r.cycles.total);
+}
+
 describe("bit-exact at every memory timing (seeded sweep)", () => {
   for (const { what, d, type } of DESIGNS) {
     it(`${what}: latency {1, 2, 7, 64, 1..200} x backpressure {0, 10%, 50%} (seed ${SEED})`, async () => {
@@ -69,11 +86,23 @@ describe("bit-exact at every memory timing (seeded sweep)", () => {
           // The traffic does not depend on timing: the same bursts, in whatever order.
           expect(r.words, tag).toEqual(ideal.words);
           expect(r.axi.readBeats, tag).toBe(ideal.axi.readBeats);
+          checkLayerCycles(d, r, tag);
           if (lat[0] >= 64 && bp === 0) expect(r.cycles.total, tag).toBeGreaterThan(ideal.cycles.total);
         }
       }
     });
   }
+
+  it("per-layer cycles: only the first statsDepth descriptors are recorded, the rest are reported as absent", async () => {
+    const small = design({ ...DESIGNS[0].d.config, statsDepth: 2 });
+    // Layer A needs two descriptors (more tokens than a buffer bank), so B's is the third.
+    const layers = layersFor(small, "fp12", new Rng(SEED + 5));
+    const r = await cosim(small, layers, "verilator", "axi", { memory: IDEAL_MEMORY });
+    expect(r.pass, explain(r, "statsDepth 2")).toBe(true);
+    expect(r.layers[0].cycles?.busy).toBe(layers[0].m * r.layers[0].tiles * Math.ceil(layers[0].n / small.cols));
+    expect(r.layers[1].cycles).toBeUndefined();
+    expect(r.drainCycles).toBeUndefined();
+  });
 
   it("reads really overlap: the master keeps several bursts in flight at 100-cycle latency", async () => {
     const d = DESIGNS[0].d;
@@ -114,6 +143,8 @@ describe("Verilator and Icarus agree on outputs and cycles for the same memory s
       expect(v.pass, explain(v, "verilator")).toBe(true);
       expect(i.pass, explain(i, "icarus")).toBe(true);
       expect(i.cycles).toEqual(v.cycles);
+      expect(i.layers.map((l) => l.cycles)).toEqual(v.layers.map((l) => l.cycles));
+      expect(i.drainCycles).toBe(v.drainCycles);
       expect(i.words).toEqual(v.words);
       expect(i.axi).toEqual(v.axi);
     });

@@ -69,7 +69,7 @@ describe("child processes and interrupts", () => {
     expect(r.exitCode).toBe(3);
     expect(r.all).toMatch(/passed its wall-clock limit of 1 s and was stopped/);
     expect(r.all).toMatch(/FAIL \(the simulator passed its 1 s wall-clock limit\)/);
-    const result = JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8"));
+    const result = JSON.parse(fs.readFileSync(path.join(out, "images", "sim-result.json"), "utf8"));
     expect(result.status).toBe("timeout");
     expect(result.wallClockLimit).toBe(1);
     expect(await processesWith(cache)).toEqual([]);

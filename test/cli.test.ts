@@ -213,7 +213,7 @@ describe("oltron quantize / golden / sim / verify", () => {
       expect(t.length).toBeGreaterThan(20);
       expect(Math.min(...t)).toBeGreaterThanOrEqual(25 + 10 * 20 - 1);
       expect(Math.max(...t)).toBeLessThanOrEqual(25 + 10 * 41);
-      const res = JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8"));
+      const res = JSON.parse(fs.readFileSync(path.join(out, "images", "sim-result.json"), "utf8"));
       expect(res.trace).toEqual({ file: vcd, format: "vcd", from: 20, to: 40 });
       // FST by extension: the binary format's header block, much smaller than the text.
       const fst = path.join(dir, `${sim}.fst`);
@@ -474,7 +474,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     const r = await oltron("verify", "--preset", "tiny", "--out", out, "--layer", "qkv:9x24x10:fp8", "down:5x33x6:fp12:r0.1", "o_proj:3x8x4:none");
     expect(r.exitCode, r.all).toBe(0);
     expect(r.stdout).toMatch(/^PASS \(bit-exact\): r4c4f2_\w+ on verilator, 3 layer\(s\)/m);
-    expect(JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8")).mismatches).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, "images", "sim-result.json"), "utf8")).mismatches).toBe(0);
   });
 
   it("verify --block co-simulates every linear of a reorder-free block in one run", async () => {
@@ -563,7 +563,7 @@ describe("oltron sim/verify: the testbench memory", () => {
     expect(files[path.resolve(w)]).toBe(sha256(fs.readFileSync(w)));
     // The manifest is named where the run folder ended up, not where it was built.
     expect(files[path.resolve(out, "images", "manifest.json")]).toBe(sha256(fs.readFileSync(path.join(out, "images", "manifest.json"))));
-    expect(JSON.parse(fs.readFileSync(path.join(out, "sim-result.json"), "utf8")).provenance).toEqual(p);
+    expect(JSON.parse(fs.readFileSync(path.join(out, "images", "sim-result.json"), "utf8")).provenance).toEqual(p);
     expect(r.stderr).toMatch(/verify: wrote /);
   });
 
@@ -635,4 +635,26 @@ describe("clear errors for what a user can cause", () => {
     expect(r.exitCode, r.all).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out, "images", "manifest.json"), "utf8")).layers[0].name).toBe("hidden");
   });
+});
+
+describe("progress on a terminal", () => {
+  // A pseudo-terminal (util-linux 'script'), so stderr is a TTY as in an interactive shell.
+  const inTerminal = (args: string[]) =>
+    execa("script", ["-qec", ["node", path.join(ROOT, "bin", "oltron.js"), ...args].map((a) => `'${a}'`).join(" "), "/dev/null"], { reject: false, cwd: ROOT, all: true });
+
+  it("draws live bars for the simulator build (C++ files compiled) and the run (cycles), and none with --quiet", async () => {
+    const out = path.join(tmpDir("tty"), "run");
+    const r = await inTerminal(["verify", "--preset", "tiny", "--layer", "qkv:300x64x8", "--rebuild", "--out", out]);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.all).toMatch(/sim: building verilator model \[[█░]+\] \d+% \| \d+\/\d+ C\+\+ files compiled/);
+    // The cycle estimate is every token row of every tile plus a margin: 300 x 16 tiles x 2 N-tiles.
+    expect(r.all).toMatch(/sim: verilator \[[█░]+\] \d+% \| \d+\/\d+ cycles/);
+    const total = Number(/\| \d+\/(\d+) cycles/.exec(r.all)![1]);
+    expect(total).toBe(Math.ceil(1.05 * 300 * 16 * 2) + 1000);
+    expect(r.all).toMatch(/PASS \(bit-exact\)/);
+    const q = await inTerminal(["--quiet", "verify", "--preset", "tiny", "--layer", "qkv:300x64x8", "--out", path.join(tmpDir("tty"), "quiet")]);
+    expect(q.exitCode, q.all).toBe(0);
+    expect(q.all).not.toMatch(/\[[█░]+\]/);
+    expect(q.all).toMatch(/PASS \(bit-exact\)/);
+  }, 180_000);
 });

@@ -193,7 +193,7 @@ describe("published schemas of design.json and the result", () => {
     const design = JSON.parse(fs.readFileSync(path.join(dir, "run", "design", "design.json"), "utf8"));
     expect(designJsonSchema.safeParse(design).success).toBe(true);
     expect(designJsonSchema.safeParse({ ...design, config: { ...design.config, memWordBits: 48 } }).success).toBe(false);
-    const result = JSON.parse(fs.readFileSync(path.join(dir, "run", "sim-result.json"), "utf8"));
+    const result = JSON.parse(fs.readFileSync(path.join(dir, "run", "images", "sim-result.json"), "utf8"));
     const parsed = simResultSchema.safeParse(result);
     expect(parsed.success, JSON.stringify(parsed.error?.issues?.slice(0, 3))).toBe(true);
     expect(simResultSchema.safeParse({ ...result, status: "fine" }).success).toBe(false);

@@ -36,6 +36,10 @@ describe("run report", () => {
     const layersCsv = fs.readFileSync(path.join(run, "report", "layers.csv"), "utf8").trim().split("\n");
     expect(layersCsv.length).toBe(1 + rep.layers.length);
     expect(layersCsv[1].split(",").slice(0, 4)).toEqual([rep.layers[0].name, String(rep.layers[0].m), String(rep.layers[0].k), String(rep.layers[0].n)]);
+    // Per-layer cycles, as the run's result recorded them.
+    const result = JSON.parse(fs.readFileSync(path.join(run, "images", "sim-result.json"), "utf8"));
+    expect(layersCsv[0].split(",").slice(-4)).toEqual(["cycles", "busy_cycles", "stall_cycles", "utilization"]);
+    expect(layersCsv[1].split(",").slice(-4, -1).map(Number)).toEqual([result.layers[0].cycles.total, result.layers[0].cycles.busy, result.layers[0].cycles.stall]);
     const channels = fs.readFileSync(path.join(run, "report", `channels-${rep.layers[0].name}.csv`), "utf8").trim().split("\n");
     expect(channels.length).toBe(1 + 64);
     expect(channels.slice(1).filter((l) => l.endsWith(",1")).length).toBe(rep.layers[0].salientChannelsList.length);
@@ -53,7 +57,9 @@ describe("run report", () => {
       expect(errors).toEqual([]);
       const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
       // The run-level charts and, per layer, channel magnitudes and salient slots.
-      expect(charts.map((c) => c.id).sort()).toEqual(["bits", "ch0", "ch1", "cycles", "slots0", "slots1", "tiles", "traffic"].sort());
+      expect(charts.map((c) => c.id).sort()).toEqual(["bits", "ch0", "ch1", "cycles", "layercycles", "slots0", "slots1", "tiles", "traffic"].sort());
+      // Per-layer busy and stall: one bar of each per layer.
+      expect(charts.find((c) => c.id === "layercycles")!.points).toBe(2 * rep.layers.length);
       for (const c of charts) expect(c.points, c.id).toBeGreaterThan(0);
       expect(charts.find((c) => c.id === "ch0")!.points).toBeGreaterThanOrEqual(64);
       // Drawn, not just declared: each canvas has non-blank pixels.

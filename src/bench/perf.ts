@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runChild } from "../core/children.js";
+import { log, progress } from "../core/console.js";
 import { elaborate, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { simulateDesign, type SimResult } from "../flows/simulate.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
@@ -20,7 +21,7 @@ import { generateRtl } from "../hw/generate.js";
 import { Rng } from "../core/rng.js";
 import { generateLayer, type LayerType } from "../data/synthetic.js";
 
-const log = (s: string) => process.stderr.write(`${s}\n`);
+
 
 export interface PerfOptions {
   out: string;
@@ -142,9 +143,11 @@ export async function runPerfBench(opts: PerfOptions) {
       }
     }
     const layers = [];
+    const sweep = progress("bench: layer sweep", want("layers") ? designs.length * cases.length : 0, "cases");
     for (const cfg of want("layers") ? designs : []) {
       const d = elaborate(resolveConfig(cfg));
       for (const c of cases) {
+        sweep.update(layers.length);
         const nSim = Math.min(c.n, (quick ? 2 : 4) * d.cols);
         log(`bench: co-simulating ${d.name} ${c.type} M=${c.m} K=${c.k} N=${c.n} (${nSim} columns simulated) ${c.salientType}, ideal and DRAM-like memory...`);
         const ideal = await simLayer(cfg, c, nSim, work);
@@ -154,6 +157,7 @@ export async function runPerfBench(opts: PerfOptions) {
         layers.push({ ...ideal, dram: { cycles: dram.cycles, utilization: dram.utilization, bitExact: dram.bitExact }, dramShortfall: why });
       }
     }
+    sweep.stop();
 
     if (want("speed")) log("bench: simulation speed per array size...");
     const speedDesigns: Partial<ArchConfig>[] = !want("speed") ? [] : quick

@@ -23,22 +23,8 @@ import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
 
-/** How much goes to stderr: --quiet keeps warnings and errors only, --verbose adds detail. */
-let verbosity: "quiet" | "normal" | "verbose" = "normal";
-export function setVerbosity(v: "quiet" | "normal" | "verbose"): void {
-  verbosity = v;
-}
-
-/** Progress and notes, on stderr (stdout carries results only); --quiet keeps only warnings. */
-export const log = (s: string) => {
-  if (verbosity === "quiet" && !/\bwarning\b/i.test(s)) return;
-  process.stderr.write(`${s}\n`);
-};
-
-/** Detail shown with --verbose only (e.g. where cached builds live). */
-export const detail = (s: string) => {
-  if (verbosity === "verbose") process.stderr.write(`${s}\n`);
-};
+import { log } from "../core/console.js";
+export { detail, log, setVerbosity } from "../core/console.js";
 
 export function intArg(name: string, lo: number, hi: number) {
   return (v: string): number => {
@@ -60,7 +46,7 @@ export function numArg(name: string) {
 
 const DESIGN_FLAG_KEYS: Record<string, keyof ArchConfig> = {
   rows: "rows", cols: "cols", flexLines: "flexLines", psumBits: "psumBits", memWordBits: "memWordBits", bufferTokens: "bufferTokens",
-  axiIdBits: "axiIdBits", axiMaxBurst: "axiMaxBurst", axiMaxReads: "axiMaxReads", loadSlots: "loadSlots",
+  axiIdBits: "axiIdBits", axiMaxBurst: "axiMaxBurst", axiMaxReads: "axiMaxReads", loadSlots: "loadSlots", statsDepth: "statsDepth",
 };
 
 export function addDesignOptions(cmd: Command): Command {

@@ -96,7 +96,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (o: Record<string, unknown>) => {
       const { r, dir } = await verify(o);
       printSim(r, !!o.json);
-      log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs), sim-result.json`);
+      log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs, sim-result.json)`);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
@@ -108,7 +108,7 @@ export function registerRunCommands(program: Command): void {
       const out = path.join("rtl-out", "demo");
       const { r } = await verify({ ...o, preset: "default", out, seed: 1 });
       printSim(r, !!o.json);
-      (o.json ? log : console.log)(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs), ${out}/sim-result.json`);
+      (o.json ? log : console.log)(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs, sim-result.json)`);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 }
@@ -119,8 +119,11 @@ function printSim(r: SimResult, json: boolean): void {
     return;
   }
   for (const l of r.layers) {
-    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} S=${l.s} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}, words read ${l.traffic.read} written ${l.traffic.written}`);
+    const cyc = l.cycles ? `, ${l.cycles.total} cycles (${(100 * l.cycles.utilization).toFixed(1)}% utilized)` : "";
+    const err = l.error ? `, SQNR ${l.error.sqnrDb.toFixed(2)} dB` : "";
+    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} (${l.salientChannels} salient) S=${l.s} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}, words read ${l.traffic.read} written ${l.traffic.written}${cyc}${err}`);
   }
+  if (r.drainCycles !== undefined) console.log(`  drain after the last layer: ${r.drainCycles} cycles`);
   for (const m of r.firstMismatches) {
     console.log(`  mismatch ${m.layer}[token ${m.token}][channel ${m.channel}]: expected ${m.expected}, got ${m.actual}`);
   }
@@ -174,7 +177,9 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     // Recorded paths name the run folder as it will be, not its temporary sibling.
     const real = path.resolve(dir);
     r.provenance.inputs = r.provenance.inputs.map((i) => ({ ...i, file: i.file.startsWith(path.resolve(tmp)) ? real + i.file.slice(path.resolve(tmp).length) : i.file }));
-    writeFileAtomic(path.join(tmp, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
+    // The result sits beside the manifest it came from, as with 'oltron sim'.
+    writeFileAtomic(path.join(imagesDir, "sim-result.json"), JSON.stringify(r, null, 1) + "\n");
+    recordOwned(imagesDir, ["sim-result.json"]);
   });
   return { r: r!, dir };
 }

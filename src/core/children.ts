@@ -35,9 +35,12 @@ export interface ChildResult {
  * Runs a command under a supervisor in its own process group. `timeoutSeconds` is a wall-clock
  * limit: the group is killed when it passes.
  */
-export async function runChild(cmd: string, args: string[], opts: { cwd?: string; timeoutSeconds?: number } = {}): Promise<ChildResult> {
+export async function runChild(
+  cmd: string, args: string[], opts: { cwd?: string; timeoutSeconds?: number; onStdout?: (chunk: string) => void } = {},
+): Promise<ChildResult> {
   const execOpts: Options = { reject: false, all: true, cwd: opts.cwd, detached: true, ...(opts.timeoutSeconds ? { timeout: opts.timeoutSeconds * 1000, killSignal: "SIGTERM" } : {}) };
   const p = execa(process.execPath, [SUPERVISOR, String(process.pid), cmd, ...args], execOpts);
+  if (opts.onStdout) p.stdout?.on("data", (b: Buffer) => opts.onStdout!(b.toString()));
   const pid = p.pid;
   if (pid !== undefined) groups.add(pid);
   try {

@@ -35,9 +35,12 @@ export const simResultSchema = z.object({
   simCyclesPerSecond: z.number().nullable(),
   macsPerSecond: z.number(),
   layers: z.array(z.object({
-    name: z.string(), m: count, k: count, n: count, salientType: z.enum(["none", "fp8", "fp12"]), s: count, tiles: count, minTiles: count, mismatches: count,
+    name: z.string(), m: count, k: count, n: count, salientType: z.enum(["none", "fp8", "fp12"]), salientChannels: count, s: count, tiles: count, minTiles: count, mismatches: count,
+    error: z.object({ sqnrDb: z.number().nullable(), mse: z.number() }).optional(),
     traffic: z.object({ read: count, written: count }).passthrough(),
-  })),
+    cycles: z.object({ total: count, busy: count, stall: count, utilization: z.number(), ideal: z.number() }).optional(),
+  }).passthrough()),
+  drainCycles: count.optional(),
   mismatches: count,
   firstMismatches: z.array(z.object({ layer: z.string(), token: count, channel: count, expected: z.number(), actual: z.number() })),
   provenance: z.object({

@@ -39,14 +39,72 @@ export interface SimResult {
   simCyclesPerSecond: number;
   macsPerSecond: number;
   layers: {
-    name: string; m: number; k: number; n: number; salientType: string; s: number; tiles: number; minTiles: number; mismatches: number;
+    name: string; m: number; k: number; n: number; salientType: string;
+    /** Channels the plan selected as salient (before padding to tiles x S slots). */
+    salientChannels: number;
+    s: number; tiles: number; minTiles: number; mismatches: number;
+    /**
+     * The golden model's dequantized output against the float reference X x W (when the images
+     * store one): the error of int4 weights and quantized activations together.
+     */
+    error?: { sqnrDb: number; mse: number };
     /** Memory words this layer reads and writes (image/traffic.ts; their sums are checked against the run's counters). */
     traffic: LayerTraffic;
+    /**
+     * Measured by the accelerator's per-descriptor statistics (docs/architecture.md, "Cycle
+     * counts"): cycles from the previous layer's last issued token to this layer's; absent when
+     * the run stopped first or the layer lies beyond the design's statsDepth descriptors.
+     */
+    cycles?: LayerCycles;
   }[];
+  /** Cycles after the last layer's last token was issued: pipeline drain and final write-back. */
+  drainCycles?: number;
   mismatches: number;
   firstMismatches: Mismatch[];
   /** Where this result came from: versions, command line, time, and every input with its sha256. */
   provenance: Provenance;
+}
+
+export interface LayerCycles {
+  total: number;
+  /** Cycles the array was fed one of this layer's token rows: exactly m x tiles x nTiles. */
+  busy: number;
+  stall: number;
+  /** MACs / (PEs x total). */
+  utilization: number;
+  /** MACs / PEs: the cycles a fully used array would need. */
+  ideal: number;
+}
+
+/**
+ * Per-layer cycles from the per-descriptor statistics: differences of the counters recorded
+ * when each descriptor's last token was issued (32-bit, so differences are taken modulo 2^32).
+ * The busy figure of each layer must equal its token rows times tiles: a check of the
+ * hardware's bookkeeping, not an estimate.
+ */
+export function layerCycles(d: ElaboratedDesign, man: ReturnType<typeof loadManifest>, run: RawRun): { layers: (LayerCycles | undefined)[]; drain?: number } {
+  const st = run.descriptorStats;
+  const out: (LayerCycles | undefined)[] = [];
+  let last: { issueEnd: number; busy: number } | undefined;
+  for (const l of man.layers) {
+    const end = l.descriptors.first + l.descriptors.count - 1;
+    if (run.status !== "done" || end >= st.length) {
+      out.push(undefined);
+      continue;
+    }
+    const prev = l.descriptors.first === 0 ? { issueEnd: 0, busy: 0 } : st[l.descriptors.first - 1];
+    const total = (st[end].issueEnd - prev.issueEnd) >>> 0;
+    const busy = (st[end].busy - prev.busy) >>> 0;
+    const expectBusy = l.m * l.tiles * l.nTiles;
+    if (busy !== expectBusy) {
+      throw new Error(`layer ${l.name}: the accelerator counted ${busy} busy cycles, its ${l.m} tokens x ${l.tiles} tiles x ${l.nTiles} N-tiles need ${expectBusy}`);
+    }
+    const macs = l.m * l.k * l.n;
+    out.push({ total, busy, stall: total - busy, utilization: total > 0 ? macs / (d.pes.total * total) : 0, ideal: macs / d.pes.total });
+    last = st[end];
+  }
+  const complete = run.status === "done" && st.length === man.descriptorTable.count;
+  return { layers: out, ...(complete && last ? { drain: Number((BigInt(run.cyclesTotal) - BigInt(last.issueEnd)) & 0xffffffffn) } : {}) };
 }
 
 export interface Provenance {
@@ -118,9 +176,10 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   const firstMismatches: Mismatch[] = [];
   let mismatches = 0;
   const compare = opts.compare !== false && run.status === "done";
+  const perLayer = layerCycles(d, man, run);
   // Recomputed every run (it is fast): a stale or edited expected file is never trusted.
-  if (compare) runGolden(imagesDir, man, { error: false });
-  for (const l of man.layers) {
+  const golden = compare ? runGolden(imagesDir, man) : [];
+  for (const [i, l] of man.layers.entries()) {
     let count = 0;
     if (compare) {
       const actual = layerOutput(run, man, l.name);
@@ -133,8 +192,10 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     }
     mismatches += count;
     layers.push({
-      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, s: l.s, tiles: l.tiles, minTiles: l.minTiles, mismatches: count,
+      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels, s: l.s, tiles: l.tiles, minTiles: l.minTiles, mismatches: count,
+      ...(golden[i]?.error ? { error: { sqnrDb: golden[i].error!.sqnrDb, mse: golden[i].error!.mse } } : {}),
       traffic: layerTraffic(man, l),
+      ...(perLayer.layers[i] ? { cycles: perLayer.layers[i] } : {}),
     });
   }
   if (run.status === "done") {
@@ -168,6 +229,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     simCyclesPerSecond: total / Math.max(run.wallSeconds, 1e-9),
     macsPerSecond: macs / Math.max(run.wallSeconds, 1e-9),
     layers,
+    ...(perLayer.drain !== undefined ? { drainCycles: perLayer.drain } : {}),
     mismatches,
     firstMismatches,
     provenance: {

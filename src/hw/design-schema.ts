@@ -21,6 +21,7 @@ export const archConfigSchema = z.object({
   axiMaxBurst: int(1, 256),
   axiMaxReads: int(1, 32),
   loadSlots: z.union([z.literal(2), z.literal(4), z.literal(8)]),
+  statsDepth: pow2(2, 4096),
 });
 
 export const designJsonSchema = z.object({

@@ -38,6 +38,11 @@ export interface ArchConfig {
    * of the compute stage, which hides a memory latency of about (loadSlots - 1) tiles' compute.
    */
   loadSlots: number;
+  /**
+   * Entries of the per-descriptor statistics RAM: the first statsDepth descriptors of a run
+   * record when their last token was issued and their busy cycles (STATS_* registers).
+   */
+  statsDepth: number;
 }
 
 export const DEFAULT_CONFIG: ArchConfig = {
@@ -52,6 +57,7 @@ export const DEFAULT_CONFIG: ArchConfig = {
   axiMaxBurst: 16,
   axiMaxReads: 8,
   loadSlots: 4,
+  statsDepth: 64,
 };
 
 /** Named presets. `oltron64` is shaped like the published design: 64x64, one flexible line. */
@@ -84,6 +90,7 @@ export const PARAMS: ParamDoc[] = [
   { key: "axiMaxBurst", flag: "--axi-max-burst", range: "1..256", doc: "longest AXI4 INCR burst, in beats" },
   { key: "axiMaxReads", flag: "--axi-max-reads", range: "1..min(32, 2^axiIdBits)", doc: "read bursts in flight" },
   { key: "loadSlots", flag: "--load-slots", range: "2, 4 or 8", doc: "tile slots of the input and weight buffers (loads run that many tiles ahead, minus one)" },
+  { key: "statsDepth", flag: "--stats-depth", range: "power of two 2..4096", doc: "descriptors whose cycles are recorded per run (per-layer cycles)" },
 ];
 
 /** Layout of one stream (activations, weights, outputs) in memory and in its buffer. */
@@ -251,6 +258,9 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   // Each read burst in flight owns one ID, so responses may come back in any order.
   const maxReads = Math.min(32, 2 ** cfg.axiIdBits);
   requireInt(cfg, "axiMaxReads", 1, maxReads, ` (axiIdBits = ${cfg.axiIdBits} gives ${2 ** cfg.axiIdBits} IDs; each read in flight needs its own)`);
+  if (!isPow2(cfg.statsDepth) || cfg.statsDepth < 2 || cfg.statsDepth > 4096) {
+    throw new UserError(`invalid statsDepth (--stats-depth) = ${JSON.stringify(cfg.statsDepth)}: must be a power of two in 2..4096`);
+  }
   if (!isPow2(cfg.bufferTokens)) {
     throw new UserError(`invalid bufferTokens (--buffer-tokens) = ${cfg.bufferTokens}: must be a power of two in 2..65536`);
   }

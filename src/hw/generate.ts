@@ -28,8 +28,8 @@ export interface RamShape {
   uses: string;
 }
 
-/** The RAMs of a design: input buffer, weight buffer, per-column accumulators and output buffers. */
-export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" | "out", RamShape> {
+/** The RAMs of a design: input buffer, weight buffer, per-column accumulators, output buffers, statistics. */
+export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" | "out" | "stats", RamShape> {
   const T = 2 ** Math.max(1, lg(d.config.bufferTokens));
   const shape = (width: number, depth: number, lanes: number, instances: number, uses: string): RamShape => ({
     name: `${d.prefix}_ram_${width}x${depth}${lanes > 1 ? `_m${lanes}` : ""}`, width, depth, lanes, instances, uses,
@@ -39,6 +39,7 @@ export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" |
     wbuf: shape(d.wgt.entryBits, d.config.loadSlots * d.weightBufferEntries, d.wgt.wordsPerEntry, 1, `weight buffer (${d.config.loadSlots} tile slots)`),
     acc: shape(32, T, 1, d.cols, "column accumulators (one per column)"),
     out: shape(32, 2 * T, 1, d.cols, "column output buffers (two N-tile banks, one per column)"),
+    stats: shape(64, d.config.statsDepth, 1, 1, "per-descriptor statistics (issue-end cycle and busy cycles)"),
   };
 }
 
@@ -263,6 +264,8 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     xIdxBits,
     xIdxMsb: xIdxBits - 1,
     rowsMinus2: R - 2,
+    statsBits: lg(d.config.statsDepth),
+    statsMsb: lg(d.config.statsDepth) - 1,
     slots: d.config.loadSlots,
     slotsMinus1: d.config.loadSlots - 1,
     slotBits: lg(d.config.loadSlots),

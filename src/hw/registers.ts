@@ -68,6 +68,18 @@ export function registers(d: ElaboratedDesign): Register[] {
     ...counter("CYCLES_STALL", "cycles_stall", "cycles_total - cycles_busy"),
     ...counter("WORDS_READ", "words_read", "memory words read (AXI R beats)"),
     ...counter("WORDS_WRITTEN", "words_written", "memory words written (AXI W beats with data)"),
+    { name: "STATS_COUNT", offset: 0, access: "ro", doc: "descriptors whose last token was issued in the current or last run (the first statsDepth of them are recorded)", read: "stats_count" },
+    { name: "STATS_INDEX", offset: 0, access: "rw", doc: "descriptor whose statistics STATS_ISSUE_END and STATS_BUSY show (0 = the first of the run)", read: "stats_index" },
+    {
+      name: "STATS_ISSUE_END", offset: 0, access: "ro",
+      doc: "CYCLES_TOTAL (bits 31:0) at the end of the cycle that issued descriptor STATS_INDEX's last token; 0 when not recorded",
+      read: "stats_ok ? stats_q[31:0] : 32'd0",
+    },
+    {
+      name: "STATS_BUSY", offset: 0, access: "ro",
+      doc: "CYCLES_BUSY (bits 31:0) at the same cycle: consecutive differences are each descriptor's busy cycles",
+      read: "stats_ok ? stats_q[63:32] : 32'd0",
+    },
   ];
   let next = 0x30;
   for (const r of regs) {

@@ -26,6 +26,8 @@ export interface LayerReport {
   salientChannelsList: number[];
   /** Filled salient slots in each tile. */
   slotsPerTile: number[];
+  /** Measured per-layer cycles (absent when the run did not record them). */
+  cycles?: { total: number; busy: number; stall: number; utilization: number };
 }
 
 export interface RunReport {
@@ -37,7 +39,9 @@ export interface RunReport {
 /** Where a run keeps its result and images: a verify run folder, or an image folder. */
 function locate(dir: string): { result: string; images: string } {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a folder (give a run folder written by 'oltron verify', or an image folder 'oltron sim' ran on)`);
-  for (const [result, images] of [[path.join(dir, "sim-result.json"), path.join(dir, "images")], [path.join(dir, "sim-result.json"), dir]]) {
+  // The result sits beside its manifest: <run>/images/ for verify, the image folder for sim
+  // (and <run>/ for run folders of oltron 0.1).
+  for (const [result, images] of [[path.join(dir, "images", "sim-result.json"), path.join(dir, "images")], [path.join(dir, "sim-result.json"), dir], [path.join(dir, "sim-result.json"), path.join(dir, "images")]]) {
     if (fs.existsSync(result) && fs.existsSync(path.join(images, "manifest.json"))) return { result, images };
   }
   throw new UserError(`${dir}: no sim-result.json with an image folder beside it; run 'oltron verify' (or 'oltron sim') first`);
@@ -81,6 +85,7 @@ export function collectRunReport(dir: string): RunReport {
       tiles: l.tiles, minTiles: l.minTiles, averageBits: bits, mismatches: res?.mismatches ?? 0,
       traffic: { descriptors: traffic?.descriptors ?? 0, activations: traffic?.activations ?? 0, weights: traffic?.weights ?? 0, written: traffic?.written ?? 0 },
       channelMax, salientChannelsList, slotsPerTile,
+      ...(res?.cycles ? { cycles: { total: res.cycles.total, busy: res.cycles.busy, stall: res.cycles.stall, utilization: res.cycles.utilization } } : {}),
       ...(channelMax && l.plan?.threshold !== undefined ? { threshold: l.plan.threshold * median(channelMax) } : {}),
     };
   });
@@ -117,6 +122,7 @@ ${rows}
 </table>
 <h2>The run</h2>
 <div class="chart small"><canvas id="cycles"></canvas></div>
+${rep.layers.some((l) => l.cycles) ? '<div class="chart"><canvas id="layercycles"></canvas></div>' : "<p>No per-layer cycles recorded (the run stopped early, or its layers lie past the design's statsDepth descriptors).</p>"}
 <div class="chart"><canvas id="bits"></canvas></div>
 <div class="chart"><canvas id="tiles"></canvas></div>
 <div class="chart"><canvas id="traffic"></canvas></div>
@@ -138,6 +144,13 @@ chart("cycles", { type: "bar", data: { labels: ["cycles"], datasets: [
   { label: "busy (a token row entered the array)", data: [DATA.cycles.busy], backgroundColor: "#2e7d32" },
   { label: "stall (fill, drain, memory, short tiles)", data: [DATA.cycles.stall], backgroundColor: "#ef6c00" }] },
   options: opts("Cycles: busy vs stall (ideal " + Math.ceil(DATA.cycles.ideal) + ")", { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } }) });
+if (DATA.layers.some((l) => l.cycles)) {
+  const withCycles = DATA.layers.filter((l) => l.cycles);
+  chart("layercycles", { type: "bar", data: { labels: withCycles.map((l) => l.name + " (" + (100 * l.cycles.utilization).toFixed(1) + "% utilized)"), datasets: [
+    { label: "busy", data: withCycles.map((l) => l.cycles.busy), backgroundColor: "#2e7d32" },
+    { label: "stall", data: withCycles.map((l) => l.cycles.stall), backgroundColor: "#ef6c00" }] },
+    options: opts("Cycles per layer: busy vs stall (from the per-descriptor statistics)", { scales: { x: { stacked: true }, y: { stacked: true } } }) });
+}
 chart("bits", { type: "bar", data: { labels: names, datasets: [{ label: "average activation bits", data: DATA.layers.map((l) => l.averageBits), backgroundColor: "#1565c0" }] },
   options: opts("Average activation bits per layer") });
 chart("tiles", { type: "bar", data: { labels: names, datasets: [
@@ -169,8 +182,9 @@ export function writeRunReport(dir: string, outDir = path.join(dir, "report")): 
     "report.html": reportHtml(rep),
     "report.json": JSON.stringify(rep, null, 1) + "\n",
     "layers.csv": csv([
-      ["layer", "m", "k", "n", "salient_type", "salient_channels", "s", "tiles", "min_tiles", "average_bits", "words_descriptors", "words_activations", "words_weights", "words_written", "mismatches"],
-      ...rep.layers.map((l) => [l.name, l.m, l.k, l.n, l.salientType, l.salientChannels, l.s, l.tiles, l.minTiles, l.averageBits, l.traffic.descriptors, l.traffic.activations, l.traffic.weights, l.traffic.written, l.mismatches]),
+      ["layer", "m", "k", "n", "salient_type", "salient_channels", "s", "tiles", "min_tiles", "average_bits", "words_descriptors", "words_activations", "words_weights", "words_written", "mismatches", "cycles", "busy_cycles", "stall_cycles", "utilization"],
+      ...rep.layers.map((l) => [l.name, l.m, l.k, l.n, l.salientType, l.salientChannels, l.s, l.tiles, l.minTiles, l.averageBits, l.traffic.descriptors, l.traffic.activations, l.traffic.weights, l.traffic.written, l.mismatches,
+        l.cycles?.total ?? "", l.cycles?.busy ?? "", l.cycles?.stall ?? "", l.cycles?.utilization ?? ""]),
     ]),
   };
   for (const l of rep.layers) {

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { cacheRoot } from "../core/cache.js";
 import { runChild, trackTemp } from "../core/children.js";
+import { progress } from "../core/console.js";
 import { UserError } from "../core/errors.js";
 import { sha256 } from "../core/files.js";
 import type { GeneratedRtl } from "../hw/generate.js";
@@ -313,7 +314,19 @@ async function buildUnlocked(b: {
   try {
     for (const n of names) fs.writeFileSync(path.join(tmp, n), files[n]);
     const srcs = names.map((n) => path.join(tmp, n));
-    const ticker = setInterval(() => log(`sim: ... still building (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
+    // Progress of a Verilator build: C++ files compiled (.o) of those Verilator wrote (.cpp).
+    const objDir = path.join(tmp, "obj");
+    const bar = progress(`sim: building ${simulator} model`, 1, simulator === "verilator" ? "C++ files compiled" : "steps", log);
+    const ticker = setInterval(() => {
+      let files: string[] = [];
+      try {
+        files = fs.readdirSync(objDir);
+      } catch {
+        return;
+      }
+      const cpp = files.filter((f) => f.endsWith(".cpp")).length;
+      bar.update(files.filter((f) => f.endsWith(".o")).length, Math.max(1, cpp));
+    }, 500);
     const out = path.join(tmp, path.basename(binary));
     try {
       const tool = simulator === "verilator" ? "verilator" : "iverilog";
@@ -328,6 +341,7 @@ async function buildUnlocked(b: {
       }
     } finally {
       clearInterval(ticker);
+      bar.stop();
     }
     fs.rmSync(path.join(tmp, "obj"), { recursive: true, force: true });
     const buildSeconds = (performance.now() - t0) / 1000;

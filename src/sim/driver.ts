@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { runChild, trackTemp } from "../core/children.js";
+import { progress } from "../core/console.js";
 import { UserError } from "../core/errors.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { Block, readImage } from "../image/block.js";
@@ -127,6 +128,10 @@ export interface RawRun {
   cyclesStall: number;
   wordsRead: number;
   wordsWritten: number;
+  /** Descriptors whose last token was issued (STATS_COUNT). */
+  statsCount: number;
+  /** Per descriptor, in order, the first statsDepth of them: CYCLES_TOTAL and CYCLES_BUSY (bits 31:0) when its last token was issued. */
+  descriptorStats: { issueEnd: number; busy: number }[];
   wallSeconds: number;
   /** Output words [outLo, outHi] of the run, or undefined when it did not finish. */
   outputs?: Block;
@@ -163,13 +168,29 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
     const fst = opts.trace !== undefined && traceFormatOf(opts.trace.file) === "fst";
     const cmdArgs = build.simulator === "verilator" ? args : ["-n", build.binary, ...(fst ? ["-fst"] : []), ...args];
     const t0 = performance.now();
-    const ticker = setInterval(() => log(`sim: ... running (${((performance.now() - t0) / 1000).toFixed(0)} s)`), 15000);
+    // The bar counts simulated cycles against an estimate (every token row of every tile, plus
+    // a little), raised when the run goes past it; the testbench reports about 200 times a run.
+    let estimate = Math.ceil(1.05 * busyCycles(man)) + 1000;
+    args.push(`+progress=${Math.max(1024, Math.ceil(estimate / 200))}`);
+    const bar = progress(`sim: ${build.simulator}`, estimate, "cycles", log);
+    let pending = "";
+    const onStdout = (chunk: string) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const m = /^oltron-progress (\d+)/.exec(line);
+        if (!m) continue;
+        const c = Number(m[1]);
+        if (c >= estimate) estimate = Math.ceil(c * 1.2);
+        bar.update(c, estimate);
+      }
+    };
     let r;
     const limit = opts.maxSeconds ?? wallClockLimit(opts.maxCycles, man.design.rows * man.design.cols, build.simulator);
     try {
-      r = await runChild(cmd, cmdArgs, { cwd: work, timeoutSeconds: limit });
+      r = await runChild(cmd, cmdArgs, { cwd: work, timeoutSeconds: limit, onStdout });
     } finally {
-      clearInterval(ticker);
+      bar.stop();
     }
     const wallSeconds = (performance.now() - t0) / 1000;
     const resultFile = path.join(work, "result.txt");
@@ -179,16 +200,22 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
       return {
         status: "timeout", errorCode: 0, errorName: errorName(0), errorDescriptor: nan, registerId: nan,
         axi: { readBursts: nan, readBeats: nan, writeBursts: nan, writeBeats: nan, writeResponses: nan, maxReadsInFlight: nan },
-        cyclesTotal: nan, cyclesBusy: nan, cyclesStall: nan, wordsRead: nan, wordsWritten: nan, wallSeconds, outLo, wallClockLimit: limit,
+        cyclesTotal: nan, cyclesBusy: nan, cyclesStall: nan, wordsRead: nan, wordsWritten: nan, statsCount: nan, descriptorStats: [],
+        wallSeconds, outLo, wallClockLimit: limit,
       };
     }
     if (r.notStarted) throw new UserError(`${cmd} could not be started (${tail(r.all, 1)}); rebuild with --rebuild, or run 'make deps'`);
     if (r.exitCode !== 0 || !fs.existsSync(resultFile)) {
       throw new Error(`${build.simulator} run failed (exit ${r.exitCode}):\n${tail(r.all ?? "")}`);
     }
+    const resultLines = fs.readFileSync(resultFile, "utf8").trim().split("\n").map((line) => line.trim());
     const kv = Object.fromEntries(
-      fs.readFileSync(resultFile, "utf8").trim().split("\n").map((line) => line.trim().split(/\s+/, 2) as [string, string]),
+      resultLines.filter((line) => !line.startsWith("stat ")).map((line) => line.split(/\s+/, 2) as [string, string]),
     );
+    const descriptorStats = resultLines.filter((line) => line.startsWith("stat ")).map((line) => {
+      const [, , end, busy] = line.split(/\s+/).map(Number);
+      return { issueEnd: end, busy };
+    });
     const status = kv.status as RunStatus;
     if (!["done", "timeout", "error", "protocol"].includes(status)) {
       throw new Error(`${build.simulator} run wrote an unknown status '${kv.status}':\n${tail(r.all ?? "")}`);
@@ -220,6 +247,8 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
       cyclesStall: num("cycles_stall"),
       wordsRead: num("words_read"),
       wordsWritten: num("words_written"),
+      statsCount: num("stats_count"),
+      descriptorStats,
       wallSeconds,
       outputs,
       outLo,
@@ -228,6 +257,11 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
     fs.rmSync(work, { recursive: true, force: true });
     untrack();
   }
+}
+
+/** Cycles in which a token row enters the array: every layer's tokens x tiles x N-tiles. */
+export function busyCycles(man: Manifest): number {
+  return man.layers.reduce((a, l) => a + l.m * l.tiles * l.nTiles, 0);
 }
 
 /** The slice of a run's output dump that belongs to one layer. */
