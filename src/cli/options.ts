@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchCon
 import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import { traceFormatOf, type Simulator } from "../sim/build.js";
-import type { LayerInput, LayerPlan } from "../quant/quantizer.js";
+import { DEFAULT_PLAN, type ActScaling, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
 
@@ -104,6 +104,7 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--threshold <t>", "salient if channel max |x| > t x median channel max (default 4)").argParser(numArg("--threshold")))
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
     .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
+    .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time").choices(["tensor", "token"]).default("tensor"))
     .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
 }
 
@@ -113,7 +114,7 @@ export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record
   log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
   const plan = chooseModelPlan(d, layers, o.budget as number);
   console.log(formatPlanTable(plan));
-  return layers.map((l, i) => ({ ...l, plan: plan.layers[i].plan }));
+  return layers.map((l, i) => ({ ...l, plan: { ...plan.layers[i].plan, ...(l.plan?.scaling ? { scaling: l.plan.scaling } : {}) } }));
 }
 
 export const DEFAULT_LAYERS = ["qkv:64x256x64:fp8", "o_proj:64x256x64:fp12", "down:64x512x64:fp12:r0.05"];
@@ -142,6 +143,12 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 }
 
 export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
+  const layers = layerSources(o, d, fallback);
+  const scaling = (o.actScaling ?? "tensor") as ActScaling;
+  return scaling === "tensor" ? layers : layers.map((l) => ({ ...l, plan: { ...(l.plan ?? DEFAULT_PLAN), scaling } }));
+}
+
+function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[]): LayerInput[] {
   const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined, o.layers !== undefined].filter(Boolean).length;
   if (sources > 1) throw new UserError("give one source of layers: --layer, --block, --layers, or --x/--w");
   const given = (flag: string, key: string) => (o[key] !== undefined && o[key] !== defaults[key] ? [flag] : []);

@@ -14,6 +14,17 @@ export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * An activation scale (SPEC section 2): one float per tensor (static, from calibration) or one
+ * per token row (dynamic per-token scaling). The scale never enters the integer datapath.
+ */
+export type ActScale = number | Float64Array;
+
+/** The scale of token row r. */
+export function rowScale(s: ActScale, r: number): number {
+  return typeof s === "number" ? s : s[r];
+}
+
 /** a [m x k] x b [k x n] in float64 (exact while every partial sum stays below 2^53). */
 export function matmulF64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
   const y = new Float64Array(m * n);

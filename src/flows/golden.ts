@@ -10,7 +10,7 @@ import { recordOwned, sha256, writeFileAtomic } from "../core/files.js";
 import { readTensorFile, writeNpy } from "../data/tensorio.js";
 import { dequantize, matmulMod32, quantError, type ErrorFigures } from "../golden.js";
 import type { Block } from "../image/block.js";
-import type { Manifest, ManifestLayer } from "../image/manifest.js";
+import { layerActScale, type Manifest, type ManifestLayer } from "../image/manifest.js";
 import { outputBlock, readOperands, readOutputBlock } from "../image/read.js";
 
 export interface GoldenLayerResult {
@@ -40,7 +40,7 @@ export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; e
       writeFileAtomic(path.join(dir, expectedFile), block.toHex());
       // Beside the float reference: what the accelerator's output means, in real numbers.
       dequantizedFile = `${l.name}.deq.npy`;
-      writeNpy(path.join(dir, dequantizedFile), { shape: [l.m, l.n], data: dequantize(y, l.m, l.n, l.paddedN, l.actScale, l.weightScales) });
+      writeNpy(path.join(dir, dequantizedFile), { shape: [l.m, l.n], data: dequantize(y, l.m, l.n, l.paddedN, layerActScale(l), l.weightScales) });
       recordOwned(dir, [expectedFile, dequantizedFile]);
     }
     const seconds = (performance.now() - t0) / 1000;
@@ -56,7 +56,7 @@ export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; e
       if (x.shape[0] !== l.m || x.shape[1] !== l.k || wf.shape[0] !== l.k || wf.shape[1] !== l.n) {
         throw new UserError(`${dir}: reference tensors of layer ${l.name} do not have the manifest's shapes`);
       }
-      error = quantError(x.data, wf.data, l.m, l.k, l.n, y, l.paddedN, l.actScale, l.weightScales);
+      error = quantError(x.data, wf.data, l.m, l.k, l.n, y, l.paddedN, layerActScale(l), l.weightScales);
     }
     results.push({ name: l.name, m: l.m, k: l.k, n: l.n, macs: l.m * l.k * l.n, expectedFile, ...(dequantizedFile ? { dequantizedFile } : {}), error, seconds });
   }

@@ -109,6 +109,7 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[], opt
       nTiles: map.nTiles,
       paddedN: map.paddedN,
       actScale: q.actScale,
+      ...(q.actScales ? { actScales: Array.from(q.actScales) } : {}),
       weightScales: Array.from(q.weightScales),
       permutation: Array.from(q.perm),
       salientSet: q.salientSet,

@@ -10,6 +10,7 @@ import { readImage } from "./block.js";
 import { chunkWordOffset } from "./layout.js";
 import type { LayerPlan } from "../quant/quantizer.js";
 import type { SalientKind } from "../core/formats.js";
+import type { ActScale } from "../core/tensor.js";
 
 export const MANIFEST_FORMAT = "oltron-images";
 
@@ -49,7 +50,10 @@ export interface ManifestLayer {
   paddedK: number;
   nTiles: number;
   paddedN: number;
+  /** The activation scale; with per-token scaling, the geometric mean of actScales (for display). */
   actScale: number;
+  /** Per-token activation scales (row r of the output dequantizes with actScales[r]); absent for one per-layer scale. */
+  actScales?: number[];
   weightScales: number[];
   permutation: number[];
   salientSet: number[];
@@ -135,6 +139,7 @@ function checkLayerShape(p: string, l: ManifestLayer, i: number): void {
   if (l.paddedK !== l.tiles * l.tileChannels) throw bad(`paddedK ${l.paddedK} != tiles ${l.tiles} x tileChannels ${l.tileChannels}`);
   if (l.permutation.length !== l.paddedK) throw bad(`permutation must list ${l.paddedK} positions`);
   if (l.weightScales.length !== l.n) throw bad(`weightScales must list ${l.n} scales`);
+  if (l.actScales && l.actScales.length !== l.m) throw bad(`actScales must list ${l.m} per-token scales (one per token row), got ${l.actScales.length}`);
   // K and N must agree with the tiles, or a comparison would cover part of the outputs.
   if (l.k < 1 || l.k > l.paddedK || l.paddedK - l.k >= l.tileChannels + l.tiles * l.s) {
     throw bad(`k = ${l.k} does not fit paddedK ${l.paddedK} (tiles ${l.tiles} x tileChannels ${l.tileChannels})`);
@@ -182,4 +187,9 @@ function checkAgainstDescriptors(dir: string, m: Manifest): void {
       });
     }
   }
+}
+
+/** The scale a layer's outputs dequantize with: per token row when the manifest has actScales. */
+export function layerActScale(l: ManifestLayer): ActScale {
+  return l.actScales ? Float64Array.from(l.actScales) : l.actScale;
 }

@@ -25,7 +25,17 @@ export interface LayerPlan {
    * head-aware TOBE, for layers whose permutation is folded through attention.
    */
   groups?: number;
+  /**
+   * Activation scale: "tensor" (default) one static scale from calibration; "token" one scale
+   * per token row, computed from the row itself at run time (dynamic per-token scaling,
+   * SPEC section 2): clip x the row's largest normal-channel magnitude / 7, the clip factor
+   * calibrated once per layer.
+   */
+  scaling?: ActScaling;
 }
+
+export type ActScaling = "tensor" | "token";
+export const ACT_SCALINGS: readonly ActScaling[] = ["tensor", "token"];
 
 export const DEFAULT_PLAN: LayerPlan = { salientType: "fp8", threshold: 4 };
 
@@ -35,6 +45,11 @@ export interface LayerInput {
   x: Tensor;
   /** Weights [K x N]. */
   w: Tensor;
+  /**
+   * Calibration activations [tokens x K] (default: x itself): the salient channels, the
+   * static scale and the per-token clip factor come from these; x is what gets quantized.
+   */
+  calib?: Tensor;
   plan?: LayerPlan;
   layerType?: string;
   /**
@@ -46,7 +61,10 @@ export interface LayerInput {
 }
 
 export interface Calibration {
+  /** The static per-layer scale (scaling "tensor"). */
   scale: number;
+  /** Clip factor of per-token scales (scaling "token"): s_t = clip x max normal |x_t| / 7. */
+  clip: number;
   salient: number[];
   /** Per-channel max |x|. */
   channelMax: Float64Array;
@@ -62,7 +80,10 @@ export interface QuantizedLayer {
   n: number;
   plan: LayerPlan;
   geometry: TileGeometry;
+  /** The per-layer scale; with per-token scaling, the geometric mean of actScales (for display). */
   actScale: number;
+  /** Per-token scales (scaling "token"), one per row of x. */
+  actScales?: Float64Array;
   weightScales: Float64Array;
   perm: Int32Array;
   salientSet: number[];
@@ -120,7 +141,80 @@ export function calibrate(x: Tensor, plan: LayerPlan, name = "layer"): Calibrati
   }
   const isSalient = new Uint8Array(k);
   for (const c of salient) isSalient[c] = 1;
-  return { scale: normalScale(x, isSalient), salient, channelMax, order };
+  const scaling = plan.scaling ?? "tensor";
+  if (!ACT_SCALINGS.includes(scaling)) throw new UserError(`layer ${name}: activation scaling '${String(scaling)}' must be one of ${ACT_SCALINGS.join(", ")}`);
+  return scaling === "token"
+    ? { scale: 1, clip: tokenClip(x, isSalient), salient, channelMax, order }
+    : { scale: normalScale(x, isSalient), clip: 1, salient, channelMax, order };
+}
+
+/** Largest normal-channel magnitude of row r (0 when every normal value is 0). */
+function rowNormalMax(x: Tensor, isSalient: Uint8Array, r: number): number {
+  const k = x.shape[1];
+  let mx = 0;
+  for (let c = 0; c < k; c++) if (!isSalient[c]) mx = Math.max(mx, Math.abs(x.data[r * k + c]));
+  return mx;
+}
+
+/** Clip factors tried for per-token scales: 1 down to 0.5 in steps of 0.025. */
+const TOKEN_CLIPS = Array.from({ length: 21 }, (_, i) => 1 - 0.025 * i);
+
+/**
+ * The per-token clip factor minimising int4 round-to-nearest error of the normal channels
+ * over the calibration rows (a strided subsample of at most 256 rows).
+ */
+function tokenClip(x: Tensor, isSalient: Uint8Array): number {
+  const [m, k] = x.shape;
+  const stride = Math.max(1, Math.floor(m / 256));
+  let best = 1;
+  let bestErr = Infinity;
+  for (const f of TOKEN_CLIPS) {
+    let err = 0;
+    for (let r = 0; r < m; r += stride) {
+      const mx = rowNormalMax(x, isSalient, r);
+      if (mx === 0) continue;
+      const s = (f * mx) / 7;
+      for (let c = 0; c < k; c++) {
+        if (isSalient[c]) continue;
+        const v = x.data[r * k + c];
+        err += (v - Math.min(7, Math.max(-8, Math.round(v / s))) * s) ** 2;
+      }
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = f;
+    }
+  }
+  return best;
+}
+
+/**
+ * Per-token scales of x: clip x the row's largest normal magnitude / 7; a row whose normal
+ * channels are all zero takes its largest magnitude / 7 (1 for an all-zero row).
+ */
+export function tokenScales(x: Tensor, salient: readonly number[], clip: number): Float64Array {
+  const [m, k] = x.shape;
+  const isSalient = new Uint8Array(k);
+  for (const c of salient) isSalient[c] = 1;
+  const s = new Float64Array(m);
+  for (let r = 0; r < m; r++) {
+    const mx = rowNormalMax(x, isSalient, r);
+    if (mx > 0) {
+      s[r] = (clip * mx) / 7;
+      continue;
+    }
+    let all = 0;
+    for (let c = 0; c < k; c++) all = Math.max(all, Math.abs(x.data[r * k + c]));
+    s[r] = all > 0 ? all / 7 : 1;
+  }
+  return s;
+}
+
+/** Geometric mean of positive scales: the one number a manifest shows for per-token scales. */
+export function geometricMean(s: ArrayLike<number>): number {
+  let acc = 0;
+  for (let i = 0; i < s.length; i++) acc += Math.log(s[i]);
+  return Math.exp(acc / s.length);
 }
 
 /**
@@ -161,20 +255,24 @@ function normalScale(x: Tensor, isSalient: Uint8Array): number {
 export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLayer {
   const { m, k, n } = checkShapes(l);
   const plan = l.plan ?? DEFAULT_PLAN;
-  const cal = calibrate(l.x, plan, l.name);
+  if (l.calib && (l.calib.shape.length !== 2 || l.calib.shape[1] !== k)) {
+    throw new UserError(`layer ${l.name}: calibration activations must be [tokens x ${k}], got [${l.calib.shape.join(", ")}]`);
+  }
+  const cal = calibrate(l.calib ?? l.x, plan, l.name);
   const own = layerLayout(d, k, cal.salient, cal.order, plan.salientType, plan.groups);
   const g = own.geometry;
   const { perm } = l.layout ? checkedLayout(g, k, l.layout, l.name) : own;
   const salientSet = salientSlotOrder(g, perm);
   const K = g.paddedK;
   const actCodes = new Uint16Array(m * K);
-  const sa = cal.scale;
+  const actScales = plan.scaling === "token" ? tokenScales(l.x, cal.salient, cal.clip) : undefined;
+  const sa = actScales ? geometricMean(actScales) : cal.scale;
   for (let i = 0; i < K; i++) {
     const c = perm[i];
     if (c < 0) continue;
     const slot = i % g.tileChannels;
     const t: ElemType = slot < g.s ? (g.salientType as ElemType) : "int4";
-    for (let r = 0; r < m; r++) actCodes[r * K + i] = encode(t, l.x.data[r * k + c] / sa);
+    for (let r = 0; r < m; r++) actCodes[r * K + i] = encode(t, l.x.data[r * k + c] / (actScales ? actScales[r] : sa));
   }
   const weightScales = new Float64Array(n);
   for (let j = 0; j < n; j++) {
@@ -189,7 +287,7 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
     for (let j = 0; j < n; j++) wgtCodes[i * n + j] = encodeInt4(l.w.data[c * n + j] / weightScales[j]);
   }
   return {
-    name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, weightScales,
+    name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, ...(actScales ? { actScales } : {}), weightScales,
     perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
   };
 }
