@@ -20,6 +20,7 @@ import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import { traceFormatOf, type Simulator } from "../sim/build.js";
 import { DEFAULT_PLAN, type ActScaling, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
+import type { WeightQuant } from "../quant/gptq.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
 
@@ -105,6 +106,7 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
     .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
     .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time").choices(["tensor", "token"]).default("tensor"))
+    .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
     .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
 }
 
@@ -114,7 +116,10 @@ export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record
   log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
   const plan = chooseModelPlan(d, layers, o.budget as number);
   console.log(formatPlanTable(plan));
-  return layers.map((l, i) => ({ ...l, plan: { ...plan.layers[i].plan, ...(l.plan?.scaling ? { scaling: l.plan.scaling } : {}) } }));
+  return layers.map((l, i) => ({
+    ...l,
+    plan: { ...plan.layers[i].plan, ...(l.plan?.scaling ? { scaling: l.plan.scaling } : {}), ...(l.plan?.weights ? { weights: l.plan.weights } : {}) },
+  }));
 }
 
 export const DEFAULT_LAYERS = ["qkv:64x256x64:fp8", "o_proj:64x256x64:fp12", "down:64x512x64:fp12:r0.05"];
@@ -145,7 +150,11 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
   const layers = layerSources(o, d, fallback);
   const scaling = (o.actScaling ?? "tensor") as ActScaling;
-  return scaling === "tensor" ? layers : layers.map((l) => ({ ...l, plan: { ...(l.plan ?? DEFAULT_PLAN), scaling } }));
+  const weights = (o.weights ?? "rtn") as WeightQuant;
+  return layers.map((l) => ({
+    ...l,
+    plan: { ...(l.plan ?? DEFAULT_PLAN), ...(scaling !== "tensor" ? { scaling } : {}), ...(weights !== "rtn" ? { weights } : {}) },
+  }));
 }
 
 function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[]): LayerInput[] {

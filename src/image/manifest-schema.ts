@@ -29,6 +29,7 @@ export const manifestLayerSchema = z.object({
     channels: z.array(int(0, 2 ** 24)).optional(),
     groups: int(1, 2 ** 24).optional(),
     scaling: z.enum(["tensor", "token"]).optional(),
+    weights: z.enum(["rtn", "gptq"]).optional(),
   }).passthrough(),
   salientChannels: int(0, 2 ** 24),
   s: int(0, 1024),

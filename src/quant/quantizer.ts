@@ -10,6 +10,7 @@ import { UserError } from "../core/errors.js";
 import { decode, encode, encodeInt4, type ElemType, type SalientKind } from "../core/formats.js";
 import { channelMaxAbs, type Tensor } from "../core/tensor.js";
 import { layerLayout, type TileGeometry } from "./tobe.js";
+import { gptqInt4, int4ColumnScales, WEIGHT_QUANTS, type WeightQuant } from "./gptq.js";
 
 /** How a layer's salient channels are chosen. Exactly one selector applies; default threshold 4. */
 export interface LayerPlan {
@@ -32,6 +33,11 @@ export interface LayerPlan {
    * calibrated once per layer.
    */
   scaling?: ActScaling;
+  /**
+   * int4 weights: "rtn" (default) round to nearest at max/7 per output channel; "gptq" the
+   * same grid with GPTQ's error compensation, calibrated on the layer's calibration activations.
+   */
+  weights?: WeightQuant;
 }
 
 export type ActScaling = "tensor" | "token";
@@ -274,17 +280,15 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
     const t: ElemType = slot < g.s ? (g.salientType as ElemType) : "int4";
     for (let r = 0; r < m; r++) actCodes[r * K + i] = encode(t, l.x.data[r * k + c] / (actScales ? actScales[r] : sa));
   }
-  const weightScales = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    let mx = 0;
-    for (let c = 0; c < k; c++) mx = Math.max(mx, Math.abs(l.w.data[c * n + j]));
-    weightScales[j] = mx > 0 ? mx / 7 : 1;
-  }
+  const weights = plan.weights ?? "rtn";
+  if (!WEIGHT_QUANTS.includes(weights)) throw new UserError(`layer ${l.name}: weight quantization '${String(weights)}' must be one of ${WEIGHT_QUANTS.join(", ")}`);
+  const gptq = weights === "gptq" ? gptqInt4(l.calib ?? l.x, l.w) : undefined;
+  const weightScales = gptq ? gptq.ws : int4ColumnScales(l.w);
   const wgtCodes = new Uint8Array(K * n);
   for (let i = 0; i < K; i++) {
     const c = perm[i];
     if (c < 0) continue;
-    for (let j = 0; j < n; j++) wgtCodes[i * n + j] = encodeInt4(l.w.data[c * n + j] / weightScales[j]);
+    for (let j = 0; j < n; j++) wgtCodes[i * n + j] = encodeInt4(gptq ? gptq.wq[c * n + j] : l.w.data[c * n + j] / weightScales[j]);
   }
   return {
     name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, ...(actScales ? { actScales } : {}), weightScales,
