@@ -658,3 +658,54 @@ describe("progress on a terminal", () => {
     expect(q.all).toMatch(/PASS \(bit-exact\)/);
   }, 180_000);
 });
+
+describe("oltron quantize --export", () => {
+  it("writes fake-quantized activations and dequantized weights whose product is the golden model's dequantized output", async () => {
+    const dir = tmpDir("export");
+    const design = path.join(dir, "design");
+    const g = await oltron("generate", "--preset", "small8", "--out", design);
+    expect(g.exitCode, g.all).toBe(0);
+    const images = path.join(dir, "images");
+    const out = path.join(dir, "export");
+    const r = await oltron("quantize", "--design", design, "--out", images, "--golden", "--export", out, "--act-scaling", "token", "--weights", "gptq",
+      "--layer", "down:24x40x12:fp12", "qkv:16x32x8:fp8:r0.1", "o_proj:8x16x8:none");
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stderr).toContain(`exported 8 files to ${out}`);
+    const info = JSON.parse(fs.readFileSync(path.join(out, "export.json"), "utf8"));
+    expect(info.layers.map((l: { actScaling: string; weights: string }) => [l.actScaling, l.weights])).toEqual([["token", "gptq"], ["token", "gptq"], ["token", "gptq"]]);
+    const st = readTensorFile(path.join(out, "export.safetensors"), `${info.layers[0].name}.x_fq`);
+    for (const l of info.layers as { name: string; m: number; k: number; n: number }[]) {
+      const x = readTensorFile(path.join(out, `${l.name}.x_fq.npy`));
+      const w = readTensorFile(path.join(out, `${l.name}.w_dq.npy`));
+      const xf = readTensorFile(path.join(images, `${l.name}.x.npy`));
+      const deq = readTensorFile(path.join(images, `${l.name}.deq.npy`));
+      expect(x.shape).toEqual([l.m, l.k]);
+      expect(w.shape).toEqual([l.k, l.n]);
+      // Fake-quantized, in the original channel order: close to the float activations.
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < x.data.length; i++) {
+        num += (x.data[i] - xf.data[i]) ** 2;
+        den += xf.data[i] ** 2;
+      }
+      expect(num / den).toBeLessThan(0.05);
+      // X_fq x W_dq equals the golden model's dequantized output (float32 rounding apart).
+      let worst = 0;
+      let peak = 0;
+      for (let t = 0; t < l.m; t++) {
+        for (let j = 0; j < l.n; j++) {
+          let acc = 0;
+          for (let c = 0; c < l.k; c++) acc += x.data[t * l.k + c] * w.data[c * l.n + j];
+          worst = Math.max(worst, Math.abs(acc - deq.data[t * l.n + j]));
+          peak = Math.max(peak, Math.abs(deq.data[t * l.n + j]));
+        }
+      }
+      expect(worst, l.name).toBeLessThanOrEqual(2e-6 * peak * Math.sqrt(l.k));
+    }
+    expect(Array.from(st.data)).toEqual(Array.from(readTensorFile(path.join(out, `${info.layers[0].name}.x_fq.npy`)).data));
+    // The export folder must stay apart from the images it reads.
+    const bad = await oltron("quantize", "--design", design, "--out", images, "--export", path.join(images, "inside"), "--layer", "qkv:4x8x8");
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/--export .* is inside --out/);
+  }, 120_000);
+});

@@ -9,6 +9,7 @@ import { checkOutputApart, checkTmpDir, freshDir, recordOwned, writeDirAtomicAsy
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
+import { exportImages } from "../flows/export.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { readLayerList } from "../data/layerlist.js";
 import { loadManifest } from "../image/manifest.js";
@@ -27,12 +28,19 @@ export function registerRunCommands(program: Command): void {
   )
     .option("--no-reference", "do not store the float tensors (no error figures from 'oltron golden')")
     .option("--golden", "also run the golden model and write <layer>.expected.hex")
+    .option("--export <dir>", "also write fake-quantized activations and dequantized weights (original channel order, .npy and .safetensors) for PyTorch")
     .option("--json", "print one JSON document (the layers written, and the golden results with --golden); messages go to stderr")
     .action((o: Record<string, unknown>) => {
-      checkOutputApart({ flag: "--out", path: String(o.out) }, tensorInputs(o, [{ flag: "--design", path: String(o.design) }]));
+      const inputs = tensorInputs(o, [{ flag: "--design", path: String(o.design) }]);
+      checkOutputApart({ flag: "--out", path: String(o.out) }, inputs);
+      if (o.export !== undefined) checkOutputApart({ flag: "--export", path: String(o.export) }, [...inputs, { flag: "--out", path: String(o.out) }]);
       const d = loadDesign(String(o.design));
       const layers = applyBudget(d, layersFromOptions(o, d), o);
       const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
+      if (o.export !== undefined) {
+        const e = exportImages(String(o.out), String(o.export));
+        log(`quantize: exported ${e.files.length} files to ${e.dir} (fake-quantized activations and dequantized weights; docs/quantization.md shows how to use them in PyTorch)`);
+      }
       if (o.json) {
         const golden = o.golden ? runGolden(String(o.out), loadManifest(String(o.out))) : undefined;
         console.log(JSON.stringify({

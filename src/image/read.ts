@@ -30,23 +30,32 @@ export interface LayerOperands {
 
 /** Decodes a layer's activation and weight images. */
 export function readOperands(dir: string, man: Manifest, l: ManifestLayer): LayerOperands {
+  return { a: readActivations(dir, man, l, "int32") as Int32Array, w: readWeights(dir, man, l) };
+}
+
+/**
+ * A layer's decoded activations [M x paddedK] in TOBE order: reduced modulo 2^32 to int32 (what
+ * the datapath multiplies), or exact (fp12 magnitudes reach 2^37) for dequantization.
+ */
+export function readActivations(dir: string, man: Manifest, l: ManifestLayer, as: "int32" | "exact"): Int32Array | Float64Array {
   const W = man.memWordBits;
   const g = geometryOf(l);
   const K = l.paddedK;
   const act = readImage(dir, l.act.file, l.act.sha256, W, l.act.words);
-  const wgt = readImage(dir, l.wgt.file, l.wgt.sha256, W, l.wgt.words);
   const actStride = man.design.actStrideBits;
-  const wgtStride = man.design.wgtStrideBits;
   // Decode tables: one lookup per code instead of field arithmetic per element.
-  const tables: Record<string, Int32Array> = {};
+  const tables: Record<string, Int32Array | Float64Array> = {};
   for (const t of ["int4", "fp8", "fp12"] as ElemType[]) {
     const n = t === "int4" ? 16 : t === "fp8" ? 256 : 65536;
-    const tab = new Int32Array(n);
+    const tab = as === "int32" ? new Int32Array(n) : new Float64Array(n);
     // fp12 is stored in 16 bits; the top 4 bits are ignored by the decoder (SPEC: stored with them zero).
-    for (let c = 0; c < n; c++) tab[c] = toInt32(decode(t, t === "fp12" ? c & 0xfff : c));
+    for (let c = 0; c < n; c++) {
+      const v = decode(t, t === "fp12" ? c & 0xfff : c);
+      tab[c] = as === "int32" ? toInt32(v) : v;
+    }
     tables[t] = tab;
   }
-  const a = new Int32Array(l.m * K);
+  const a = as === "int32" ? new Int32Array(l.m * K) : new Float64Array(l.m * K);
   for (let t = 0; t < l.tiles; t++) {
     const blockNib = (t * l.act.tileStride * W) / 4;
     for (let r = 0; r < l.m; r++) {
@@ -58,6 +67,15 @@ export function readOperands(dir: string, man: Manifest, l: ManifestLayer): Laye
       }
     }
   }
+  return a;
+}
+
+/** A layer's int4 weights [paddedK x paddedN] in TOBE row order. */
+export function readWeights(dir: string, man: Manifest, l: ManifestLayer): Int8Array {
+  const W = man.memWordBits;
+  const K = l.paddedK;
+  const wgt = readImage(dir, l.wgt.file, l.wgt.sha256, W, l.wgt.words);
+  const wgtStride = man.design.wgtStrideBits;
   const C = man.design.cols;
   const N = l.paddedN;
   const w = new Int8Array(K * N);
@@ -71,7 +89,7 @@ export function readOperands(dir: string, man: Manifest, l: ManifestLayer): Laye
       }
     }
   }
-  return { a, w };
+  return w;
 }
 
 /** Renders Y [M x paddedN] in the layer's output image format. */
