@@ -19,8 +19,8 @@
 import type { ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { SALIENT_TYPES, type SalientType } from "../core/formats.js";
-import { calibrate, type LayerPlan } from "./quantizer.js";
-import type { Tensor } from "../core/tensor.js";
+import { ACT_SCALINGS, calibrate, type ActScaling, type LayerPlan } from "./quantizer.js";
+import type { ActScale, Tensor } from "../core/tensor.js";
 import { tileGeometry, type TileGeometry } from "./tobe.js";
 import { type SalientKind } from "../core/formats.js";
 import {
@@ -55,6 +55,8 @@ export interface AdaptiveOptions {
    * (0: never more tiles than without salient channels). Default: unconstrained.
    */
   maxTileOverhead?: number;
+  /** Activation scalings to consider (default ["tensor"]; ["tensor", "token"] lets the search choose per-token scales). */
+  scalings?: readonly ActScaling[];
 }
 
 /** One evaluated plan for a layer. */
@@ -78,7 +80,7 @@ export interface PlanCandidate {
    * tile row is stored at a power-of-two stride whatever its content, so this grows with tiles.
    */
   imageBits: number;
-  actScale: number;
+  actScale: ActScale;
   mse: number;
   sqnrDb: number;
   nsr: number;
@@ -109,7 +111,7 @@ export interface AdaptiveLayer {
   minCycles: number;
   /** Image bits per activation (see PlanCandidate.imageBits). */
   imageBits: number;
-  actScale: number;
+  actScale: ActScale;
   /** How many candidates were evaluated. */
   candidates: number;
 }
@@ -176,7 +178,7 @@ interface CandidateSpec {
  */
 function candidateSpecs(d: ElaboratedDesign, p: PreparedLayer, types: SalientType[], opts: AdaptiveOptions, maxBits: number): CandidateSpec[] {
   const k = p.k;
-  const cal = calibrate(p.x, { salientType: "none" }, p.name);
+  const cal = calibrate(p.calib, { salientType: "none" }, p.name);
   const med = median(cal.channelMax);
   const counts = new Set<number>([1]);
   for (const r of opts.ratios ?? DEFAULT_RATIO_GRID) counts.add(Math.max(1, Math.round(r * k)));
@@ -240,7 +242,12 @@ export function layerCandidates(
 ): PlanCandidate[] {
   const types = checkOptions(d, opts);
   const specs = candidateSpecs(d, p, types, opts, opts.maxBits ?? Infinity);
-  const out = specs.map((s) => evaluatePlan(d, p, planForCount(s.salientType, s.slots, p.k)));
+  const scalings = opts.scalings ?? ["tensor"];
+  for (const s of scalings) if (!ACT_SCALINGS.includes(s)) throw new UserError(`invalid activation scaling '${String(s)}': expected ${ACT_SCALINGS.join(" or ")}`);
+  const out = specs.flatMap((s) => scalings.map((scaling) => {
+    const plan = planForCount(s.salientType, s.slots, p.k);
+    return evaluatePlan(d, p, scaling === "token" ? { ...plan, scaling } : plan);
+  }));
   return out.sort((a, b) => a.bits - b.bits || a.mse - b.mse || a.estCycles - b.estCycles);
 }
 

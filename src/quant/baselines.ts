@@ -18,8 +18,9 @@
 import type { ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } from "../core/formats.js";
-import { calibrate, type LayerPlan } from "./quantizer.js";
-import { matmulF64, type Tensor } from "../core/tensor.js";
+import { calibrate, tokenScales, type ActScaling, type LayerPlan } from "./quantizer.js";
+import { matmulF64, rowScale, type ActScale, type Tensor } from "../core/tensor.js";
+import { gptqInt4, type WeightQuant } from "./gptq.js";
 import { tileGeometry, tobePermutation, type TileGeometry } from "./tobe.js";
 
 // ------------------------------------------------------------------ framework
@@ -30,8 +31,17 @@ export interface PreparedLayer {
   m: number;
   k: number;
   n: number;
+  /** The activations every method quantizes and is scored on (evaluation tokens). */
   x: Tensor;
+  /**
+   * The calibration activations (default: x itself): every static choice (salient channels,
+   * scales, clip factors, GPTQ's Hessian) is made on these, so with disjoint tokens the
+   * figures are held out.
+   */
+  calib: Tensor;
   w: Tensor;
+  /** How the int4 weights were made: round to nearest, or GPTQ on the calibration tokens. */
+  weights: WeightQuant;
   /** Float reference Y = X x W [m x n], accumulated exactly as golden.quantError does. */
   ref: Float64Array;
   /** Mean square of the reference output. */
@@ -73,8 +83,11 @@ export function quantizeWeightsInt4(w: Tensor): { wq: Float64Array; ws: Float64A
   return { wq, ws };
 }
 
-export function prepareLayer(x: Tensor, w: Tensor, name = "layer"): PreparedLayer {
+export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib?: Tensor; weights?: WeightQuant } = {}): PreparedLayer {
   const { m, k, n } = checkLayerTensors(x, w, name);
+  const calib = opts.calib ?? x;
+  if (calib.shape.length !== 2 || calib.shape[1] !== k) throw new UserError(`layer ${name}: calibration activations must be [tokens x ${k}], got [${calib.shape.join(", ")}]`);
+  const weights = opts.weights ?? "rtn";
   const ref = new Float64Array(m * n);
   // Same loop order and operand types as golden.quantError: identical rounding.
   for (let r = 0; r < m; r++) {
@@ -88,8 +101,8 @@ export function prepareLayer(x: Tensor, w: Tensor, name = "layer"): PreparedLaye
   }
   let pow = 0;
   for (let i = 0; i < m * n; i++) pow += ref[i] ** 2;
-  const { wq, ws } = quantizeWeightsInt4(w);
-  return { name, m, k, n, x, w, ref, refPower: pow / (m * n), wq, ws };
+  const { wq, ws } = weights === "gptq" ? gptqInt4(calib, w) : quantizeWeightsInt4(w);
+  return { name, m, k, n, x, calib, w, weights, ref, refPower: pow / (m * n), wq, ws };
 }
 
 /** Float GEMM, shared with the golden model's error figures. */
@@ -116,18 +129,19 @@ const INT32_MAX = 2 ** 31 - 1;
  * are below 2^37 (fp12) and |Wq| <= 8, so the float64 sums are exact up to K = 2^12 at the
  * largest fp12 codes and far beyond for realistic data; overflow past int32 is flagged.
  */
-export function outputError(p: PreparedLayer, aInt: ArrayLike<number>, actScale: number): OutputError {
+export function outputError(p: PreparedLayer, aInt: ArrayLike<number>, actScale: ActScale): OutputError {
   const { m, n } = p;
   const y = matmul(aInt, p.wq, m, p.k, n);
   let err = 0;
   let pow = 0;
   let overflow = false;
   for (let r = 0; r < m; r++) {
+    const sa = rowScale(actScale, r);
     for (let c = 0; c < n; c++) {
       const yi = y[r * n + c];
       if (yi < INT32_MIN || yi > INT32_MAX) overflow = true;
       // Same expression order as golden.quantError.
-      const deq = yi * actScale * p.ws[c];
+      const deq = yi * sa * p.ws[c];
       const d = p.ref[r * n + c] - deq;
       err += d * d;
       pow += p.ref[r * n + c] ** 2;
@@ -141,13 +155,13 @@ export function outputError(p: PreparedLayer, aInt: ArrayLike<number>, actScale:
  * float reference. It isolates what the activation format costs from the int4 weights' error,
  * which every method shares.
  */
-export function activationOnlyError(p: PreparedLayer, aInt: ArrayLike<number>, actScale: number): OutputError {
+export function activationOnlyError(p: PreparedLayer, aInt: ArrayLike<number>, actScale: ActScale): OutputError {
   const { m, n } = p;
   const y = matmul(aInt, p.w.data, m, p.k, n);
   let err = 0;
   let pow = 0;
   for (let i = 0; i < m * n; i++) {
-    const d = p.ref[i] - y[i] * actScale;
+    const d = p.ref[i] - y[i] * rowScale(actScale, Math.floor(i / n));
     err += d * d;
     pow += p.ref[i] ** 2;
   }
@@ -168,16 +182,16 @@ function figures(err: number, pow: number, count: number, overflow: boolean): Ou
 }
 
 /** Fake-quantized activations [m x k] of a method's result. */
-export function fakeQuantActivations(aInt: ArrayLike<number>, actScale: number): Float64Array {
+export function fakeQuantActivations(aInt: ArrayLike<number>, actScale: ActScale, k = aInt.length): Float64Array {
   const out = new Float64Array(aInt.length);
-  for (let i = 0; i < aInt.length; i++) out[i] = aInt[i] * actScale;
+  for (let i = 0; i < aInt.length; i++) out[i] = aInt[i] * rowScale(actScale, Math.floor(i / k));
   return out;
 }
 
 /** Dequantized layer output [m x n] (Y * actScale * ws[n]) of a method's activations. */
-export function dequantizedOutput(p: PreparedLayer, aInt: ArrayLike<number>, actScale: number): Float64Array {
+export function dequantizedOutput(p: PreparedLayer, aInt: ArrayLike<number>, actScale: ActScale): Float64Array {
   const y = matmul(aInt, p.wq, p.m, p.k, p.n);
-  for (let r = 0; r < p.m; r++) for (let c = 0; c < p.n; c++) y[r * p.n + c] = y[r * p.n + c] * actScale * p.ws[c];
+  for (let r = 0; r < p.m; r++) for (let c = 0; c < p.n; c++) y[r * p.n + c] = y[r * p.n + c] * rowScale(actScale, r) * p.ws[c];
   return y;
 }
 
@@ -189,7 +203,8 @@ export interface MethodResult {
   bits: number;
   /** Average storage bits per activation (fp12 stored in 16). */
   storageBits: number;
-  actScale: number;
+  /** One scale, or one per token row. */
+  actScale: ActScale;
   /** Activations [m x k] in units of actScale (original channel order). */
   aInt: Float64Array;
   error: OutputError;
@@ -266,8 +281,8 @@ export type ScaleRule = "max" | "mse";
  */
 export function int4PerTensor(p: PreparedLayer, rule: ScaleRule = "mse"): MethodResult {
   const { scale, clip } = rule === "max"
-    ? { scale: maxAbsOf(p.x) / 7 || 1, clip: 1 }
-    : searchUniformScale(p.x, -8, 7, logFactors(0.005, 80));
+    ? { scale: maxAbsOf(p.calib) / 7 || 1, clip: 1 }
+    : searchUniformScale(p.calib, -8, 7, logFactors(0.005, 80));
   const aInt = uniformActivations(p.x, scale, -8, 7);
   return {
     method: rule === "max" ? "int4_max" : "int4_mse",
@@ -284,7 +299,7 @@ export function int4PerTensor(p: PreparedLayer, rule: ScaleRule = "mse"): Method
  * step for everything else.
  */
 export function int8PerTensor(p: PreparedLayer): MethodResult {
-  const { scale, clip } = searchUniformScale(p.x, -128, 127, logFactors(0.01, 60));
+  const { scale, clip } = searchUniformScale(p.calib, -128, 127, logFactors(0.01, 60));
   const aInt = uniformActivations(p.x, scale, -128, 127);
   return {
     method: "int8", label: "int8 per-tensor (MSE clip)", bits: 8, storageBits: 8, actScale: scale, aInt,
@@ -461,14 +476,105 @@ export function ovpSearchScale(x: Tensor): { scale: number; alpha: number } {
   return best;
 }
 
-/** OliVe OVP activations: 4 bits per value (a pair is two int4, or identifier + abfloat). */
-export function ovp(p: PreparedLayer): MethodResult {
-  const { scale, alpha } = ovpSearchScale(p.x);
+/**
+ * Our tuned OVP: 4 bits per value (a pair is two int4, or identifier + abfloat), int normal
+ * values only, scale searched over a widened grid (ovpSearchScale) on the calibration tokens.
+ * With scaling "token", each row's step is max|x_t| / (96 g), the top of the outlier grid
+ * at g times the row's largest magnitude, g from the same log grid, chosen on calibration.
+ */
+export function ovp(p: PreparedLayer, scaling: ActScaling = "tensor"): MethodResult {
+  if (scaling === "token") {
+    const gs = Array.from({ length: 48 }, (_, j) => Math.exp(Math.log(1 / 13.7) + ((Math.log(1.5) - Math.log(1 / 13.7)) * j) / 47));
+    const steps = (x: Tensor, g: number) => rowMaxAbs(x).map((mx) => (mx > 0 ? mx / (96 * g) : 1));
+    let best = { g: 1, err: Infinity };
+    const rows = searchRows(p.calib);
+    const k = p.k;
+    for (const g of gs) {
+      const s = steps(p.calib, g);
+      const v = new Float64Array(rows.length * k);
+      rows.forEach((r, ri) => {
+        for (let c = 0; c < k; c++) v[ri * k + c] = p.calib.data[r * k + c] / s[r];
+      });
+      const out = new Float64Array(v.length);
+      ovpEncodeRows(v, k, out);
+      let err = 0;
+      rows.forEach((r, ri) => {
+        for (let c = 0; c < k; c++) err += (p.calib.data[r * k + c] - out[ri * k + c] * s[r]) ** 2;
+      });
+      if (err < best.err) best = { g, err };
+    }
+    const s = Float64Array.from(steps(p.x, best.g));
+    const v = new Float64Array(p.x.data.length);
+    for (let i = 0; i < v.length; i++) v[i] = p.x.data[i] / s[Math.floor(i / k)];
+    const aInt = new Float64Array(v.length);
+    const stats = ovpEncodeRows(v, k, aInt);
+    return {
+      method: "ovp_token", label: "OVP tuned, per-token (int4 + E2M1 abfloat)", bits: 4, storageBits: 4, actScale: s, aInt,
+      error: outputError(p, aInt, s),
+      detail: { g: best.g, outliers: stats.outliers, victims: stats.victims, doubleOutlierPairs: stats.doubleOutlierPairs, saturated: stats.saturated },
+    };
+  }
+  const { scale, alpha } = ovpSearchScale(p.calib);
   const { aInt, stats } = ovpActivations(p.x, scale);
   return {
-    method: "ovp", label: "OliVe OVP (int4 + E2M1 abfloat)", bits: 4, storageBits: 4, actScale: scale, aInt,
+    method: "ovp", label: "OVP tuned (int4 + E2M1 abfloat)", bits: 4, storageBits: 4, actScale: scale, aInt,
     error: outputError(p, aInt, scale),
     detail: { alpha, outliers: stats.outliers, victims: stats.victims, doubleOutlierPairs: stats.doubleOutlierPairs, saturated: stats.saturated },
+  };
+}
+
+/** Per-row max |x|. */
+export function rowMaxAbs(x: Tensor): number[] {
+  const [m, k] = x.shape;
+  const out: number[] = [];
+  for (let r = 0; r < m; r++) {
+    let mx = 0;
+    for (let c = 0; c < k; c++) mx = Math.max(mx, Math.abs(x.data[r * k + c]));
+    out.push(mx);
+  }
+  return out;
+}
+
+/**
+ * Per-token symmetric int4 (codes -8..7): s_t = clip x max|x_t| / 7, the clip factor (1 down to
+ * 0.5) chosen on the calibration tokens, or fixed (QuaRot's paper uses 0.9).
+ */
+export function int4PerToken(p: PreparedLayer, fixedClip?: number): MethodResult {
+  const k = p.k;
+  const rows = searchRows(p.calib);
+  const quantRows = (x: Tensor, clip: number, rowsOf: number[], out?: Float64Array) => {
+    let err = 0;
+    const mx = rowMaxAbs(x);
+    const s = new Float64Array(x.shape[0]);
+    for (const r of rowsOf) {
+      s[r] = mx[r] > 0 ? (clip * mx[r]) / 7 : 1;
+      for (let c = 0; c < k; c++) {
+        const v = x.data[r * k + c];
+        const q = Math.min(7, Math.max(-8, roundHalfEven(v / s[r])));
+        if (out) out[r * k + c] = q;
+        err += (v - q * s[r]) ** 2;
+      }
+    }
+    return { err, s };
+  };
+  let clip = fixedClip ?? 1;
+  if (fixedClip === undefined) {
+    let bestErr = Infinity;
+    for (let i = 0; i <= 20; i++) {
+      const f = 1 - 0.025 * i;
+      const { err } = quantRows(p.calib, f, rows);
+      if (err < bestErr) {
+        bestErr = err;
+        clip = f;
+      }
+    }
+  }
+  const aInt = new Float64Array(p.m * k);
+  const { s } = quantRows(p.x, clip, Array.from({ length: p.m }, (_, r) => r), aInt);
+  return {
+    method: fixedClip === undefined ? "int4_token" : `int4_token_c${fixedClip}`,
+    label: fixedClip === undefined ? "int4 per-token (clip from calibration)" : `int4 per-token (clip ${fixedClip})`,
+    bits: 4, storageBits: 4, actScale: s, aInt, error: outputError(p, aInt, s), detail: { clip },
   };
 }
 
@@ -477,7 +583,8 @@ export function ovp(p: PreparedLayer): MethodResult {
 export interface TobeQuantized {
   /** Decoded activation integers [m x k] in original channel order (what the array multiplies). */
   aInt: Float64Array;
-  actScale: number;
+  /** The static scale, or one per token row (plan scaling "token"). */
+  actScale: ActScale;
   geometry: TileGeometry;
   /** Channels in salient slots: the P salient ones, then promoted normal channels. */
   salientSet: number[];
@@ -492,19 +599,19 @@ export interface TobeQuantized {
  */
 export function tobeQuantize(d: ElaboratedDesign, p: PreparedLayer, plan: LayerPlan): TobeQuantized {
   const { m, k, x } = p;
-  const cal = calibrate(x, plan, p.name);
+  const cal = calibrate(p.calib, plan, p.name);
   const g = tileGeometry(d, k, cal.salient.length, plan.salientType);
   const { salientSet } = tobePermutation(g, k, cal.salient, cal.order);
-  const sa = cal.scale;
+  const sa: ActScale = plan.scaling === "token" ? tokenScales(x, cal.salient, cal.clip) : cal.scale;
   const isFloat = new Uint8Array(k);
   for (const c of salientSet) isFloat[c] = 1;
   const aInt = new Float64Array(m * k);
   for (let c = 0; c < k; c++) {
     if (isFloat[c]) {
       const t = g.salientType as ElemType;
-      for (let r = 0; r < m; r++) aInt[r * k + c] = decode(t, encode(t, x.data[r * k + c] / sa));
+      for (let r = 0; r < m; r++) aInt[r * k + c] = decode(t, encode(t, x.data[r * k + c] / rowScale(sa, r)));
     } else {
-      for (let r = 0; r < m; r++) aInt[r * k + c] = decodeInt4(encodeInt4(x.data[r * k + c] / sa));
+      for (let r = 0; r < m; r++) aInt[r * k + c] = decodeInt4(encodeInt4(x.data[r * k + c] / rowScale(sa, r)));
     }
   }
   return { aInt, actScale: sa, geometry: g, salientSet, trueSalient: cal.salient.length };
