@@ -152,7 +152,7 @@ export function normalizeBudgets(budgets: readonly number[]): number[] {
 function figures(p: PreparedLayer, r: MethodResult): MethodFigures {
   return {
     method: r.method, label: r.label, bits: r.bits, storageBits: r.storageBits, sqnrDb: r.error.sqnrDb,
-    actOnlySqnrDb: activationOnlyError(p, r.aInt, r.actScale).sqnrDb, detail: r.detail,
+    actOnlySqnrDb: (r.actOnly ?? activationOnlyError(p, r.aInt, r.actScale)).sqnrDb, detail: r.detail,
   };
 }
 

@@ -21,6 +21,7 @@ import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import { traceFormatOf, type Simulator } from "../sim/build.js";
 import { DEFAULT_PLAN, type ActScaling, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
 import type { WeightQuant } from "../quant/gptq.js";
+import { rotateLayer } from "../quant/rotation.js";
 import { layerName } from "../image/manifest.js";
 import { loadModel } from "./plan.js";
 
@@ -106,6 +107,8 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
     .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
     .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time").choices(["tensor", "token"]).default("tensor"))
+    .addOption(new Option("--act-clip <f>", "fixed clip factor of per-token scales, in (0, 1] (default: calibrated per layer; QuaRot uses 0.9)").argParser(numArg("--act-clip")))
+    .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
     .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
     .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
 }
@@ -118,7 +121,10 @@ export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record
   console.log(formatPlanTable(plan));
   return layers.map((l, i) => ({
     ...l,
-    plan: { ...plan.layers[i].plan, ...(l.plan?.scaling ? { scaling: l.plan.scaling } : {}), ...(l.plan?.weights ? { weights: l.plan.weights } : {}) },
+    plan: {
+      ...plan.layers[i].plan, ...(l.plan?.scaling ? { scaling: l.plan.scaling } : {}), ...(l.plan?.clip !== undefined ? { clip: l.plan.clip } : {}),
+      ...(l.plan?.weights ? { weights: l.plan.weights } : {}),
+    },
   }));
 }
 
@@ -148,12 +154,24 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 }
 
 export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
-  const layers = layerSources(o, d, fallback);
+  let layers = layerSources(o, d, fallback);
   const scaling = (o.actScaling ?? "tensor") as ActScaling;
   const weights = (o.weights ?? "rtn") as WeightQuant;
+  if (o.actClip !== undefined && scaling !== "token") throw new UserError("--act-clip applies to per-token scales: give --act-scaling token too");
+  if (o.rotate) {
+    if (o.block !== undefined) throw new UserError("--rotate does not apply to --block (its layers' channel order is folded through the graph)");
+    layers = layers.map((l) => {
+      const r = rotateLayer(l.x, l.w, o.seed as number | undefined);
+      if (r.paddedFrom) log(`rotate: layer ${l.name}: K = ${r.paddedFrom} is not a power of two; zero-padded to ${r.rotation.size} channels`);
+      return { ...l, x: r.x, w: r.w };
+    });
+  }
   return layers.map((l) => ({
     ...l,
-    plan: { ...(l.plan ?? DEFAULT_PLAN), ...(scaling !== "tensor" ? { scaling } : {}), ...(weights !== "rtn" ? { weights } : {}) },
+    plan: {
+      ...(l.plan ?? DEFAULT_PLAN), ...(scaling !== "tensor" ? { scaling } : {}), ...(o.actClip !== undefined ? { clip: o.actClip as number } : {}),
+      ...(weights !== "rtn" ? { weights } : {}),
+    },
   }));
 }
 

@@ -208,6 +208,11 @@ export interface MethodResult {
   /** Activations [m x k] in units of actScale (original channel order). */
   aInt: Float64Array;
   error: OutputError;
+  /**
+   * The activation-only error (fake-quantized activations x float weights), for methods whose
+   * aInt live in another basis (a rotation); absent: computed from aInt and the layer's weights.
+   */
+  actOnly?: OutputError;
   /** Method-specific figures (clip factor, outlier counts, plan, tiles...). */
   detail: Record<string, number | string | boolean>;
 }

@@ -33,6 +33,8 @@ export interface LayerPlan {
    * calibrated once per layer.
    */
   scaling?: ActScaling;
+  /** A fixed clip factor for per-token scales (QuaRot's paper uses 0.9) instead of the calibrated one. */
+  clip?: number;
   /**
    * int4 weights: "rtn" (default) round to nearest at max/7 per output channel; "gptq" the
    * same grid with GPTQ's error compensation, calibrated on the layer's calibration activations.
@@ -149,8 +151,9 @@ export function calibrate(x: Tensor, plan: LayerPlan, name = "layer"): Calibrati
   for (const c of salient) isSalient[c] = 1;
   const scaling = plan.scaling ?? "tensor";
   if (!ACT_SCALINGS.includes(scaling)) throw new UserError(`layer ${name}: activation scaling '${String(scaling)}' must be one of ${ACT_SCALINGS.join(", ")}`);
+  if (plan.clip !== undefined && !(plan.clip > 0 && plan.clip <= 1)) throw new UserError(`layer ${name}: per-token clip ${plan.clip} must be in (0, 1]`);
   return scaling === "token"
-    ? { scale: 1, clip: tokenClip(x, isSalient), salient, channelMax, order }
+    ? { scale: 1, clip: plan.clip ?? tokenClip(x, isSalient), salient, channelMax, order }
     : { scale: normalScale(x, isSalient), clip: 1, salient, channelMax, order };
 }
 
