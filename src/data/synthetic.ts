@@ -154,12 +154,45 @@ export interface GeneratedLayer {
   massiveTokens: number[];
 }
 
+/**
+ * Token-to-token variation, for held-out evaluation worth the name (docs/data.md): without it
+ * tokens are independent draws of one distribution, and calibrating on some of them predicts
+ * the others perfectly. With it (the tokens are a stream of sequences of SEQUENCE_TOKENS):
+ * - every channel's magnitude drifts: a factor exp(u_c(t)), u_c an Ornstein-Uhlenbeck process
+ *   with stationary std DRIFT_SIGMA and correlation time DRIFT_TOKENS tokens, so calibration
+ *   tokens see other channel magnitudes than later ones;
+ * - a fraction of the salient channels is two-sided: their sign is drawn per token;
+ * - the massive activations (down_proj input) recur at every sequence start and at one more
+ *   token per sequence, instead of at a fixed few tokens of the whole matrix.
+ */
+export interface TokenVariation {
+  readonly driftSigma: number;
+  readonly driftTokens: number;
+  readonly sequenceTokens: number;
+  /** Fraction of salient channels that are two-sided, per layer type. */
+  readonly twoSided: Readonly<Record<LayerType, number>>;
+}
+
+/**
+ * Sources: channel-magnitude drift and two-sided outlier channels are modelling choices
+ * (docs/data.md): SmoothQuant (Xiao et al. 2023) shows outlier channels persistent but of
+ * varying magnitude across tokens; the down_proj input SiLU(gate) x up is a product of two
+ * signed values, so its large channels take both signs. Massive activations at sequence
+ * starts and delimiters: Sun et al. 2024.
+ */
+export const TOKEN_VARIATION: TokenVariation = {
+  driftSigma: 0.3,
+  driftTokens: 1024,
+  sequenceTokens: 512,
+  twoSided: { qkv: 0.25, o_proj: 0.5, up_gate: 0.25, down: 0.5 },
+};
+
 /** Generates a layer's activations and weights from one seed. */
-export function generateLayer(opts: { type: LayerType; m: number; k: number; n: number; seed: number }): GeneratedLayer {
+export function generateLayer(opts: { type: LayerType; m: number; k: number; n: number; seed: number; variation?: boolean }): GeneratedLayer {
   const { type, m, k, n, seed } = opts;
   const profile = profileOf(type);
   checkDims({ m, k, n }, seed);
-  const act = synthActivations(type, profile, m, k, seed);
+  const act = synthActivations(type, profile, m, k, seed, opts.variation ? TOKEN_VARIATION : undefined);
   return { ...act, w: synthWeights(k, n, streamSeed(seed, LAYER_TYPES.indexOf(type), STREAM_WEIGHTS)) };
 }
 
@@ -200,6 +233,7 @@ export { channelMaxAbs } from "../core/tensor.js";
 const STREAM_LAYOUT = 1;
 const STREAM_VALUES = 2;
 const STREAM_WEIGHTS = 3;
+const STREAM_VARIATION = 4;
 const WEIGHT_SCALE_SIGMA = 0.3; // modelling choice: mild per-output-channel spread
 
 function streamSeed(seed: number, typeIndex: number, stream: number): number {
@@ -335,6 +369,7 @@ function synthActivations(
   m: number,
   k: number,
   seed: number,
+  variation?: TokenVariation,
 ): Omit<GeneratedLayer, "w"> {
   const typeIndex = LAYER_TYPES.indexOf(type);
   const layout = makeLayout(p, k, new Rng(streamSeed(seed, typeIndex, STREAM_LAYOUT)));
@@ -343,10 +378,30 @@ function synthActivations(
 
   const data = new Float32Array(m * k);
   const { mean, std } = layout;
-  for (let t = 0; t < m; t++) {
-    const ts = p.tokenSigma ? Math.exp(p.tokenSigma * g.next()) : 1;
-    const row = t * k;
-    for (let c = 0; c < k; c++) data[row + c] = ts * (mean[c] + std[c] * g.next());
+  if (variation) {
+    // Its own stream: the variation leaves the channel layout and the i.i.d. draws alone.
+    const vg = new Gauss(new Rng(streamSeed(seed, typeIndex, STREAM_VARIATION)));
+    const twoSided = new Uint8Array(k);
+    for (const c of layout.salient) if (vg.rng.next() < variation.twoSided[type]) twoSided[c] = 1;
+    const rho = 1 - 1 / variation.driftTokens;
+    const kick = variation.driftSigma * Math.sqrt(1 - rho * rho);
+    const u = new Float64Array(k);
+    for (let c = 0; c < k; c++) u[c] = variation.driftSigma * vg.next();
+    for (let t = 0; t < m; t++) {
+      const ts = p.tokenSigma ? Math.exp(p.tokenSigma * g.next()) : 1;
+      const row = t * k;
+      for (let c = 0; c < k; c++) {
+        if (t > 0) u[c] = rho * u[c] + kick * vg.next();
+        const level = twoSided[c] && vg.rng.next() < 0.5 ? -mean[c] : mean[c];
+        data[row + c] = ts * Math.exp(u[c]) * (level + std[c] * g.next());
+      }
+    }
+  } else {
+    for (let t = 0; t < m; t++) {
+      const ts = p.tokenSigma ? Math.exp(p.tokenSigma * g.next()) : 1;
+      const row = t * k;
+      for (let c = 0; c < k; c++) data[row + c] = ts * (mean[c] + std[c] * g.next());
+    }
   }
   const x: Tensor = { shape: [m, k], data };
 
@@ -354,7 +409,18 @@ function synthActivations(
   // 100x-1000x ratio holds exactly whatever m is. They only raise channels that are already
   // far above the median, so the median itself does not move.
   const massiveTokens: number[] = [];
-  if (p.massive && layout.massive.length) {
+  if (p.massive && layout.massive.length && variation) {
+    // Every sequence start, and one more token (a delimiter) inside every sequence.
+    for (let s0 = 0; s0 < m; s0 += variation.sequenceTokens) {
+      massiveTokens.push(s0);
+      const len = Math.min(variation.sequenceTokens, m - s0);
+      if (len > 1) massiveTokens.push(s0 + 1 + Math.floor(rng.next() * (len - 1)));
+    }
+    const med = median(channelMaxAbs(x));
+    for (const t of massiveTokens) {
+      for (const c of layout.massive) data[t * k + c] = Math.sign(mean[c]) * logUniform(rng, p.massive.scale) * med;
+    }
+  } else if (p.massive && layout.massive.length) {
     massiveTokens.push(0); // the starting token always carries them (Sun et al. 2024)
     const others = Math.min(p.massive.tokens - 1, m - 1);
     const picked = new Set<number>();
