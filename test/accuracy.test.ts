@@ -13,6 +13,8 @@ import { parseBudgets, registerAccuracyCommands } from "../src/cli/accuracy.js";
 import { elaborate, resolveConfig } from "../src/hw/design.js";
 import { UserError } from "../src/core/errors.js";
 import { generateLayer, LAYER_TYPES } from "../src/data/synthetic.js";
+import { evaluatePlan } from "../src/quant/adaptive.js";
+import { int4PerTensor, prepareLayer } from "../src/quant/baselines.js";
 import { writeNpy } from "../src/data/tensorio.js";
 
 const tmp: string[] = [];
@@ -25,40 +27,58 @@ afterAll(() => {
   for (const t of tmp) fs.rmSync(t, { recursive: true, force: true });
 });
 
-const METHODS = ["int4_max", "int4_mse", "ovp", "int8", "tobe_fp8_t4", "tobe_fp12_t4"];
-const LABELS = ["**adaptive**", "OVP", "int4 MSE", "int4 max", "TOBE fp8 >4x", "TOBE fp12 >4x", "int8"];
+const BUDGETS = [4.5, 4.25, 5];
+const METHODS = [
+  "int4_max", "int4_mse", "int4_token", "ovp", "ovp_token", "olive", "quarot", "int8", "tobe_fp8_t4", "tobe_fp12_t4",
+  ...[4.25, 4.5, 5].flatMap((b) => [`oltron_authors_fp8_b${b}`, `oltron_authors_fp12_b${b}`]),
+];
+const LABELS = ["**adaptive**", "OliVe (released)", "Oltron authors @B", "QuaRot", "OVP tuned", "int4 tensor", "int4 token", "int8", "W16A4", "wins: OliVe / authors / QuaRot"];
 
 describe("runAccuracyBench (small)", () => {
   const out = tmpDir();
   const d = elaborate(resolveConfig({}, "16x16"));
-  const budgets = [4.5, 4.25, 5];
   let r: AccuracyBenchResult;
 
-  it("runs every method on every layer type and writes JSON + markdown", () => {
-    r = runAccuracyBench({ budgets, m: 16, k: 256, n: 32, seed: 2, design: d, out });
+  it("runs every method on every layer type, weight mode and seed, held out, and writes JSON + markdown", () => {
+    r = runAccuracyBench({ budgets: BUDGETS, m: 32, calibTokens: 32, k: 256, n: 32, seeds: [2, 3], design: d, out });
     expect(r.setup.budgets).toEqual([4.25, 4.5, 5]);
-    expect(r.layers.map((l) => l.layer)).toEqual([...LAYER_TYPES]);
+    expect(r.setup).toMatchObject({ m: 32, calibTokens: 32, seeds: [2, 3], heldOut: true, variation: true, scalings: ["tensor", "token"] });
+    expect(r.layers.map((l) => `${l.weights} ${l.layer}`)).toEqual([...LAYER_TYPES.map((t) => `rtn ${t}`), ...LAYER_TYPES.map((t) => `gptq ${t}`)]);
     for (const l of r.layers) {
       expect(l.baselines.map((b) => b.method).sort()).toEqual([...METHODS].sort());
       for (const b of l.baselines) {
         expect(Number.isFinite(b.sqnrDb), `${l.layer} ${b.method}`).toBe(true);
         expect(Number.isFinite(b.actOnlySqnrDb)).toBe(true);
         expect(b.bits).toBeGreaterThanOrEqual(4);
+        // The mean and spread are of the per-seed values kept beside them.
+        expect(b.sqnrDbSeeds).toHaveLength(2);
+        expect(b.sqnrDb).toBeCloseTo((b.sqnrDbSeeds![0] + b.sqnrDbSeeds![1]) / 2, 10);
+        expect(b.sqnrDbStd).toBeCloseTo(Math.abs(b.sqnrDbSeeds![0] - b.sqnrDbSeeds![1]) / Math.SQRT2, 10);
       }
-      expect(l.adaptive.length).toBe(2 * budgets.length);
+      // The authors' quantizer never spends more than its budget.
+      for (const b of l.baselines.filter((x) => x.method.startsWith("oltron_authors_"))) expect(b.bits).toBeLessThanOrEqual(Number(b.detail.budget) + 1e-12);
+      expect(l.adaptive.length).toBe(2 * BUDGETS.length);
       for (const a of l.adaptive) {
         expect(Number.isFinite(a.sqnrDb)).toBe(true);
-        expect(Number.isFinite(a.actOnlySqnrDb)).toBe(true);
         expect(a.bits).toBeLessThanOrEqual(a.budget + 1e-12);
+        expect(a.plansBySeed).toHaveLength(2);
         expect(a.targetMet).toBe(a.beatsOvp && a.beatsInt4 && a.nearInt8 !== false);
+        expect(a.released.versus.map((v) => v.method.replace(/_fp\d+_b[\d.]+$/, ""))).toEqual(["olive", "oltron_authors", "quarot"]);
+        for (const v of a.released.versus) {
+          expect(v.seeds).toBe(2);
+          expect(v.wins).toBeGreaterThanOrEqual(0);
+          expect(v.wins).toBeLessThanOrEqual(2);
+        }
+        expect(a.released.met).toBe(a.released.versus.every((v) => v.wins === v.seeds));
         if (a.noExtraTiles) expect(a.tiles).toBe(a.minTiles);
       }
       expect(l.adaptive.find((a) => a.budget === 5)!.nearInt8).toBeNull(); // no int8 target above 4.5
     }
-    expect(r.model.length).toBe(budgets.length);
+    expect(r.model.length).toBe(2 * BUDGETS.length);
     for (const m of r.model) expect(m.avgBits).toBeLessThanOrEqual(m.budget + 1e-12);
-    expect(r.summary.rows).toBe(LAYER_TYPES.length * budgets.length);
+    expect(r.summary.rows).toBe(2 * LAYER_TYPES.length * BUDGETS.length);
     expect(r.summary.failures.length).toBe(r.summary.rows - r.summary.targetMet);
+    expect(r.summary.released.failures.length).toBe(r.summary.released.rows - r.summary.released.met);
 
     const json = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8"));
     expect(json.summary).toEqual(r.summary);
@@ -70,21 +90,32 @@ describe("runAccuracyBench (small)", () => {
     expect(fs.readdirSync(out).sort()).toEqual(["accuracy.json", "accuracy.md"]); // no temp files left
   });
 
+  it("scores the plan chosen on calibration tokens on the evaluation tokens after them", () => {
+    // Seed 2, qkv, round-to-nearest weights: rebuild the split independently and re-score.
+    const g = generateLayer({ type: "qkv", m: 64, k: 256, n: 32, seed: 2, variation: true });
+    const rows = (r0: number, r1: number) => ({ shape: [r1 - r0, 256], data: g.x.data.slice(r0 * 256, r1 * 256) });
+    const pe = prepareLayer(rows(32, 64), g.w, "qkv", { calib: rows(0, 32) });
+    const row = r.layers.find((l) => l.layer === "qkv" && l.weights === "rtn")!.adaptive.find((a) => a.budget === 4.5 && !a.noExtraTiles)!;
+    expect(row.sqnrDbSeeds![0]).toBe(evaluatePlan(d, pe, row.plan).sqnrDb);
+    const olive = r.layers.find((l) => l.layer === "qkv" && l.weights === "rtn")!.baselines.find((b) => b.method === "int4_mse")!;
+    expect(olive.sqnrDbSeeds![0]).toBe(int4PerTensor(pe, "mse").error.sqnrDb);
+  });
+
   it("a design without fp12 marks that baseline n/a", () => {
     const d8 = elaborate(resolveConfig({ rows: 16, cols: 16, flexLines: 1, salientTypes: ["fp8"] }));
-    const r8 = runAccuracyBench({ budgets: [4.5], m: 8, k: 128, n: 16, design: d8, layerTypes: ["down"] });
+    const r8 = runAccuracyBench({ budgets: [4.5], m: 8, calibTokens: 8, k: 128, n: 16, design: d8, layerTypes: ["down"], weights: ["rtn"] });
     expect(r8.layers[0].baselines.some((b) => b.method === "tobe_fp12_t4")).toBe(false);
     expect(accuracyMarkdown(r8)).toContain("n/a");
     expect(r8.model).toEqual([]); // one layer: no model-wide section
   });
 
-  it("takes the user's tensors through the same path", () => {
-    const g = generateLayer({ type: "o_proj", m: 8, k: 128, n: 16, seed: 4 });
-    const ru = runAccuracyBench({ budgets: [4.5], x: g.x, w: g.w, name: "my_layer", design: d });
-    expect(ru.setup.source).toBe("user");
+  it("takes the user's tensors through the same path: a quarter of the tokens calibrate", () => {
+    const g = generateLayer({ type: "o_proj", m: 32, k: 128, n: 16, seed: 4, variation: true });
+    const ru = runAccuracyBench({ budgets: [4.5], x: g.x, w: g.w, name: "my_layer", design: d, weights: ["rtn"] });
+    expect(ru.setup).toMatchObject({ source: "user", heldOut: true, calibTokens: 8, m: 24 });
     expect(ru.layers.map((l) => l.layer)).toEqual(["my_layer"]);
-    // Same data as the synthetic o_proj layer: same figures.
-    const rs = runAccuracyBench({ budgets: [4.5], m: 8, k: 128, n: 16, seed: 4, design: d, layerTypes: ["o_proj"] });
+    // Same data as the synthetic o_proj layer with 8 calibration and 24 evaluation tokens: same figures.
+    const rs = runAccuracyBench({ budgets: [4.5], m: 24, calibTokens: 8, k: 128, n: 16, seed: 4, design: d, layerTypes: ["o_proj"], weights: ["rtn"] });
     expect(ru.layers[0].baselines.map((b) => b.sqnrDb)).toEqual(rs.layers[0].baselines.map((b) => b.sqnrDb));
     expect(ru.layers[0].adaptive[0].sqnrDb).toBe(rs.layers[0].adaptive[0].sqnrDb);
   });
@@ -99,6 +130,8 @@ describe("runAccuracyBench (small)", () => {
     expect(() => runAccuracyBench({ layerTypes: ["mlp" as never], m: 4, k: 32, n: 4 })).toThrow(/unknown layer type 'mlp'/);
     expect(() => runAccuracyBench({ m: 0 })).toThrow(/invalid m/);
     expect(() => runAccuracyBench({ seed: -1 })).toThrow(/invalid seed/);
+    expect(() => runAccuracyBench({ seeds: [] })).toThrow(/no seeds/);
+    expect(() => runAccuracyBench({ weights: ["fp16" as never] })).toThrow(/unknown weight quantization 'fp16'/);
     expect(() => runAccuracyBench({ x: g.x, w: g.w, name: "a b" })).toThrow(/layer name/);
   });
 });
@@ -130,12 +163,13 @@ describe("bench accuracy command", () => {
 
   it("writes results to --out and prints the table", async () => {
     const out = path.join(tmpDir(), "res");
-    const text = await run(["--out", out, "--budgets", "4.5,4.25", "--m", "8", "--k", "128", "--n", "16", "--layers", "qkv,down", "--preset", "16x16"]);
-    expect(text).toContain("# Accuracy: adaptive TOBE vs OliVe OVP");
+    const text = await run(["--out", out, "--budgets", "4.5,4.25", "--m", "8", "--calib-tokens", "16", "--seeds", "1,2", "--weights", "rtn", "--k", "128", "--n", "16", "--layers", "qkv,down", "--preset", "16x16"]);
+    expect(text).toContain("# Accuracy: adaptive TOBE vs OliVe, the Oltron authors' quantizer, QuaRot");
     expect(text).toContain("| qkv | 4.25 |");
     expect(text).toContain("| down | 4.5 |");
     const r = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8")) as AccuracyBenchResult;
     expect(r.setup.budgets).toEqual([4.25, 4.5]);
+    expect(r.setup).toMatchObject({ seeds: [1, 2], calibTokens: 16, m: 8 });
     expect(r.designs.map((d) => d.rows)).toEqual([16]);
   });
 
@@ -144,7 +178,7 @@ describe("bench accuracy command", () => {
     const g = generateLayer({ type: "up_gate", m: 8, k: 64, n: 8, seed: 3 });
     writeNpy(path.join(dir, "act.npy"), g.x);
     writeNpy(path.join(dir, "wgt.npy"), g.w);
-    const text = await run(["--out", path.join(dir, "r"), "--budgets", "4.5", "--x", path.join(dir, "act.npy"), "--w", path.join(dir, "wgt.npy"), "--preset", "small8", "--json"]);
+    const text = await run(["--out", path.join(dir, "r"), "--budgets", "4.5", "--weights", "rtn", "--x", path.join(dir, "act.npy"), "--w", path.join(dir, "wgt.npy"), "--preset", "small8", "--json"]);
     const r = JSON.parse(text) as AccuracyBenchResult;
     expect(r.layers.map((l) => l.layer)).toEqual(["act"]);
   });
@@ -154,6 +188,10 @@ describe("bench accuracy command", () => {
     await expect(run(["--out", out, "--budgets", "4,4.5"])).rejects.toThrow(/invalid budget '4' in --budgets: must be a number in \(4, 16\]/);
     await expect(run(["--out", out, "--budgets", "4.5,abc"])).rejects.toThrow(/invalid budget 'abc'/);
     await expect(run(["--out", out, "--seed", "x"])).rejects.toThrow(/--seed must be an integer/);
+    await expect(run(["--out", out, "--seed", "1", "--seeds", "1,2"])).rejects.toThrow(/--seed or --seeds, not both/);
+    await expect(run(["--out", out, "--seeds", "1,y"])).rejects.toThrow(/--seeds must be an integer/);
+    await expect(run(["--out", out, "--weights", "rtn,awq"])).rejects.toThrow(/unknown weight quantization 'awq' in --weights/);
+    await expect(run(["--out", out, "--calib-tokens", "0"])).rejects.toThrow(/--calib-tokens must be an integer/);
     await expect(run(["--out", out, "--k", "0"])).rejects.toThrow(/--k must be an integer in 1\.\.65536/);
     await expect(run(["--out", out, "--layers", "qkv,mlp"])).rejects.toThrow(/unknown layer type 'mlp' in --layers/);
     await expect(run(["--out", out, "--preset", "huge"])).rejects.toThrow(/unknown preset 'huge'/);

@@ -11,13 +11,18 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-  describePlan, layerBitCap, layerCandidates, pickCandidate, planFromCandidates, checkBudget,
+  describePlan, evaluatePlan, layerBitCap, layerCandidates, pickCandidate, planFromCandidates, checkBudget,
   type AdaptiveOptions, type LayerCandidates, type PlanCandidate,
 } from "../quant/adaptive.js";
 import {
-  activationOnlyError, int4PerTensor, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
+  activationOnlyError, checkLayerTensors, int4PerTensor, int4PerToken, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
   type MethodResult, type PreparedLayer,
 } from "../quant/baselines.js";
+import { WEIGHT_QUANTS, type WeightQuant } from "../quant/gptq.js";
+import type { ActScaling } from "../quant/quantizer.js";
+import { budgetRatio, oltronAuthors, quarot } from "../quant/released.js";
+import { olive } from "../quant/olive.js";
+import { progress } from "../core/console.js";
 import { elaborate, resolveConfig, type ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { writeFileAtomic } from "../core/files.js";
@@ -26,7 +31,12 @@ import type { Tensor } from "../core/tensor.js";
 import { tileGeometry } from "../quant/tobe.js";
 
 export const DEFAULT_BUDGETS: readonly number[] = [4.05, 4.1, 4.25, 4.5];
-export const DEFAULT_SIZES = { m: 64, k: 1024, n: 256 } as const;
+/** Evaluation tokens m (held out), input channels k, output channels n. */
+export const DEFAULT_SIZES = { m: 2048, k: 1024, n: 128 } as const;
+/** Calibration tokens, taken before the evaluation tokens in the stream. */
+export const DEFAULT_CALIB_TOKENS = 512;
+export const DEFAULT_SEEDS: readonly number[] = [1, 2, 3];
+export const DEFAULT_WEIGHT_MODES: readonly WeightQuant[] = ["rtn", "gptq"];
 
 /**
  * The designs the benchmark runs on by default: the published Oltron shape (64x64, one
@@ -46,10 +56,22 @@ export const INT8_TARGET_DB = 1;
 
 export interface AccuracyBenchOptions {
   budgets?: readonly number[];
+  /** Evaluation tokens (default 2048). */
   m?: number;
   k?: number;
   n?: number;
+  /** Calibration tokens, disjoint from the evaluation tokens (default 512). */
+  calibTokens?: number;
+  /** One seed (same as seeds: [seed]). */
   seed?: number;
+  /** Seeds of the synthetic data; figures are means over them, with the spread (default 1, 2, 3). */
+  seeds?: readonly number[];
+  /** Weight quantizations, each a full set of rows (default rtn and gptq). */
+  weights?: readonly WeightQuant[];
+  /** Token-to-token variation of the synthetic data (default true). */
+  variation?: boolean;
+  /** Activation scalings the adaptive search may choose (default tensor and token). */
+  scalings?: readonly ActScaling[];
   /** One design or several (default: defaultBenchDesigns()). */
   design?: ElaboratedDesign | ElaboratedDesign[];
   /** Synthetic layer types (default all four). */
@@ -71,9 +93,24 @@ export interface MethodFigures {
   label: string;
   bits: number;
   storageBits: number;
+  /** Mean over seeds (held out). */
   sqnrDb: number;
+  sqnrDbStd?: number;
+  sqnrDbSeeds?: number[];
+  /** W16A4: fake-quantized activations x float weights. */
   actOnlySqnrDb: number;
   detail: Record<string, number | string | boolean>;
+}
+
+/** Adaptive TOBE against one baseline as released, at equal or fewer bits. */
+export interface VersusReleased {
+  method: string;
+  label: string;
+  /** Seeds in which adaptive scored higher (per seed row: 1 or 0). */
+  wins: number;
+  seeds: number;
+  /** Mean SQNR difference adaptive - baseline (dB). */
+  meanDiffDb: number;
 }
 
 export interface AdaptiveRow {
@@ -102,13 +139,22 @@ export interface AdaptiveRow {
   /** Within 1 dB of int8 (or better); null when the budget is above 4.5 (no target). */
   nearInt8: boolean | null;
   targetMet: boolean;
+  sqnrDbStd?: number;
+  sqnrDbSeeds?: number[];
+  /** The plan chosen in each seed (on that seed's calibration tokens). */
+  plansBySeed?: string[];
+  /** Against OliVe as released, the Oltron authors' quantizer at this budget and QuaRot: met when adaptive wins every seed against each. */
+  released: { versus: VersusReleased[]; met: boolean };
 }
 
 export interface LayerBench {
   layer: string;
   source: "synthetic" | "user";
   design: string;
+  weights: WeightQuant;
+  /** Evaluation tokens. */
   m: number;
+  calibTokens: number;
   k: number;
   n: number;
   baselines: MethodFigures[];
@@ -118,6 +164,7 @@ export interface LayerBench {
 
 export interface ModelBench {
   design: string;
+  weights: WeightQuant;
   budget: number;
   avgBits: number;
   avgStorageBits: number;
@@ -130,11 +177,18 @@ export interface AccuracyBenchResult {
   generatedAt: string;
   machine: { cpus: number; node: string };
   seconds: number;
-  setup: { m: number; k: number; n: number; seed: number | null; budgets: number[]; source: "synthetic" | "user"; weights: string };
+  setup: {
+    m: number; calibTokens: number; k: number; n: number; seed: number | null; seeds: number[]; budgets: number[]; source: "synthetic" | "user";
+    /** Calibration and evaluation tokens are disjoint. */
+    heldOut: boolean;
+    variation: boolean;
+    scalings: string[];
+    weights: string[];
+  };
   designs: { name: string; rows: number; cols: number; flexLines: number; salientTypes: string[]; granularityBits: Record<string, number> }[];
   layers: LayerBench[];
   model: ModelBench[];
-  summary: { rows: number; targetMet: number; failures: string[] };
+  summary: { rows: number; targetMet: number; failures: string[]; released: { rows: number; met: number; failures: string[] } };
 }
 
 function checkSize(what: string, v: number, hi: number): number {
@@ -148,6 +202,9 @@ export function normalizeBudgets(budgets: readonly number[]): number[] {
   for (const b of budgets) checkBudget(b);
   return [...new Set(budgets)].sort((a, b) => a - b);
 }
+
+/** The baselines adaptive TOBE must beat as released (held out, every seed). */
+const RELEASED = ["olive", "oltron_authors", "quarot"] as const;
 
 function figures(p: PreparedLayer, r: MethodResult): MethodFigures {
   return {
@@ -173,7 +230,9 @@ function granularity(d: ElaboratedDesign, k: number): Record<string, number> {
 function adaptiveRow(
   d: ElaboratedDesign, p: PreparedLayer, c: PlanCandidate, budget: number, noExtraTiles: boolean, base: Map<string, MethodFigures>,
 ): AdaptiveRow {
+  // The plan was chosen on the calibration tokens: score it on the evaluation tokens.
   const q = tobeQuantize(d, p, c.plan);
+  c = { ...c, ...evaluatePlan(d, p, c.plan) };
   const act = activationOnlyError(p, q.aInt, q.actScale).sqnrDb;
   const ovpDb = base.get("ovp")!.sqnrDb;
   const int4Db = Math.max(base.get("int4_mse")!.sqnrDb, base.get("int4_max")!.sqnrDb);
@@ -181,13 +240,46 @@ function adaptiveRow(
   const beatsOvp = c.sqnrDb > ovpDb;
   const beatsInt4 = c.sqnrDb > int4Db;
   const nearInt8 = budget <= INT8_TARGET_MAX_BUDGET ? c.sqnrDb >= int8Db - INT8_TARGET_DB : null;
+  // The authors' quantizer at this budget: the better of its fp8 and fp12 rows.
+  const authors = [...base.values()].filter((b) => b.method.startsWith("oltron_authors_") && b.detail.budget === budget && b.bits <= budget + 1e-12)
+    .sort((a, b) => b.sqnrDb - a.sqnrDb)[0];
+  const versus: VersusReleased[] = RELEASED.map((m) => (m === "oltron_authors" ? authors : base.get(m))).filter((b): b is MethodFigures => b !== undefined)
+    .map((b) => ({ method: b.method, label: b.label, wins: c.sqnrDb > b.sqnrDb && c.bits <= Math.max(budget, b.bits) + 1e-12 ? 1 : 0, seeds: 1, meanDiffDb: c.sqnrDb - b.sqnrDb }));
   return {
     budget, noExtraTiles, plan: c.plan, planText: describePlan(c.plan, p.k), salientType: c.salientType, salientSlots: c.salientSlots,
     bits: c.bits, storageBits: c.storageBits, sqnrDb: c.sqnrDb, actOnlySqnrDb: act,
     tiles: c.tiles, minTiles: c.minTiles, estCycles: c.estCycles, imageBits: c.imageBits,
     vsOvpDb: c.sqnrDb - ovpDb, vsInt4Db: c.sqnrDb - int4Db, vsInt8Db: c.sqnrDb - int8Db,
     beatsOvp, beatsInt4, nearInt8, targetMet: beatsOvp && beatsInt4 && nearInt8 !== false,
+    released: { versus, met: versus.every((v) => v.wins === 1) },
   };
+}
+
+/** A prepared layer on other tokens: the same weights (RTN or GPTQ), its own float reference. */
+function onTokens(p: PreparedLayer, x: Tensor): PreparedLayer {
+  const q = prepareLayer(x, p.w, p.name, { calib: p.calib });
+  return { ...q, weights: p.weights, wq: p.wq, ws: p.ws };
+}
+
+/** Mean and (sample) standard deviation. */
+function stats(v: readonly number[]): { mean: number; std: number } {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, std };
+}
+
+/** One layer's data for one seed: calibration and evaluation tokens. */
+interface SeedLayer {
+  name: string;
+  source: "synthetic" | "user";
+  calib: Tensor;
+  x: Tensor;
+  w: Tensor;
+}
+
+function rowsOf(x: Tensor, r0: number, r1: number): Tensor {
+  const k = x.shape[1];
+  return { shape: [r1 - r0, k], data: x.data.slice(r0 * k, r1 * k) };
 }
 
 /** Runs the accuracy benchmark; writes accuracy.json and accuracy.md into `out` when given. */
@@ -200,102 +292,156 @@ export function runAccuracyBench(opts: AccuracyBenchOptions = {}): AccuracyBench
   const user = opts.x !== undefined || opts.w !== undefined;
   if (user && (!opts.x || !opts.w)) throw new UserError("give both the activations (x) and the weights (w) of the layer");
   if (user && opts.layerTypes) throw new UserError("give either synthetic layer types or your own x/w tensors, not both");
-  const seed = opts.seed ?? 1;
-  if (!user && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) throw new UserError(`invalid seed ${String(seed)}: must be an integer in 0..2^32-1`);
+  const seeds = opts.seeds ?? [opts.seed ?? 1];
+  if (seeds.length === 0) throw new UserError("no seeds given");
+  if (!user) {
+    for (const seed of seeds) {
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UserError(`invalid seed ${String(seed)}: must be an integer in 0..2^32-1`);
+    }
+  }
+  const weightModes = opts.weights ?? DEFAULT_WEIGHT_MODES;
+  for (const wm of weightModes) if (!WEIGHT_QUANTS.includes(wm)) throw new UserError(`unknown weight quantization '${String(wm)}': expected ${WEIGHT_QUANTS.join(" or ")}`);
+  const variation = opts.variation ?? true;
 
-  // The layers: prepared once (float reference, int4 weights), shared by every method and design.
-  const prepared: { p: PreparedLayer; source: "synthetic" | "user" }[] = [];
+  // The layers of every seed: calibration tokens first in the stream, evaluation tokens after.
+  const perSeed: SeedLayer[][] = [];
+  let calibTokens = 0;
+  let heldOut = true;
   if (user) {
     const name = opts.name ?? "user";
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new UserError(`layer name '${name}' must use only letters, digits, '_', '.', '-'`);
-    prepared.push({ p: prepareLayer(opts.x!, opts.w!, name), source: "user" });
+    checkLayerTensors(opts.x!, opts.w!, name);
+    const m = opts.x!.shape[0];
+    // A quarter of the user's tokens calibrate, the rest evaluate; too few tokens: in-sample.
+    heldOut = m >= 8;
+    calibTokens = heldOut ? Math.max(1, Math.floor(m / 4)) : m;
+    perSeed.push([{
+      name, source: "user", w: opts.w!,
+      calib: heldOut ? rowsOf(opts.x!, 0, calibTokens) : opts.x!,
+      x: heldOut ? rowsOf(opts.x!, calibTokens, m) : opts.x!,
+    }]);
   } else {
-    const m = checkSize("m (tokens)", opts.m ?? DEFAULT_SIZES.m, 1 << 16);
+    const m = checkSize("m (evaluation tokens)", opts.m ?? DEFAULT_SIZES.m, 1 << 16);
     const k = checkSize("k (input channels)", opts.k ?? DEFAULT_SIZES.k, 1 << 16);
     const n = checkSize("n (output channels)", opts.n ?? DEFAULT_SIZES.n, 1 << 16);
+    calibTokens = checkSize("calibration tokens", opts.calibTokens ?? DEFAULT_CALIB_TOKENS, 1 << 16);
     const types = opts.layerTypes ?? LAYER_TYPES;
     if (types.length === 0) throw new UserError(`no layer types: expected some of ${LAYER_TYPES.join(", ")}`);
     for (const t of types) {
       if (!(LAYER_TYPES as readonly string[]).includes(t)) throw new UserError(`unknown layer type '${t}': expected one of ${LAYER_TYPES.join(", ")}`);
     }
-    for (const type of types) {
-      const g = generateLayer({ type, m, k, n, seed });
-      prepared.push({ p: prepareLayer(g.x, g.w, type), source: "synthetic" });
+    for (const seed of seeds) {
+      perSeed.push(types.map((type) => {
+        const g = generateLayer({ type, m: calibTokens + m, k, n, seed, variation });
+        return { name: type, source: "synthetic" as const, w: g.w, calib: rowsOf(g.x, 0, calibTokens), x: rowsOf(g.x, calibTokens, calibTokens + m) };
+      }));
     }
-  }
-
-  const baseFigures = new Map<string, MethodFigures[]>();
-  for (const { p } of prepared) {
-    log(`accuracy: ${p.name} ${p.m}x${p.k}x${p.n}: baselines (int4, OVP, int8)...`);
-    baseFigures.set(p.name, [int4PerTensor(p, "max"), int4PerTensor(p, "mse"), ovp(p), int8PerTensor(p)].map((r) => figures(p, r)));
   }
 
   const maxBudget = budgets[budgets.length - 1];
-  const totalK = prepared.reduce((a, x) => a + x.p.k, 0);
-  const layers: LayerBench[] = [];
+  const scalings = opts.scalings ?? ["tensor", "token"];
+  // Raw figures per (design, weights, layer) and seed, aggregated below.
+  type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number };
+  const raw = new Map<string, Raw[]>();
   const model: ModelBench[] = [];
+  const total = designs.length * weightModes.length * perSeed.length * perSeed[0].length;
+  const bar = progress("accuracy", total, "layers", log);
+  let done = 0;
   for (const d of designs) {
-    const lc: LayerCandidates[] = [];
-    for (const { p, source } of prepared) {
-      log(`accuracy: ${d.name} ${p.name}: fixed TOBE and adaptive candidates...`);
-      const baselines = [...baseFigures.get(p.name)!];
-      for (const t of ["fp8", "fp12"] as const) if (designSupports(d, t)) baselines.push(figures(p, tobeFixed(d, p, t, 4)));
-      const byMethod = new Map(baselines.map((b) => [b.method, b]));
-      // One candidate list serves the per-layer choice and the model-wide allocation.
-      const cands = layerCandidates(d, p, { ...opts.adaptive, maxBits: layerBitCap(maxBudget, p.k, totalK) });
-      lc.push({ layer: p, candidates: cands });
-      const adaptive: AdaptiveRow[] = [];
-      for (const b of budgets) {
-        adaptive.push(adaptiveRow(d, p, pickCandidate(cands, b, opts.adaptive), b, false, byMethod));
-        adaptive.push(adaptiveRow(d, p, pickCandidate(cands, b, { ...opts.adaptive, maxTileOverhead: 0 }), b, true, byMethod));
-      }
-      layers.push({ layer: p.name, source, design: d.name, m: p.m, k: p.k, n: p.n, baselines, adaptive, candidates: cands.length });
+    for (const wm of weightModes) {
+      perSeed.forEach((layersOfSeed, si) => {
+        const totalK = layersOfSeed.reduce((a, l) => a + l.x.shape[1], 0);
+        const lc: LayerCandidates[] = [];
+        const evalLayers: PreparedLayer[] = [];
+        for (const l of layersOfSeed) {
+          log(`accuracy: ${d.name} ${wm} weights, seed ${seeds[si] ?? "-"}, ${l.name}: baselines and adaptive candidates...`);
+          const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
+          const pc = onTokens(pe, l.calib);
+          evalLayers.push(pe);
+          const baselines = baselineFigures(d, pe, budgets);
+          const byMethod = new Map(baselines.map((b) => [b.method, b]));
+          // The search sees the calibration tokens only; the chosen plan is scored on the others.
+          const cands = layerCandidates(d, pc, { ...opts.adaptive, scalings, maxBits: layerBitCap(maxBudget, pc.k, totalK) });
+          lc.push({ layer: pc, candidates: cands });
+          const adaptive: AdaptiveRow[] = [];
+          for (const b of budgets) {
+            adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, opts.adaptive), b, false, byMethod));
+            adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, { ...opts.adaptive, maxTileOverhead: 0 }), b, true, byMethod));
+          }
+          const key = `${d.name}|${wm}|${l.name}`;
+          if (!raw.has(key)) raw.set(key, []);
+          raw.get(key)!.push({ baselines, adaptive, candidates: cands.length });
+          bar.update(++done);
+        }
+        if (layersOfSeed.length > 1 && si === 0) {
+          for (const b of budgets) {
+            const plan = planFromCandidates(d, lc, b, opts.adaptive);
+            model.push({
+              design: d.name, weights: wm, budget: b, avgBits: plan.avgBits, avgStorageBits: plan.avgStorageBits, estCycles: plan.estCycles,
+              minCycles: plan.layers.reduce((a, l) => a + l.minCycles, 0),
+              layers: plan.layers.map((l, i) => ({
+                name: l.name, plan: describePlan(l.plan, l.k), bits: l.bits, tiles: l.tiles, minTiles: l.minTiles,
+                sqnrDb: evaluatePlan(d, evalLayers[i], l.plan).sqnrDb,
+              })),
+            });
+          }
+        }
+      });
     }
-    if (prepared.length > 1) {
-      for (const b of budgets) {
-        const plan = planFromCandidates(d, lc, b, opts.adaptive);
-        model.push({
-          design: d.name, budget: b, avgBits: plan.avgBits, avgStorageBits: plan.avgStorageBits, estCycles: plan.estCycles,
-          minCycles: plan.layers.reduce((a, l) => a + l.minCycles, 0),
-          layers: plan.layers.map((l) => ({ name: l.name, plan: describePlan(l.plan, l.k), bits: l.bits, sqnrDb: l.sqnrDb, tiles: l.tiles, minTiles: l.minTiles })),
-        });
+  }
+  bar.stop();
+
+  const layers: LayerBench[] = [];
+  for (const d of designs) {
+    for (const wm of weightModes) {
+      for (const l of perSeed[0]) {
+        const runs = raw.get(`${d.name}|${wm}|${l.name}`)!;
+        layers.push(aggregate(d, wm, l, runs, calibTokens));
       }
     }
   }
 
   const failures: string[] = [];
+  const heldOutFailures: string[] = [];
   let rows = 0;
   let met = 0;
+  let heldOutMet = 0;
   for (const l of layers) {
     for (const a of l.adaptive) {
       if (a.noExtraTiles) continue;
       rows++;
-      if (a.targetMet) {
-        met++;
-        continue;
+      const tag = `${l.design} ${l.weights} ${l.layer} B=${a.budget}: ${a.planText} at ${a.bits.toFixed(4)} bits`;
+      if (a.targetMet) met++;
+      else {
+        const why: string[] = [];
+        if (!a.beatsOvp) why.push(`${a.vsOvpDb.toFixed(2)} dB vs tuned OVP`);
+        if (!a.beatsInt4) why.push(`${a.vsInt4Db.toFixed(2)} dB vs per-tensor int4`);
+        if (a.nearInt8 === false) why.push(`${a.vsInt8Db.toFixed(2)} dB vs int8`);
+        failures.push(`${tag}, ${why.join(", ")}`);
       }
-      const why: string[] = [];
-      if (!a.beatsOvp) why.push(`${a.vsOvpDb.toFixed(2)} dB vs OVP`);
-      if (!a.beatsInt4) why.push(`${a.vsInt4Db.toFixed(2)} dB vs per-tensor int4`);
-      if (a.nearInt8 === false) why.push(`${a.vsInt8Db.toFixed(2)} dB vs int8`);
-      failures.push(`${l.design} ${l.layer} B=${a.budget}: ${a.planText} at ${a.bits.toFixed(4)} bits, ${why.join(", ")}`);
+      if (a.released.met) heldOutMet++;
+      else {
+        const why = a.released.versus.filter((v) => v.wins < v.seeds).map((v) => `${v.label}: won ${v.wins} of ${v.seeds} seeds, mean ${sign(v.meanDiffDb)} dB`);
+        heldOutFailures.push(`${tag}, ${why.join("; ")}`);
+      }
     }
   }
-  const p0 = prepared[0].p;
+  const first = perSeed[0][0];
   const result: AccuracyBenchResult = {
     generatedAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, node: process.version },
     seconds: (performance.now() - t0) / 1000,
     setup: {
-      m: p0.m, k: p0.k, n: p0.n, seed: user ? null : seed, budgets, source: user ? "user" : "synthetic",
-      weights: "int4 per-output-channel symmetric (max/7), identical for every method",
+      m: first.x.shape[0], calibTokens, k: first.x.shape[1], n: first.w.shape[1], seed: user ? null : seeds[0], seeds: user ? [] : [...seeds],
+      budgets, source: user ? "user" : "synthetic", heldOut, variation: !user && variation, scalings: [...scalings],
+      weights: weightModes.map((wm) => (wm === "gptq" ? "GPTQ int4 per output channel (max/7 grid), calibrated on the calibration tokens" : "int4 per output channel, round to nearest (max/7)")),
     },
     designs: designs.map((d) => ({
-      name: d.name, rows: d.rows, cols: d.cols, flexLines: d.flexLines, salientTypes: [...d.config.salientTypes], granularityBits: granularity(d, p0.k),
+      name: d.name, rows: d.rows, cols: d.cols, flexLines: d.flexLines, salientTypes: [...d.config.salientTypes], granularityBits: granularity(d, first.x.shape[1]),
     })),
     layers,
     model,
-    summary: { rows, targetMet: met, failures },
+    summary: { rows, targetMet: met, failures, released: { rows, met: heldOutMet, failures: heldOutFailures } },
   };
   if (opts.out) {
     fs.mkdirSync(opts.out, { recursive: true });
@@ -305,22 +451,76 @@ export function runAccuracyBench(opts: AccuracyBenchOptions = {}): AccuracyBench
   return result;
 }
 
+/** Every baseline on one layer and seed: ours, as released, and the uniform references. */
+function baselineFigures(d: ElaboratedDesign, p: PreparedLayer, budgets: readonly number[]): MethodFigures[] {
+  const results: MethodResult[] = [
+    int4PerTensor(p, "max"), int4PerTensor(p, "mse"), int4PerToken(p), ovp(p), ovp(p, "token"), olive(p), quarot(p), int8PerTensor(p),
+  ];
+  for (const t of ["fp8", "fp12"] as const) if (designSupports(d, t)) results.push(tobeFixed(d, p, t, 4));
+  for (const b of budgets) {
+    for (const t of ["fp8", "fp12"] as const) {
+      const r = oltronAuthors(p, budgetRatio(b, t), t);
+      results.push({ ...r, method: `${r.method}_b${b}`, detail: { ...r.detail, budget: b } });
+    }
+  }
+  return results.map((r) => figures(p, r));
+}
+
+/** Means over seeds, with every seed's value kept. */
+function aggregate(d: ElaboratedDesign, wm: WeightQuant, l: SeedLayer, runs: { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number }[], calibTokens: number): LayerBench {
+  const baselines = runs[0].baselines.map((b0) => {
+    const all = runs.map((r) => r.baselines.find((b) => b.method === b0.method)!);
+    const sq = stats(all.map((b) => b.sqnrDb));
+    return {
+      ...b0, bits: stats(all.map((b) => b.bits)).mean, storageBits: stats(all.map((b) => b.storageBits)).mean,
+      sqnrDb: sq.mean, sqnrDbStd: sq.std, sqnrDbSeeds: all.map((b) => b.sqnrDb), actOnlySqnrDb: stats(all.map((b) => b.actOnlySqnrDb)).mean,
+    };
+  });
+  const adaptive = runs[0].adaptive.map((a0, i) => {
+    const all = runs.map((r) => r.adaptive[i]);
+    const sq = stats(all.map((a) => a.sqnrDb));
+    const versus = all[0].released.versus.map((v0, j) => {
+      const vs = all.map((a) => a.released.versus[j]);
+      return { ...v0, seeds: vs.length, wins: vs.filter((v) => v.wins > 0).length, meanDiffDb: stats(vs.map((v) => v.meanDiffDb)).mean };
+    });
+    return {
+      ...a0,
+      bits: Math.max(...all.map((a) => a.bits)), storageBits: Math.max(...all.map((a) => a.storageBits)),
+      sqnrDb: sq.mean, sqnrDbStd: sq.std, sqnrDbSeeds: all.map((a) => a.sqnrDb), plansBySeed: all.map((a) => a.planText),
+      actOnlySqnrDb: stats(all.map((a) => a.actOnlySqnrDb)).mean,
+      vsOvpDb: stats(all.map((a) => a.vsOvpDb)).mean, vsInt4Db: stats(all.map((a) => a.vsInt4Db)).mean, vsInt8Db: stats(all.map((a) => a.vsInt8Db)).mean,
+      beatsOvp: all.every((a) => a.beatsOvp), beatsInt4: all.every((a) => a.beatsInt4),
+      nearInt8: a0.nearInt8 === null ? null : all.every((a) => a.nearInt8),
+      targetMet: all.every((a) => a.targetMet),
+      released: { versus, met: versus.every((v) => v.wins === v.seeds) },
+    };
+  });
+  return {
+    layer: l.name, source: l.source, design: d.name, weights: wm, m: l.x.shape[0], calibTokens, k: l.x.shape[1], n: l.w.shape[1],
+    baselines, adaptive, candidates: runs[0].candidates,
+  };
+}
+
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
 const sign = (v: number) => (v >= 0 ? "+" : "") + v.toFixed(2);
 
 /** The results as markdown (the tables docs/quantization.md quotes). */
 export function accuracyMarkdown(r: AccuracyBenchResult): string {
   const s = r.setup;
+  const pm = (v: number, sd?: number) => (sd !== undefined && s.seeds.length > 1 ? `${f2(v)} ± ${sd.toFixed(2)}` : f2(v));
   const out: string[] = [
-    "# Accuracy: adaptive TOBE vs OliVe OVP and uniform baselines",
+    "# Accuracy: adaptive TOBE vs OliVe, the Oltron authors' quantizer, QuaRot and uniform baselines",
     "",
     s.source === "synthetic"
-      ? `Synthetic LLaMA-like layers (src/data/synthetic.ts), M=${s.m} tokens, K=${s.k}, N=${s.n}, seed ${s.seed}. `
-      : `User layer, M=${s.m}, K=${s.k}, N=${s.n}. `,
-    `Weights: ${s.weights}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB. ` +
-      `Bits = average information bits per activation (fp8 8, fp12 12; storage bits in brackets count fp12 as 16). ` +
-      `OVP and per-tensor int4 spend 4 bits, int8 8. Target: adaptive beats OVP and the better per-tensor int4, ` +
-      `and is within ${INT8_TARGET_DB} dB of int8 for B <= ${INT8_TARGET_MAX_BUDGET}.`,
+      ? `Synthetic LLaMA-like layers (src/data/synthetic.ts${s.variation ? ", with token-to-token variation" : ""}), K=${s.k}, N=${s.n}; ` +
+        `every static choice is made on ${s.calibTokens} calibration tokens and every figure is measured on the next ${s.m} tokens (held out); ` +
+        `seeds ${s.seeds.join(", ")}: figures are means ± standard deviation over seeds. `
+      : `User layer, K=${s.k}, N=${s.n}: ${s.heldOut ? `the first ${s.calibTokens} tokens calibrate, the other ${s.m} evaluate` : `${s.m} tokens, calibrated and evaluated in-sample (too few tokens to hold any out)`}. `,
+    `Weights: ${s.weights.join("; ")}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB (W4A4: int4 weights; W16A4: float weights, ` +
+      `activation error only). Bits = average information bits per activation (fp8 8, fp12 12; storage bits in brackets count fp12 as 16); ` +
+      `OliVe, OVP, QuaRot and int4 spend 4 bits, int8 8; per-token scales are not counted. The adaptive search chooses per-layer plans (salient count, type${s.scalings.includes("token") ? ", per-tensor or per-token scale" : ""}) on the calibration tokens. ` +
+      `**Target**: at every budget, adaptive beats OliVe as released, the Oltron authors' quantizer at the same budget, and QuaRot, in every seed. ` +
+      `Earlier target, kept: adaptive beats our tuned OVP and the better per-tensor int4, and is within ${INT8_TARGET_DB} dB of int8 for B <= ${INT8_TARGET_MAX_BUDGET}.`,
     "",
   ];
   for (const d of r.designs) {
@@ -330,51 +530,63 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
       "",
       `Smallest plan with any salient channel (one salient slot per tile, K=${s.k}): ${gran} bits.`,
       "",
-      "### Layer output SQNR (dB), int4 weights",
-      "",
-      "| layer | B | adaptive plan | bits (storage) | tiles (min) | **adaptive** | OVP | int4 MSE | int4 max | TOBE fp8 >4x | TOBE fp12 >4x | int8 | vs OVP | vs int8 | target |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     );
-    const ls = r.layers.filter((l) => l.design === d.name);
-    for (const l of ls) {
-      const b = new Map(l.baselines.map((x) => [x.method, x]));
-      const tobe = (m: string) => {
-        const x = b.get(m);
-        return x ? `${f2(x.sqnrDb)} @${x.bits.toFixed(3)}` : "n/a";
-      };
-      for (const a of l.adaptive.filter((x) => !x.noExtraTiles)) {
-        out.push(
-          `| ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} (${a.storageBits.toFixed(4)}) | ${a.tiles} (${a.minTiles}) | ` +
-            `**${f2(a.sqnrDb)}** | ${f2(b.get("ovp")!.sqnrDb)} | ${f2(b.get("int4_mse")!.sqnrDb)} | ${f2(b.get("int4_max")!.sqnrDb)} | ` +
-            `${tobe("tobe_fp8_t4")} | ${tobe("tobe_fp12_t4")} | ${f2(b.get("int8")!.sqnrDb)} | ${sign(a.vsOvpDb)} | ${sign(a.vsInt8Db)} | ${a.targetMet ? "yes" : "**no**"} |`,
-        );
+    const modes = [...new Set(r.layers.filter((l) => l.design === d.name).map((l) => l.weights))];
+    for (const wm of modes) {
+      const ls = r.layers.filter((l) => l.design === d.name && l.weights === wm);
+      out.push(
+        `### Held-out layer-output SQNR (dB), W4A4, ${wm === "gptq" ? "GPTQ" : "round-to-nearest"} weights`,
+        "",
+        "| layer | B | adaptive plan (seed 1) | bits | **adaptive** | OliVe (released) | Oltron authors @B | QuaRot | OVP tuned | OVP tuned, per-token | int4 tensor | int4 token | int8 | wins: OliVe / authors / QuaRot |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+      );
+      for (const l of ls) {
+        const b = new Map(l.baselines.map((x) => [x.method, x]));
+        const cell = (m: string) => {
+          const x = b.get(m);
+          return x ? pm(x.sqnrDb, x.sqnrDbStd) : "n/a";
+        };
+        for (const a of l.adaptive.filter((x) => !x.noExtraTiles)) {
+          const authors = a.released.versus.find((v) => v.method.startsWith("oltron_authors_"));
+          const ab = authors ? b.get(authors.method) : undefined;
+          const wins = ["olive", "oltron_authors", "quarot"].map((m) => {
+            const v = a.released.versus.find((x) => x.method.startsWith(m));
+            return v ? `${v.wins}/${v.seeds}` : "n/a";
+          }).join(" / ");
+          out.push(
+            `| ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} (${a.storageBits.toFixed(4)}) | **${pm(a.sqnrDb, a.sqnrDbStd)}** | ${cell("olive")} | ` +
+              `${ab ? `${pm(ab.sqnrDb, ab.sqnrDbStd)} (${ab.method.includes("fp12") ? "fp12" : "fp8"}, ${ab.bits.toFixed(3)})` : "n/a"} | ${cell("quarot")} | ${cell("ovp")} | ${cell("ovp_token")} | ` +
+              `${cell("int4_mse")} | ${cell("int4_token")} | ${cell("int8")} | ${a.released.met ? wins : `**${wins}**`} |`,
+          );
+        }
       }
+      out.push("");
     }
+    const first = r.layers.filter((l) => l.design === d.name && l.weights === modes[0]);
     out.push(
+      "### Held-out activation-only SQNR (dB), W16A4: fake-quantized activations x float weights",
       "",
-      "### Activation-only SQNR (dB): fake-quantized activations x float weights",
-      "",
-      "| layer | B | **adaptive** | OVP | int4 MSE | int4 max | TOBE fp8 >4x | TOBE fp12 >4x | int8 |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "| layer | B | **adaptive** | OliVe (released) | QuaRot | OVP tuned | OVP tuned, per-token | int4 tensor | int4 token | TOBE fp8 >4x | TOBE fp12 >4x | int8 |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|",
     );
-    for (const l of ls) {
+    for (const l of first) {
       const b = new Map(l.baselines.map((x) => [x.method, x]));
       const act = (m: string) => (b.has(m) ? f2(b.get(m)!.actOnlySqnrDb) : "n/a");
       for (const a of l.adaptive.filter((x) => !x.noExtraTiles)) {
         out.push(
-          `| ${l.layer} | ${a.budget} | **${f2(a.actOnlySqnrDb)}** | ${act("ovp")} | ${act("int4_mse")} | ${act("int4_max")} | ` +
+          `| ${l.layer} | ${a.budget} | **${f2(a.actOnlySqnrDb)}** | ${act("olive")} | ${act("quarot")} | ${act("ovp")} | ${act("ovp_token")} | ${act("int4_mse")} | ${act("int4_token")} | ` +
             `${act("tobe_fp8_t4")} | ${act("tobe_fp12_t4")} | ${act("int8")} |`,
         );
       }
     }
     out.push(
       "",
-      "### Accuracy vs speed: unconstrained plan vs no extra tiles (maxTileOverhead 0)",
+      `### Accuracy vs speed (${modes[0]} weights): unconstrained plan vs no extra tiles (maxTileOverhead 0)`,
       "",
       "| layer | B | plan | bits | SQNR | est. cycles | image bits | plan, no extra tiles | bits | SQNR | est. cycles | image bits |",
       "|---|---|---|---|---|---|---|---|---|---|---|---|",
     );
-    for (const l of ls) {
+    for (const l of first) {
       for (const bud of r.setup.budgets) {
         const a = l.adaptive.find((x) => x.budget === bud && !x.noExtraTiles)!;
         const c = l.adaptive.find((x) => x.budget === bud && x.noExtraTiles)!;
@@ -384,12 +596,13 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
         );
       }
     }
-    const ms = r.model.filter((m) => m.design === d.name);
-    if (ms.length) {
+    for (const wm of modes) {
+      const ms = r.model.filter((m) => m.design === d.name && m.weights === wm);
+      if (!ms.length) continue;
       const names = ms[0].layers.map((l) => l.name);
       out.push(
         "",
-        "### Model-wide allocation (K-weighted average <= B, least summed noise-to-signal ratio)",
+        `### Model-wide allocation, ${wm} weights (seed ${s.seed ?? "-"}; chosen on calibration tokens, SQNR held out)`,
         "",
         `| B | avg bits (storage) | est. cycles (no salient) | ${names.map((n) => `${n}: plan, bits, SQNR`).join(" | ")} |`,
         `|---|---|---|${names.map(() => "---").join("|")}|`,
@@ -406,11 +619,11 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
   out.push(
     "## Summary",
     "",
-    `Target met in ${r.summary.targetMet} of ${r.summary.rows} (design, layer, budget) rows.`,
+    `Target (beats OliVe as released, the Oltron authors' quantizer and QuaRot in every seed, held out) met in ${r.summary.released.met} of ${r.summary.released.rows} (design, weights, layer, budget) rows.`,
   );
-  if (r.summary.failures.length) {
-    out.push("", "Not met:", "", ...r.summary.failures.map((f) => `- ${f}`));
-  }
+  if (r.summary.released.failures.length) out.push("", "Not met:", "", ...r.summary.released.failures.map((f) => `- ${f}`));
+  out.push("", `Earlier target (beats tuned OVP and per-tensor int4, near int8) met in ${r.summary.targetMet} of ${r.summary.rows} rows.`);
+  if (r.summary.failures.length) out.push("", "Not met:", "", ...r.summary.failures.map((f) => `- ${f}`));
   out.push("", `Run: ${r.generatedAt}, ${r.seconds.toFixed(1)} s on ${r.machine.cpus} CPUs, Node ${r.machine.node}.`, "");
   return out.join("\n");
 }

@@ -4,7 +4,11 @@
  */
 import * as path from "node:path";
 import type { Command } from "commander";
-import { accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_SIZES, runAccuracyBench, type AccuracyBenchOptions } from "../bench/accuracy.js";
+import {
+  accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_CALIB_TOKENS, DEFAULT_SEEDS, DEFAULT_SIZES, runAccuracyBench, type AccuracyBenchOptions,
+} from "../bench/accuracy.js";
+import { log } from "../core/console.js";
+import type { WeightQuant } from "../quant/gptq.js";
 import { elaborate, PRESETS, resolveConfig, type ArchConfig } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { checkOutputFolder } from "../core/files.js";
@@ -14,7 +18,11 @@ import { readTensorFile } from "../data/tensorio.js";
 interface AccuracyFlags {
   out?: string;
   budgets: string;
-  seed: string;
+  seed?: string;
+  seeds?: string;
+  calibTokens?: string;
+  weights?: string;
+  variation?: boolean;
   m?: string;
   k?: string;
   n?: string;
@@ -79,13 +87,17 @@ export function registerAccuracyCommands(bench: Command): void {
   bench
     .command("accuracy")
     .description(
-      "accuracy benchmark: adaptive TOBE vs OliVe OVP, per-tensor int4/int8 and fixed-threshold TOBE; " +
-        "layer-output SQNR per layer type and budget, written as accuracy.json and accuracy.md",
+      "accuracy benchmark: adaptive TOBE vs OliVe as released, the Oltron authors' quantizer, QuaRot, tuned OVP, int4/int8 and fixed TOBE; " +
+        "held-out layer-output SQNR per layer type, budget and weight quantization over several seeds, written as accuracy.json and accuracy.md",
     )
     .option("--out <dir>", "results folder (default bench/results)")
     .option("--budgets <list>", "average activation bit budgets, each in (4, 16]", DEFAULT_BUDGETS.join(","))
-    .option("--seed <n>", "seed of the synthetic layers", "1")
-    .option("--m <n>", `tokens per layer (default ${DEFAULT_SIZES.m})`)
+    .option("--seed <n>", "one seed of the synthetic layers (instead of --seeds)")
+    .option("--seeds <list>", `seeds of the synthetic layers; figures are means and spreads over them (default ${DEFAULT_SEEDS.join(",")})`)
+    .option("--m <n>", `evaluation tokens per layer (default ${DEFAULT_SIZES.m})`)
+    .option("--calib-tokens <n>", `calibration tokens before the evaluation tokens (default ${DEFAULT_CALIB_TOKENS})`)
+    .option("--weights <list>", "weight quantizations, each a full set of rows: rtn, gptq (default rtn,gptq)")
+    .option("--no-variation", "i.i.d. synthetic tokens (no drift, two-sided channels or recurring massive tokens)")
     .option("--k <n>", `input channels (default ${DEFAULT_SIZES.k})`)
     .option("--n <n>", `output channels (default ${DEFAULT_SIZES.n})`)
     .option("--layers <list>", `synthetic layer types, comma list of ${LAYER_TYPES.join(",")} (default all)`)
@@ -106,11 +118,19 @@ export function registerAccuracyCommands(bench: Command): void {
       const out = o.out ?? parentOut ?? "bench/results";
       if (!out) throw new UserError("--out needs a folder");
       checkOutputFolder("--out", out);
+      if (o.seed !== undefined && o.seeds !== undefined) throw new UserError("give --seed or --seeds, not both");
+      const seeds = o.seed !== undefined ? [intFlag("--seed", o.seed, 0, 2 ** 32 - 1)]
+        : o.seeds !== undefined ? o.seeds.split(",").map((v) => intFlag("--seeds", v.trim(), 0, 2 ** 32 - 1)) : [...DEFAULT_SEEDS];
+      const weights = (o.weights ?? "rtn,gptq").split(",").map((v) => v.trim());
+      for (const wq of weights) if (!["rtn", "gptq"].includes(wq)) throw new UserError(`unknown weight quantization '${wq}' in --weights: expected rtn and/or gptq`);
       const opts: AccuracyBenchOptions = {
         budgets: parseBudgets(o.budgets),
-        seed: intFlag("--seed", o.seed, 0, 2 ** 32 - 1),
+        seeds,
+        weights: weights as WeightQuant[],
+        variation: o.variation !== false,
+        ...(o.calibTokens !== undefined ? { calibTokens: intFlag("--calib-tokens", o.calibTokens, 1, 65536) } : {}),
         out,
-        log: (s) => process.stderr.write(`${s}\n`),
+        log,
         design: designFromFlags(o),
       };
       if (o.maxTileOverhead !== undefined) {
