@@ -83,7 +83,7 @@ describe("run report", () => {
 
   it("draws the accuracy benchmark as SQNR-vs-bits curves per layer and method, in chromium", async () => {
     const out = tmpDir("acc-report");
-    runAccuracyBench({ budgets: [4.25, 4.5], m: 16, k: 256, n: 32, seed: 2, design: elaborate(resolveConfig({}, "16x16")), out, log: () => {} });
+    runAccuracyBench({ budgets: [4.25, 4.5], m: 16, calibTokens: 32, k: 256, n: 32, seed: 2, design: elaborate(resolveConfig({}, "16x16")), out, log: () => {} });
     const r = await execa("node", [OLTRON, "report", out], { reject: false, all: true });
     expect(r.exitCode, r.all).toBe(0);
     const html = path.join(out, "report", "accuracy.html");

@@ -14,7 +14,7 @@ import { chartJsSource, csv, esc } from "./page.js";
 interface AccuracyJson {
   setup?: { m: number; k: number; n: number };
   layers: {
-    layer: string; design: string;
+    layer: string; design: string; weights?: string;
     baselines: { method: string; label: string; bits: number; sqnrDb: number }[];
     adaptive: { budget: number; noExtraTiles: boolean; bits: number; sqnrDb: number }[];
   }[];
@@ -33,9 +33,16 @@ export function readAccuracy(dir: string): CurvePoint[] {
   if (!a || !Array.isArray(a.layers)) throw new UserError(`${file}: not an accuracy benchmark result (no 'layers')`);
   const points: CurvePoint[] = [];
   for (const l of a.layers) {
-    for (const b of l.baselines ?? []) points.push({ design: l.design, layer: l.layer, method: b.method, label: b.label, bits: b.bits, sqnrDb: b.sqnrDb });
+    const layer = l.weights ? `${l.layer} (${l.weights} weights)` : l.layer;
+    for (const b of l.baselines ?? []) {
+      // The authors' quantizer has one row per budget: one curve per salient type.
+      const perBudget = /^(oltron_authors_fp\d+)_b[\d.]+$/.exec(b.method);
+      const method = perBudget ? perBudget[1] : b.method;
+      const label = perBudget ? `Oltron authors' quantizer (${method.slice(-4).replace("_", "")}, fixed ratio per budget)` : b.label;
+      points.push({ design: l.design, layer, method, label, bits: b.bits, sqnrDb: b.sqnrDb });
+    }
     for (const r of (l.adaptive ?? []).filter((x) => !x.noExtraTiles)) {
-      points.push({ design: l.design, layer: l.layer, method: "adaptive_tobe", label: "adaptive TOBE (ours)", bits: r.bits, sqnrDb: r.sqnrDb });
+      points.push({ design: l.design, layer, method: "adaptive_tobe", label: "adaptive TOBE (ours)", bits: r.bits, sqnrDb: r.sqnrDb });
     }
   }
   return points;
@@ -48,7 +55,7 @@ export function accuracyHtml(points: CurvePoint[]): string {
 <html lang="en"><head><meta charset="utf-8"><title>oltron accuracy benchmark</title>
 <style>body { font-family: system-ui, sans-serif; margin: 2em; } .chart { width: 900px; height: 360px; margin: 1em 0; }</style></head><body>
 <h1>Accuracy benchmark: SQNR vs activation bits</h1>
-<p>Layer-output SQNR (dB, int4 weights) against average activation bits, per layer: adaptive TOBE as a curve over its budgets, every baseline as a point. Higher and further left is better.</p>
+<p>Held-out layer-output SQNR (dB, int4 weights, mean over seeds) against average activation bits, per layer and weight quantization: adaptive TOBE and the Oltron authors' fixed-ratio quantizer as curves over the budgets, every other baseline as a point. Higher and further left is better.</p>
 ${groups.map((g, i) => `<h2>${esc(g)}</h2><div class="chart"><canvas id="acc${i}"></canvas></div>`).join("\n")}
 <script>${chartJsSource()}</script>
 <script>
@@ -61,7 +68,7 @@ DATA.groups.forEach((g, i) => {
   const methods = [...new Set(pts.map((p) => p.method))];
   const datasets = methods.map((m, j) => {
     const mine = pts.filter((p) => p.method === m).sort((a, b) => a.bits - b.bits);
-    const curve = m === "adaptive_tobe";
+    const curve = m === "adaptive_tobe" || m.startsWith("oltron_authors");
     return { label: mine[0].label, data: mine.map((p) => ({ x: p.bits, y: p.sqnrDb })), showLine: curve, borderColor: colors[j % colors.length],
       backgroundColor: colors[j % colors.length], pointRadius: curve ? 3 : 6, pointStyle: curve ? "circle" : "rectRot" };
   });
