@@ -202,3 +202,22 @@ describe("bench accuracy command", () => {
     expect(parseBudgets("4.05, 4.1")).toEqual([4.05, 4.1]);
   });
 });
+
+describe("bench accuracy in worker threads", () => {
+  it("gives the same figures as the single-threaded run, seed by seed", async () => {
+    const { execa } = await import("execa");
+    const out = path.join(tmpDir(), "par");
+    const root = path.resolve(__dirname, "..");
+    const args = ["--seeds", "1,2", "--weights", "rtn,gptq", "--preset", "small8", "--m", "48", "--calib-tokens", "32", "--k", "128", "--n", "16", "--layers", "qkv,down", "--budgets", "4.25"];
+    const r = await execa("node", [path.join(root, "bin", "oltron.js"), "bench", "accuracy", "--out", out, ...args, "--json"], { reject: false, all: true, cwd: root });
+    expect(r.exitCode, r.all).toBe(0);
+    const par = JSON.parse(r.stdout) as AccuracyBenchResult;
+    const seq = runAccuracyBench({
+      seeds: [1, 2], weights: ["rtn", "gptq"], design: elaborate(resolveConfig({}, "small8")), m: 48, calibTokens: 32, k: 128, n: 16,
+      layerTypes: ["qkv", "down"], budgets: [4.25],
+    });
+    const figures = (x: AccuracyBenchResult) => x.layers.map((l) => [l.weights, l.layer, l.baselines.map((b) => b.sqnrDbSeeds), l.adaptive.map((a) => a.sqnrDbSeeds)]);
+    expect(figures(par)).toEqual(figures(seq));
+    expect(par.model).toEqual(seq.model);
+  }, 120_000);
+});

@@ -10,6 +10,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import {
   describePlan, evaluatePlan, layerBitCap, layerCandidates, pickCandidate, planFromCandidates, checkBudget,
   type AdaptiveOptions, type LayerCandidates, type PlanCandidate,
@@ -32,7 +34,7 @@ import { tileGeometry } from "../quant/tobe.js";
 
 export const DEFAULT_BUDGETS: readonly number[] = [4.05, 4.1, 4.25, 4.5];
 /** Evaluation tokens m (held out), input channels k, output channels n. */
-export const DEFAULT_SIZES = { m: 2048, k: 1024, n: 128 } as const;
+export const DEFAULT_SIZES = { m: 2048, k: 1024, n: 64 } as const;
 /** Calibration tokens, taken before the evaluation tokens in the stream. */
 export const DEFAULT_CALIB_TOKENS = 512;
 export const DEFAULT_SEEDS: readonly number[] = [1, 2, 3];
@@ -206,10 +208,10 @@ export function normalizeBudgets(budgets: readonly number[]): number[] {
 /** The baselines adaptive TOBE must beat as released (held out, every seed). */
 const RELEASED = ["olive", "oltron_authors", "quarot"] as const;
 
-function figures(p: PreparedLayer, r: MethodResult): MethodFigures {
+function figures(p: PreparedLayer, r: MethodResult, actOnlyDb?: number): MethodFigures {
   return {
     method: r.method, label: r.label, bits: r.bits, storageBits: r.storageBits, sqnrDb: r.error.sqnrDb,
-    actOnlySqnrDb: (r.actOnly ?? activationOnlyError(p, r.aInt, r.actScale)).sqnrDb, detail: r.detail,
+    actOnlySqnrDb: actOnlyDb ?? (r.actOnly ?? activationOnlyError(p, r.aInt, r.actScale)).sqnrDb, detail: r.detail,
   };
 }
 
@@ -269,7 +271,7 @@ function stats(v: readonly number[]): { mean: number; std: number } {
 }
 
 /** One layer's data for one seed: calibration and evaluation tokens. */
-interface SeedLayer {
+export interface SeedLayer {
   name: string;
   source: "synthetic" | "user";
   calib: Tensor;
@@ -284,8 +286,60 @@ function rowsOf(x: Tensor, r0: number, r1: number): Tensor {
 
 /** Runs the accuracy benchmark; writes accuracy.json and accuracy.md into `out` when given. */
 export function runAccuracyBench(opts: AccuracyBenchOptions = {}): AccuracyBenchResult {
-  const t0 = performance.now();
+  const b = setupBench(opts);
   const log = opts.log ?? (() => {});
+  const bar = progress("accuracy", b.tasks.length * b.weightModes.length * b.perSeed[0].length, "layers", log);
+  let done = 0;
+  const results = b.tasks.map((t) => runSeedTask(t.design, b.perSeed[t.si], t.si, b.seeds[t.si], b.ctx, log, () => bar.update(++done)));
+  bar.stop();
+  return finish(opts, results, b);
+}
+
+/**
+ * The same benchmark with its (design, seed) tasks spread over worker threads, for the CLI:
+ * the figures are identical to runAccuracyBench's (each task is deterministic and the
+ * aggregation orders them). Falls back to one thread when the compiled worker is absent.
+ */
+export async function runAccuracyBenchParallel(opts: AccuracyBenchOptions = {}, threads = os.cpus().length): Promise<AccuracyBenchResult> {
+  const workerFile = fileURLToPath(new URL("./accuracy-worker.js", import.meta.url));
+  const b = setupBench(opts);
+  const n = Math.min(threads, b.tasks.length);
+  if (n < 2 || !fs.existsSync(workerFile)) return runAccuracyBench(opts);
+  const log = opts.log ?? (() => {});
+  const bar = progress("accuracy", b.tasks.length * b.weightModes.length * b.perSeed[0].length, "layers", log);
+  let done = 0;
+  const queue = [...b.tasks];
+  const results: SeedTaskResult[] = [];
+  const workers = Array.from({ length: n }, () => new Worker(workerFile));
+  try {
+    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+      const next = () => {
+        const t = queue.shift();
+        if (!t) return resolve();
+        w.postMessage({ design: t.design, layers: b.perSeed[t.si], si: t.si, seed: b.seeds[t.si], ctx: b.ctx });
+      };
+      w.on("message", (m: { log?: string; tick?: boolean; result?: SeedTaskResult; error?: string }) => {
+        if (m.log) log(m.log);
+        if (m.tick) bar.update(++done);
+        if (m.error) reject(new Error(m.error));
+        if (m.result) {
+          results.push(m.result);
+          next();
+        }
+      });
+      w.on("error", reject);
+      next();
+    })));
+  } finally {
+    bar.stop();
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return finish(opts, results, b);
+}
+
+/** Validates the options and builds every seed's layers and the (design, seed) tasks. */
+function setupBench(opts: AccuracyBenchOptions) {
+  const t0 = performance.now();
   const budgets = normalizeBudgets(opts.budgets ?? DEFAULT_BUDGETS);
   const designs = opts.design === undefined ? defaultBenchDesigns() : Array.isArray(opts.design) ? opts.design : [opts.design];
   if (designs.length === 0) throw new UserError("no design to benchmark");
@@ -340,56 +394,97 @@ export function runAccuracyBench(opts: AccuracyBenchOptions = {}): AccuracyBench
 
   const maxBudget = budgets[budgets.length - 1];
   const scalings = opts.scalings ?? ["tensor", "token"];
-  // Raw figures per (design, weights, layer) and seed, aggregated below.
-  type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number };
-  const raw = new Map<string, Raw[]>();
-  const model: ModelBench[] = [];
-  const total = designs.length * weightModes.length * perSeed.length * perSeed[0].length;
-  const bar = progress("accuracy", total, "layers", log);
-  let done = 0;
-  for (const d of designs) {
-    for (const wm of weightModes) {
-      perSeed.forEach((layersOfSeed, si) => {
-        const totalK = layersOfSeed.reduce((a, l) => a + l.x.shape[1], 0);
-        const lc: LayerCandidates[] = [];
-        const evalLayers: PreparedLayer[] = [];
-        for (const l of layersOfSeed) {
-          log(`accuracy: ${d.name} ${wm} weights, seed ${seeds[si] ?? "-"}, ${l.name}: baselines and adaptive candidates...`);
-          const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
-          const pc = onTokens(pe, l.calib);
-          evalLayers.push(pe);
-          const baselines = baselineFigures(d, pe, budgets);
-          const byMethod = new Map(baselines.map((b) => [b.method, b]));
-          // The search sees the calibration tokens only; the chosen plan is scored on the others.
-          const cands = layerCandidates(d, pc, { ...opts.adaptive, scalings, maxBits: layerBitCap(maxBudget, pc.k, totalK) });
-          lc.push({ layer: pc, candidates: cands });
-          const adaptive: AdaptiveRow[] = [];
-          for (const b of budgets) {
-            adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, opts.adaptive), b, false, byMethod));
-            adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, { ...opts.adaptive, maxTileOverhead: 0 }), b, true, byMethod));
-          }
-          const key = `${d.name}|${wm}|${l.name}`;
-          if (!raw.has(key)) raw.set(key, []);
-          raw.get(key)!.push({ baselines, adaptive, candidates: cands.length });
-          bar.update(++done);
-        }
-        if (layersOfSeed.length > 1 && si === 0) {
-          for (const b of budgets) {
-            const plan = planFromCandidates(d, lc, b, opts.adaptive);
-            model.push({
-              design: d.name, weights: wm, budget: b, avgBits: plan.avgBits, avgStorageBits: plan.avgStorageBits, estCycles: plan.estCycles,
-              minCycles: plan.layers.reduce((a, l) => a + l.minCycles, 0),
-              layers: plan.layers.map((l, i) => ({
-                name: l.name, plan: describePlan(l.plan, l.k), bits: l.bits, tiles: l.tiles, minTiles: l.minTiles,
-                sqnrDb: evaluatePlan(d, evalLayers[i], l.plan).sqnrDb,
-              })),
-            });
-          }
-        }
-      });
+  const ctx: SeedTaskContext = { budgets, maxBudget, scalings: [...scalings], weightModes: [...weightModes], adaptive: opts.adaptive };
+  const tasks = designs.flatMap((design) => perSeed.map((_, si) => ({ design, si })));
+  return { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0, ctx, tasks };
+}
+
+/** What every seed task needs besides its design and layers. */
+export interface SeedTaskContext {
+  budgets: number[];
+  maxBudget: number;
+  scalings: ActScaling[];
+  weightModes: WeightQuant[];
+  adaptive?: AdaptiveOptions;
+}
+
+/** One (design, seed): every weight mode, every layer; plain data (it crosses a worker boundary). */
+export interface SeedTaskResult {
+  design: string;
+  seedIndex: number;
+  layers: { key: string; baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number }[];
+  model: ModelBench[];
+}
+
+/**
+ * The work of one design and one seed. The activation-only figures of the baselines do not
+ * depend on the weights, so the second weight mode reuses the first's.
+ */
+export function runSeedTask(
+  d: ElaboratedDesign, layersOfSeed: SeedLayer[], si: number, seed: number | undefined, ctx: SeedTaskContext,
+  log: (s: string) => void, tick: () => void,
+): SeedTaskResult {
+  const out: SeedTaskResult = { design: d.name, seedIndex: si, layers: [], model: [] };
+  const actOnly = new Map<string, number>();
+  const totalK = layersOfSeed.reduce((a, l) => a + l.x.shape[1], 0);
+  for (const wm of ctx.weightModes) {
+    const lc: LayerCandidates[] = [];
+    const evalLayers: PreparedLayer[] = [];
+    for (const l of layersOfSeed) {
+      log(`accuracy: ${d.name} ${wm} weights, seed ${seed ?? "-"}, ${l.name}: baselines and adaptive candidates...`);
+      const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
+      const pc = onTokens(pe, l.calib);
+      evalLayers.push(pe);
+      const baselines = baselineFigures(d, pe, ctx.budgets, actOnly);
+      const byMethod = new Map(baselines.map((b) => [b.method, b]));
+      // The search sees the calibration tokens only; the chosen plan is scored on the others.
+      const cands = layerCandidates(d, pc, { ...ctx.adaptive, scalings: ctx.scalings, maxBits: layerBitCap(ctx.maxBudget, pc.k, totalK) });
+      lc.push({ layer: pc, candidates: cands });
+      const adaptive: AdaptiveRow[] = [];
+      for (const b of ctx.budgets) {
+        adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, ctx.adaptive), b, false, byMethod));
+        adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, { ...ctx.adaptive, maxTileOverhead: 0 }), b, true, byMethod));
+      }
+      out.layers.push({ key: `${d.name}|${wm}|${l.name}`, baselines, adaptive, candidates: cands.length });
+      tick();
+    }
+    if (layersOfSeed.length > 1 && si === 0) {
+      for (const b of ctx.budgets) {
+        const plan = planFromCandidates(d, lc, b, ctx.adaptive);
+        out.model.push({
+          design: d.name, weights: wm, budget: b, avgBits: plan.avgBits, avgStorageBits: plan.avgStorageBits, estCycles: plan.estCycles,
+          minCycles: plan.layers.reduce((a, l) => a + l.minCycles, 0),
+          layers: plan.layers.map((l, i) => ({
+            name: l.name, plan: describePlan(l.plan, l.k), bits: l.bits, tiles: l.tiles, minTiles: l.minTiles,
+            sqnrDb: evaluatePlan(d, evalLayers[i], l.plan).sqnrDb,
+          })),
+        });
+      }
     }
   }
-  bar.stop();
+  return out;
+}
+
+/** Aggregates the seed tasks (in any order) into the result, and writes it when asked. */
+function finish(
+  opts: AccuracyBenchOptions, results: SeedTaskResult[],
+  c: {
+    designs: ElaboratedDesign[]; perSeed: SeedLayer[][]; seeds: readonly number[]; user: boolean; heldOut: boolean; calibTokens: number;
+    budgets: number[]; weightModes: readonly WeightQuant[]; variation: boolean; scalings: readonly ActScaling[]; t0: number;
+  },
+): AccuracyBenchResult {
+  const { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0 } = c;
+  type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number };
+  const raw = new Map<string, Raw[]>();
+  const sorted = [...results].sort((a, b) => designs.findIndex((d) => d.name === a.design) - designs.findIndex((d) => d.name === b.design) || a.seedIndex - b.seedIndex);
+  for (const r of sorted) {
+    for (const l of r.layers) {
+      if (!raw.has(l.key)) raw.set(l.key, []);
+      raw.get(l.key)!.push(l);
+    }
+  }
+  const model = sorted.flatMap((r) => r.model).sort((a, b) => designs.findIndex((d) => d.name === a.design) - designs.findIndex((d) => d.name === b.design) ||
+    weightModes.indexOf(a.weights) - weightModes.indexOf(b.weights) || a.budget - b.budget);
 
   const layers: LayerBench[] = [];
   for (const d of designs) {
@@ -452,7 +547,7 @@ export function runAccuracyBench(opts: AccuracyBenchOptions = {}): AccuracyBench
 }
 
 /** Every baseline on one layer and seed: ours, as released, and the uniform references. */
-function baselineFigures(d: ElaboratedDesign, p: PreparedLayer, budgets: readonly number[]): MethodFigures[] {
+function baselineFigures(d: ElaboratedDesign, p: PreparedLayer, budgets: readonly number[], actOnly: Map<string, number>): MethodFigures[] {
   const results: MethodResult[] = [
     int4PerTensor(p, "max"), int4PerTensor(p, "mse"), int4PerToken(p), ovp(p), ovp(p, "token"), olive(p), quarot(p), int8PerTensor(p),
   ];
@@ -463,7 +558,13 @@ function baselineFigures(d: ElaboratedDesign, p: PreparedLayer, budgets: readonl
       results.push({ ...r, method: `${r.method}_b${b}`, detail: { ...r.detail, budget: b } });
     }
   }
-  return results.map((r) => figures(p, r));
+  return results.map((r) => {
+    // The activation-only figure does not depend on the weights: computed once per layer and seed.
+    const key = `${p.name}|${r.method}`;
+    const f = figures(p, r, actOnly.get(key));
+    actOnly.set(key, f.actOnlySqnrDb);
+    return f;
+  });
 }
 
 /** Means over seeds, with every seed's value kept. */

@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import {
-  accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_CALIB_TOKENS, DEFAULT_SEEDS, DEFAULT_SIZES, runAccuracyBench, type AccuracyBenchOptions,
+  accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_CALIB_TOKENS, DEFAULT_SEEDS, DEFAULT_SIZES, runAccuracyBenchParallel, type AccuracyBenchOptions,
 } from "../bench/accuracy.js";
 import { log } from "../core/console.js";
 import type { WeightQuant } from "../quant/gptq.js";
@@ -112,7 +112,7 @@ export function registerAccuracyCommands(bench: Command): void {
     .option("--x-name <name>", "tensor name inside a .safetensors --x file")
     .option("--w-name <name>", "tensor name inside a .safetensors --w file")
     .option("--json", "print the JSON result instead of the markdown tables")
-    .action(function (this: Command, o: AccuracyFlags) {
+    .action(async function (this: Command, o: AccuracyFlags) {
       // `bench` has its own --out; commander gives a flag to the parent when both define it.
       const parentOut = (this.parent?.opts() as { out?: string } | undefined)?.out;
       const out = o.out ?? parentOut ?? "bench/results";
@@ -157,8 +157,9 @@ export function registerAccuracyCommands(bench: Command): void {
           opts.layerTypes = types as LayerType[];
         }
       }
-      const r = runAccuracyBench(opts);
-      console.log(o.json ? JSON.stringify(r, null, 1) : accuracyMarkdown(r));
+      const r = await runAccuracyBenchParallel(opts);
+      const json = o.json ?? (this.parent?.opts() as { json?: boolean } | undefined)?.json;
+      console.log(json ? JSON.stringify(r, null, 1) : accuracyMarkdown(r));
       process.stderr.write(`wrote ${path.join(out, "accuracy.json")} and accuracy.md\n`);
     });
 }

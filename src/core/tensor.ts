@@ -25,10 +25,36 @@ export function rowScale(s: ActScale, r: number): number {
   return typeof s === "number" ? s : s[r];
 }
 
-/** a [m x k] x b [k x n] in float64 (exact while every partial sum stays below 2^53). */
+/**
+ * a [m x k] x b [k x n] in float64 (exact while every partial sum stays below 2^53). Four rows
+ * of a share each row of b as it is read; every output still sums over k in ascending order,
+ * so the result is the same as the plain triple loop, bit for bit.
+ */
 export function matmulF64(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
   const y = new Float64Array(m * n);
-  for (let r = 0; r < m; r++) {
+  let r = 0;
+  for (; r + 4 <= m; r += 4) {
+    const o0 = r * n;
+    const o1 = o0 + n;
+    const o2 = o1 + n;
+    const o3 = o2 + n;
+    for (let i = 0; i < k; i++) {
+      const a0 = a[r * k + i];
+      const a1 = a[(r + 1) * k + i];
+      const a2 = a[(r + 2) * k + i];
+      const a3 = a[(r + 3) * k + i];
+      if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
+      const bo = i * n;
+      for (let c = 0; c < n; c++) {
+        const bv = b[bo + c];
+        y[o0 + c] += a0 * bv;
+        y[o1 + c] += a1 * bv;
+        y[o2 + c] += a2 * bv;
+        y[o3 + c] += a3 * bv;
+      }
+    }
+  }
+  for (; r < m; r++) {
     const yo = r * n;
     for (let i = 0; i < k; i++) {
       const av = a[r * k + i];

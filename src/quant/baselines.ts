@@ -160,10 +160,13 @@ export function activationOnlyError(p: PreparedLayer, aInt: ArrayLike<number>, a
   const y = matmul(aInt, p.w.data, m, p.k, n);
   let err = 0;
   let pow = 0;
-  for (let i = 0; i < m * n; i++) {
-    const d = p.ref[i] - y[i] * rowScale(actScale, Math.floor(i / n));
-    err += d * d;
-    pow += p.ref[i] ** 2;
+  for (let r = 0; r < m; r++) {
+    const sa = rowScale(actScale, r);
+    for (let i = r * n; i < (r + 1) * n; i++) {
+      const d = p.ref[i] - y[i] * sa;
+      err += d * d;
+      pow += p.ref[i] ** 2;
+    }
   }
   return figures(err, pow, m * n, false);
 }

@@ -102,7 +102,10 @@ function joint(t: OliveType, signed: boolean): Joint {
  * grid ascending, then outliers ascending).
  */
 export function oliveRound(v: number, t: OliveType, signed = true): number {
-  const { vals, rank } = joint(t, signed);
+  return roundOn(joint(t, signed), v);
+}
+
+function roundOn({ vals, rank }: Joint, v: number): number {
   let lo = 0;
   let hi = vals.length;
   while (lo < hi) {
@@ -125,7 +128,8 @@ export function oliveRound(v: number, t: OliveType, signed = true): number {
 export function oliveEncode(v: ArrayLike<number>, t: OliveType, out: Float64Array, signed = true): { outliers: number; victims: number } {
   let outliers = 0;
   let victims = 0;
-  for (let i = 0; i < v.length; i++) out[i] = oliveRound(v[i], t, signed);
+  const j = joint(t, signed);
+  for (let i = 0; i < v.length; i++) out[i] = roundOn(j, v[i]);
   for (let i = 0; i + 1 < v.length; i += 2) {
     const evenOut = Math.abs(out[i]) > OLIVE_THRESHOLD;
     const oddOut = Math.abs(out[i + 1]) > OLIVE_THRESHOLD;

@@ -175,12 +175,19 @@ const TOKEN_CLIPS = Array.from({ length: 21 }, (_, i) => 1 - 0.025 * i);
 function tokenClip(x: Tensor, isSalient: Uint8Array): number {
   const [m, k] = x.shape;
   const stride = Math.max(1, Math.floor(m / 256));
+  const rows: number[] = [];
+  const maxes: number[] = [];
+  for (let r = 0; r < m; r += stride) {
+    rows.push(r);
+    maxes.push(rowNormalMax(x, isSalient, r));
+  }
   let best = 1;
   let bestErr = Infinity;
   for (const f of TOKEN_CLIPS) {
     let err = 0;
-    for (let r = 0; r < m; r += stride) {
-      const mx = rowNormalMax(x, isSalient, r);
+    for (let ri = 0; ri < rows.length; ri++) {
+      const r = rows[ri];
+      const mx = maxes[ri];
       if (mx === 0) continue;
       const s = (f * mx) / 7;
       for (let c = 0; c < k; c++) {
