@@ -23,7 +23,9 @@ export { writeDesign, loadDesign } from "./flows/design.js";
 // Data river.
 export { readTensorFile, readNpy, writeNpy, readSafetensors, writeSafetensors, listSafetensors } from "./data/tensorio.js";
 export { generateLayer, generateActivations, generateWeights, LAYER_TYPES, type LayerType } from "./data/synthetic.js";
-export { calibrate, quantizeLayer, DEFAULT_PLAN, type LayerInput, type LayerPlan, type QuantizedLayer } from "./quant/quantizer.js";
+export { calibrate, quantizeLayer, tokenScales, DEFAULT_PLAN, type ActScaling, type LayerInput, type LayerPlan, type QuantizedLayer } from "./quant/quantizer.js";
+export { gptqInt4, type GptqResult, type WeightQuant } from "./quant/gptq.js";
+export { rotateLayer, rotateActivations, rotateWeights, hadamardRotation, type RotatedLayer } from "./quant/rotation.js";
 export { tileGeometry, type TileGeometry } from "./quant/tobe.js";
 export { chooseModelPlan, formatPlanTable, type AdaptivePlan } from "./quant/adaptive.js";
 export { buildImageSet, type ImageSet } from "./image/build.js";
@@ -34,6 +36,13 @@ export { blockLayers } from "./flows/block.js";
 export { matmulMod32, quantError, type ErrorFigures } from "./golden.js";
 export { runGolden, compareOutputs, type GoldenLayerResult, type Mismatch } from "./flows/golden.js";
 export { simulate, simulateDesign, summarize, type SimResult, type SimOptions } from "./flows/simulate.js";
+export { exportImages, exportLayer, type ExportedLayer } from "./flows/export.js";
+
+// Accuracy benchmark: every baseline on the same held-out tokens.
+export { runAccuracyBench, accuracyMarkdown, type AccuracyBenchOptions, type AccuracyBenchResult } from "./bench/accuracy.js";
+export { prepareLayer, int4PerTensor, int4PerToken, int8PerTensor, ovp, tobeQuantize, type MethodResult, type PreparedLayer } from "./quant/baselines.js";
+export { olive } from "./quant/olive.js";
+export { quarot, oltronAuthors, budgetRatio } from "./quant/released.js";
 
 // Dataflow planning (TOBE reorder folding).
 export { planModel, formatPlan, planToJson, modelFromJson, buildBlocks, type Model } from "./dataflow/index.js";

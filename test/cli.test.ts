@@ -709,3 +709,34 @@ describe("oltron quantize --export", () => {
     expect(bad.stderr).toMatch(/--export .* is inside --out/);
   }, 120_000);
 });
+
+describe("quantization options on the command line", () => {
+  it("--rotate --act-scaling token --act-clip 0.9 --weights gptq runs the rotation baseline bit-exact on an int4-only design", async () => {
+    const out = path.join(tmpDir("rotate"), "run");
+    const r = await oltron("verify", "--flex-lines", "0", "--salient-types", "none", "--layer", "qkv:24x40x8:none", "--rotate", "--act-scaling", "token",
+      "--act-clip", "0.9", "--weights", "gptq", "--out", out);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(/PASS \(bit-exact\)/);
+    // K = 40 is not a power of two: said, and zero-padded to 64.
+    expect(r.stderr).toContain("K = 40 is not a power of two; zero-padded to 64 channels");
+    const man = JSON.parse(fs.readFileSync(path.join(out, "images", "manifest.json"), "utf8"));
+    expect(man.layers[0].k).toBe(64);
+    expect(man.layers[0].plan).toMatchObject({ salientType: "none", scaling: "token", clip: 0.9, weights: "gptq" });
+    expect(man.layers[0].actScales).toHaveLength(24);
+  }, 120_000);
+
+  it("refuses contradictory quantization options with specific messages", async () => {
+    const a = await oltron("verify", "--preset", "tiny", "--act-clip", "0.9", "--layer", "qkv:4x8x8");
+    expect(a.exitCode).toBe(1);
+    expect(a.stderr).toMatch(/--act-clip applies to per-token scales: give --act-scaling token too/);
+    const b = await oltron("verify", "--preset", "tiny", "--rotate", "--block", "tiny-llama");
+    expect(b.exitCode).toBe(1);
+    expect(b.stderr).toMatch(/--rotate does not apply to --block/);
+    const c = await oltron("verify", "--preset", "tiny", "--weights", "awq", "--layer", "qkv:4x8x8");
+    expect(c.exitCode).toBe(2);
+    expect(c.stderr).toMatch(/--weights.*awq.*rtn, gptq/s);
+    const d = await oltron("verify", "--preset", "tiny", "--act-scaling", "token", "--act-clip", "1.5", "--layer", "qkv:4x8x8");
+    expect(d.exitCode).toBe(1);
+    expect(d.stderr).toMatch(/per-token clip 1\.5 must be in \(0, 1\]/);
+  }, 120_000);
+});

@@ -288,9 +288,9 @@ function rowsOf(x: Tensor, r0: number, r1: number): Tensor {
 export function runAccuracyBench(opts: AccuracyBenchOptions = {}): AccuracyBenchResult {
   const b = setupBench(opts);
   const log = opts.log ?? (() => {});
-  const bar = progress("accuracy", b.tasks.length * b.weightModes.length * b.perSeed[0].length, "layers", log);
+  const bar = progress("accuracy", b.tasks.length * b.designs.length * b.perSeed[0].length, "layers", log);
   let done = 0;
-  const results = b.tasks.map((t) => runSeedTask(t.design, b.perSeed[t.si], t.si, b.seeds[t.si], b.ctx, log, () => bar.update(++done)));
+  const results = b.tasks.map((t) => runSeedTask(b.designs, b.perSeed[t.si], t.si, b.seeds[t.si], t.wm, t.actOnly, b.ctx, log, () => bar.update(++done)));
   bar.stop();
   return finish(opts, results, b);
 }
@@ -306,7 +306,7 @@ export async function runAccuracyBenchParallel(opts: AccuracyBenchOptions = {}, 
   const n = Math.min(threads, b.tasks.length);
   if (n < 2 || !fs.existsSync(workerFile)) return runAccuracyBench(opts);
   const log = opts.log ?? (() => {});
-  const bar = progress("accuracy", b.tasks.length * b.weightModes.length * b.perSeed[0].length, "layers", log);
+  const bar = progress("accuracy", b.tasks.length * b.designs.length * b.perSeed[0].length, "layers", log);
   let done = 0;
   const queue = [...b.tasks];
   const results: SeedTaskResult[] = [];
@@ -316,7 +316,7 @@ export async function runAccuracyBenchParallel(opts: AccuracyBenchOptions = {}, 
       const next = () => {
         const t = queue.shift();
         if (!t) return resolve();
-        w.postMessage({ design: t.design, layers: b.perSeed[t.si], si: t.si, seed: b.seeds[t.si], ctx: b.ctx });
+        w.postMessage({ designs: b.designs, layers: b.perSeed[t.si], si: t.si, seed: b.seeds[t.si], wm: t.wm, actOnly: t.actOnly, ctx: b.ctx });
       };
       w.on("message", (m: { log?: string; tick?: boolean; result?: SeedTaskResult; error?: string }) => {
         if (m.log) log(m.log);
@@ -395,7 +395,7 @@ function setupBench(opts: AccuracyBenchOptions) {
   const maxBudget = budgets[budgets.length - 1];
   const scalings = opts.scalings ?? ["tensor", "token"];
   const ctx: SeedTaskContext = { budgets, maxBudget, scalings: [...scalings], weightModes: [...weightModes], adaptive: opts.adaptive };
-  const tasks = designs.flatMap((design) => perSeed.map((_, si) => ({ design, si })));
+  const tasks = perSeed.flatMap((_, si) => weightModes.map((wm, wi) => ({ si, wm, actOnly: wi === 0 })));
   return { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0, ctx, tasks };
 }
 
@@ -408,34 +408,36 @@ export interface SeedTaskContext {
   adaptive?: AdaptiveOptions;
 }
 
-/** One (design, seed): every weight mode, every layer; plain data (it crosses a worker boundary). */
+/** One (seed, weight mode): every design, every layer; plain data (it crosses a worker boundary). */
 export interface SeedTaskResult {
-  design: string;
   seedIndex: number;
+  weights: WeightQuant;
   layers: { key: string; baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number }[];
   model: ModelBench[];
 }
 
 /**
- * The work of one design and one seed. The activation-only figures of the baselines do not
- * depend on the weights, so the second weight mode reuses the first's.
+ * The work of one seed and one weight mode. The baselines other than TOBE do not depend on
+ * the design, so they are computed once and shared by the designs; their activation-only
+ * figures do not depend on the weights either, so only the first weight mode computes them
+ * (`actOnly`) and the others are filled in when the results are merged.
  */
 export function runSeedTask(
-  d: ElaboratedDesign, layersOfSeed: SeedLayer[], si: number, seed: number | undefined, ctx: SeedTaskContext,
-  log: (s: string) => void, tick: () => void,
+  designs: ElaboratedDesign[], layersOfSeed: SeedLayer[], si: number, seed: number | undefined, wm: WeightQuant, actOnly: boolean,
+  ctx: SeedTaskContext, log: (s: string) => void, tick: () => void,
 ): SeedTaskResult {
-  const out: SeedTaskResult = { design: d.name, seedIndex: si, layers: [], model: [] };
-  const actOnly = new Map<string, number>();
+  const out: SeedTaskResult = { seedIndex: si, weights: wm, layers: [], model: [] };
   const totalK = layersOfSeed.reduce((a, l) => a + l.x.shape[1], 0);
-  for (const wm of ctx.weightModes) {
+  const prepared = layersOfSeed.map((l) => {
+    const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
+    log(`accuracy: ${wm} weights, seed ${seed ?? "-"}, ${l.name}: design-independent baselines...`);
+    return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly) };
+  });
+  for (const d of designs) {
     const lc: LayerCandidates[] = [];
-    const evalLayers: PreparedLayer[] = [];
-    for (const l of layersOfSeed) {
-      log(`accuracy: ${d.name} ${wm} weights, seed ${seed ?? "-"}, ${l.name}: baselines and adaptive candidates...`);
-      const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
-      const pc = onTokens(pe, l.calib);
-      evalLayers.push(pe);
-      const baselines = baselineFigures(d, pe, ctx.budgets, actOnly);
+    for (const { l, pe, pc, common } of prepared) {
+      log(`accuracy: ${d.name} ${wm} weights, seed ${seed ?? "-"}, ${l.name}: TOBE and adaptive candidates...`);
+      const baselines = [...common, ...designBaselines(d, pe, actOnly)];
       const byMethod = new Map(baselines.map((b) => [b.method, b]));
       // The search sees the calibration tokens only; the chosen plan is scored on the others.
       const cands = layerCandidates(d, pc, { ...ctx.adaptive, scalings: ctx.scalings, maxBits: layerBitCap(ctx.maxBudget, pc.k, totalK) });
@@ -456,7 +458,7 @@ export function runSeedTask(
           minCycles: plan.layers.reduce((a, l) => a + l.minCycles, 0),
           layers: plan.layers.map((l, i) => ({
             name: l.name, plan: describePlan(l.plan, l.k), bits: l.bits, tiles: l.tiles, minTiles: l.minTiles,
-            sqnrDb: evaluatePlan(d, evalLayers[i], l.plan).sqnrDb,
+            sqnrDb: evaluatePlan(d, prepared[i].pe, l.plan).sqnrDb,
           })),
         });
       }
@@ -476,12 +478,23 @@ function finish(
   const { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0 } = c;
   type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number };
   const raw = new Map<string, Raw[]>();
-  const sorted = [...results].sort((a, b) => designs.findIndex((d) => d.name === a.design) - designs.findIndex((d) => d.name === b.design) || a.seedIndex - b.seedIndex);
+  const sorted = [...results].sort((a, b) => a.seedIndex - b.seedIndex || weightModes.indexOf(a.weights) - weightModes.indexOf(b.weights));
   for (const r of sorted) {
     for (const l of r.layers) {
       if (!raw.has(l.key)) raw.set(l.key, []);
       raw.get(l.key)!.push(l);
     }
+  }
+  // Activation-only figures of the later weight modes: the first mode's, same seed and method.
+  for (const [key, runs] of raw) {
+    const [dn, wm, ln] = key.split("|");
+    if (wm === weightModes[0]) continue;
+    const firstRuns = raw.get(`${dn}|${weightModes[0]}|${ln}`)!;
+    runs.forEach((run, i) => {
+      for (const b of run.baselines) {
+        if (Number.isNaN(b.actOnlySqnrDb)) b.actOnlySqnrDb = firstRuns[i].baselines.find((x) => x.method === b.method)!.actOnlySqnrDb;
+      }
+    });
   }
   const model = sorted.flatMap((r) => r.model).sort((a, b) => designs.findIndex((d) => d.name === a.design) - designs.findIndex((d) => d.name === b.design) ||
     weightModes.indexOf(a.weights) - weightModes.indexOf(b.weights) || a.budget - b.budget);
@@ -547,24 +560,22 @@ function finish(
 }
 
 /** Every baseline on one layer and seed: ours, as released, and the uniform references. */
-function baselineFigures(d: ElaboratedDesign, p: PreparedLayer, budgets: readonly number[], actOnly: Map<string, number>): MethodFigures[] {
+function commonBaselines(p: PreparedLayer, budgets: readonly number[], actOnly: boolean): MethodFigures[] {
   const results: MethodResult[] = [
     int4PerTensor(p, "max"), int4PerTensor(p, "mse"), int4PerToken(p), ovp(p), ovp(p, "token"), olive(p), quarot(p), int8PerTensor(p),
   ];
-  for (const t of ["fp8", "fp12"] as const) if (designSupports(d, t)) results.push(tobeFixed(d, p, t, 4));
   for (const b of budgets) {
     for (const t of ["fp8", "fp12"] as const) {
       const r = oltronAuthors(p, budgetRatio(b, t), t);
       results.push({ ...r, method: `${r.method}_b${b}`, detail: { ...r.detail, budget: b } });
     }
   }
-  return results.map((r) => {
-    // The activation-only figure does not depend on the weights: computed once per layer and seed.
-    const key = `${p.name}|${r.method}`;
-    const f = figures(p, r, actOnly.get(key));
-    actOnly.set(key, f.actOnlySqnrDb);
-    return f;
-  });
+  return results.map((r) => figures(p, r, actOnly ? undefined : NaN));
+}
+
+/** The baselines that depend on the design: fixed-threshold TOBE in each type it supports. */
+function designBaselines(d: ElaboratedDesign, p: PreparedLayer, actOnly: boolean): MethodFigures[] {
+  return (["fp8", "fp12"] as const).filter((t) => designSupports(d, t)).map((t) => figures(p, tobeFixed(d, p, t, 4), actOnly ? undefined : NaN));
 }
 
 /** Means over seeds, with every seed's value kept. */
