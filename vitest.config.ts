@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/setup.ts"],
+    globalSetup: ["test/global-setup.ts"],
     // Verilator builds are shared through an on-disk cache; long simulations need room.
     testTimeout: 600_000,
     hookTimeout: 900_000,

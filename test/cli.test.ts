@@ -17,11 +17,7 @@ async function oltron(...args: string[]) {
   return execa("node", [path.join(ROOT, "bin", "oltron.js"), ...args], { reject: false, cwd: ROOT, all: true });
 }
 
-beforeAll(async () => {
-  // The bin runs compiled code: compile the current sources first.
-  const r = await execa("npx", ["tsc", "-p", "tsconfig.json"], { cwd: ROOT, reject: false, all: true });
-  expect(r.exitCode, r.all).toBe(0);
-}, 120_000);
+// The bin runs compiled code: test/global-setup.ts compiles the current sources first.
 
 describe("oltron formats", () => {
   it("prints every code with its decoded value as JSON", async () => {

@@ -15,7 +15,15 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 describe("npm package", () => {
   it("packs dist/, installs into an empty project, runs `npx oltron` and imports the API", async () => {
     const work = tmpDir("pkg");
-    const pack = await execa("npm", ["pack", "--json", "--pack-destination", work], { cwd: ROOT, reject: false, all: true });
+    // Packed from a copy of the project: `npm pack` compiles dist/ (prepack), and the shared
+    // dist/ must not be rewritten while other test files run the command.
+    const src = path.join(work, "project");
+    fs.mkdirSync(src);
+    for (const f of ["package.json", "package-lock.json", "tsconfig.json", "README.md", "bin", "src", "templates", "examples", "docs"]) {
+      fs.cpSync(path.join(ROOT, f), path.join(src, f), { recursive: true });
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(src, "node_modules"), "dir");
+    const pack = await execa("npm", ["pack", "--json", "--pack-destination", work], { cwd: src, reject: false, all: true });
     expect(pack.exitCode, pack.all).toBe(0);
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf("["))) as { filename: string; files: { path: string }[] }[];
     const files = info.files.map((f) => f.path);

@@ -154,12 +154,12 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 }
 
 export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
-  let layers = layerSources(o, d, fallback);
   const scaling = (o.actScaling ?? "tensor") as ActScaling;
   const weights = (o.weights ?? "rtn") as WeightQuant;
   if (o.actClip !== undefined && scaling !== "token") throw new UserError("--act-clip applies to per-token scales: give --act-scaling token too");
+  if (o.rotate && o.block !== undefined) throw new UserError("--rotate does not apply to --block (its layers' channel order is folded through the graph)");
+  let layers = layerSources(o, d, fallback);
   if (o.rotate) {
-    if (o.block !== undefined) throw new UserError("--rotate does not apply to --block (its layers' channel order is folded through the graph)");
     layers = layers.map((l) => {
       const r = rotateLayer(l.x, l.w, o.seed as number | undefined);
       if (r.paddedFrom) log(`rotate: layer ${l.name}: K = ${r.paddedFrom} is not a power of two; zero-padded to ${r.rotation.size} channels`);

@@ -412,10 +412,11 @@ export function chooseModelPlan(
 }
 
 export function describePlan(plan: LayerPlan, k: number): string {
-  if (plan.salientType === "none") return "int4 only";
-  if (plan.ratio !== undefined) return `${plan.salientType} x ${Math.round(plan.ratio * k)}`;
-  if (plan.threshold !== undefined) return `${plan.salientType} >${plan.threshold}x median`;
-  return `${plan.salientType} x ${plan.channels?.length ?? 0} listed`;
+  const scale = plan.scaling === "token" ? ", per-token" : "";
+  if (plan.salientType === "none") return `int4 only${scale}`;
+  if (plan.ratio !== undefined) return `${plan.salientType} x ${Math.round(plan.ratio * k)}${scale}`;
+  if (plan.threshold !== undefined) return `${plan.salientType} >${plan.threshold}x median${scale}`;
+  return `${plan.salientType} x ${plan.channels?.length ?? 0} listed${scale}`;
 }
 
 /** The plan as a markdown table. */
