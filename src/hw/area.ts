@@ -183,6 +183,11 @@ function summarize(
 }
 
 /** The same configuration with every row flexible (what the hybrid grid is compared with). */
+/** The Yosys area of one design (cached like areaReport's). */
+export async function designArea(d: ElaboratedDesign, log: (s: string) => void = () => {}): Promise<DesignArea> {
+  return (await synthDesign(d, log)).area;
+}
+
 export function allFlexibleVariant(d: ElaboratedDesign): ElaboratedDesign {
   return elaborate(resolveConfig({ ...d.config, flexLines: d.rows, salientTypes: d.config.salientTypes.length ? d.config.salientTypes : ["fp8"] }));
 }
