@@ -173,6 +173,21 @@ describe("bench accuracy command", () => {
     expect(r.designs.map((d) => d.rows)).toEqual([16]);
   });
 
+  it("--no-variation generates i.i.d. tokens (the figures change, the setup says so)", async () => {
+    const dir = tmpDir();
+    const args = ["--budgets", "4.5", "--seed", "3", "--weights", "rtn", "--m", "16", "--calib-tokens", "16", "--k", "128", "--n", "8", "--layers", "o_proj", "--preset", "small8"];
+    await run(["--out", path.join(dir, "a"), ...args]);
+    await run(["--out", path.join(dir, "b"), ...args, "--no-variation"]);
+    const a = JSON.parse(fs.readFileSync(path.join(dir, "a", "accuracy.json"), "utf8")) as AccuracyBenchResult;
+    const b = JSON.parse(fs.readFileSync(path.join(dir, "b", "accuracy.json"), "utf8")) as AccuracyBenchResult;
+    expect(a.setup.variation).toBe(true);
+    expect(b.setup.variation).toBe(false);
+    const iid = generateLayer({ type: "o_proj", m: 32, k: 128, n: 8, seed: 3 });
+    const pe = prepareLayer({ shape: [16, 128], data: iid.x.data.slice(16 * 128) }, iid.w, "o_proj", { calib: { shape: [16, 128], data: iid.x.data.slice(0, 16 * 128) } });
+    expect(b.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb).toBe(int4PerTensor(pe, "mse").error.sqnrDb);
+    expect(a.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb).not.toBe(b.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb);
+  });
+
   it("reads --x/--w tensors and prints JSON with --json", async () => {
     const dir = tmpDir();
     const g = generateLayer({ type: "up_gate", m: 8, k: 64, n: 8, seed: 3 });
