@@ -1,7 +1,7 @@
 # Oltron generator. `make demo` and `make test` each work alone on a fresh machine.
 SHELL := /bin/bash
 NODE_STAMP := node_modules/.oltron-stamp
-APT_TOOLS := verilator iverilog yosys chromium procps
+APT_TOOLS := verilator iverilog yosys chromium procps python3-numpy
 OLTRON := node bin/oltron.js
 
 .PHONY: deps demo test bench clean lint build tools
@@ -10,7 +10,8 @@ deps: tools $(NODE_STAMP) build
 
 # System tools come from Debian's packages; installed only when missing. Chromium is the
 # browser the report test drives (playwright-core; Playwright's own download does not work here);
-# procps gives `ps`, which the interrupt tests use to look for leftover processes.
+# procps gives `ps`, which the interrupt tests use to look for leftover processes; python3-numpy
+# runs the PyTorch-side fake-quantization helper (examples/pytorch) against the export.
 tools:
 	@missing=""; \
 	command -v verilator >/dev/null || missing="$$missing verilator"; \
@@ -18,6 +19,7 @@ tools:
 	command -v yosys >/dev/null || missing="$$missing yosys"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ps >/dev/null || missing="$$missing procps"; \
+	python3 -c "import numpy" 2>/dev/null || missing="$$missing python3-numpy"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing from Debian packages"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

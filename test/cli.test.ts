@@ -736,3 +736,27 @@ describe("quantization options on the command line", () => {
     expect(d.stderr).toMatch(/per-token clip 1\.5 must be in \(0, 1\]/);
   }, 120_000);
 });
+
+describe("the PyTorch-side helper (examples/pytorch/oltron_fakequant.py)", () => {
+  it("fake-quantizes the float activations exactly as the export, for every salient type and both scalings", async () => {
+    const dir = tmpDir("fq");
+    const design = path.join(dir, "design");
+    expect((await oltron("generate", "--preset", "small8", "--out", design)).exitCode).toBe(0);
+    for (const scaling of ["tensor", "token"]) {
+      const images = path.join(dir, `images-${scaling}`);
+      const out = path.join(dir, `export-${scaling}`);
+      const r = await oltron("quantize", "--design", design, "--out", images, "--export", out, "--act-scaling", scaling,
+        "--layer", "down:24x40x12:fp12", "qkv:16x32x8:fp8:r0.1", "o_proj:8x16x8:none");
+      expect(r.exitCode, r.all).toBe(0);
+      const man = JSON.parse(fs.readFileSync(path.join(images, "manifest.json"), "utf8"));
+      for (const l of man.layers as { name: string }[]) {
+        const got = path.join(dir, `${scaling}-${l.name}.fq.npy`);
+        const py = await execa("python3", [path.join(ROOT, "examples", "pytorch", "oltron_fakequant.py"), path.join(images, "manifest.json"), l.name,
+          path.join(images, `${l.name}.x.npy`), got], { reject: false, all: true });
+        expect(py.exitCode, py.all).toBe(0);
+        const want = readTensorFile(path.join(out, `${l.name}.x_fq.npy`));
+        expect(Array.from(readTensorFile(got).data), `${scaling} ${l.name}`).toEqual(Array.from(want.data));
+      }
+    }
+  }, 120_000);
+});

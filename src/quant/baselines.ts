@@ -18,7 +18,7 @@
 import type { ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } from "../core/formats.js";
-import { calibrate, tokenScales, type ActScaling, type LayerPlan } from "./quantizer.js";
+import { calibrate, tokenScaling, type ActScaling, type LayerPlan } from "./quantizer.js";
 import { matmulF64, rowScale, type ActScale, type Tensor } from "../core/tensor.js";
 import { gptqInt4, type WeightQuant } from "./gptq.js";
 import { tileGeometry, tobePermutation, type TileGeometry } from "./tobe.js";
@@ -610,7 +610,7 @@ export function tobeQuantize(d: ElaboratedDesign, p: PreparedLayer, plan: LayerP
   const cal = calibrate(p.calib, plan, p.name);
   const g = tileGeometry(d, k, cal.salient.length, plan.salientType);
   const { salientSet } = tobePermutation(g, k, cal.salient, cal.order);
-  const sa: ActScale = plan.scaling === "token" ? tokenScales(x, cal.salient, cal.clip) : cal.scale;
+  const sa: ActScale = plan.scaling === "token" ? tokenScaling(p.calib, x, salientSet.filter((c) => c >= 0), plan).scales : cal.scale;
   const isFloat = new Uint8Array(k);
   for (const c of salientSet) isFloat[c] = 1;
   const aInt = new Float64Array(m * k);

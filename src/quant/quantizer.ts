@@ -29,8 +29,8 @@ export interface LayerPlan {
   /**
    * Activation scale: "tensor" (default) one static scale from calibration; "token" one scale
    * per token row, computed from the row itself at run time (dynamic per-token scaling,
-   * SPEC section 2): clip x the row's largest normal-channel magnitude / 7, the clip factor
-   * calibrated once per layer.
+   * SPEC section 2): clip x the row's largest int4-channel magnitude / 7 (the channels outside
+   * the salient slots), the clip factor calibrated once per layer and recorded in the plan.
    */
   scaling?: ActScaling;
   /** A fixed clip factor for per-token scales (QuaRot's paper uses 0.9) instead of the calibrated one. */
@@ -71,8 +71,7 @@ export interface LayerInput {
 export interface Calibration {
   /** The static per-layer scale (scaling "tensor"). */
   scale: number;
-  /** Clip factor of per-token scales (scaling "token"): s_t = clip x max normal |x_t| / 7. */
-  clip: number;
+
   salient: number[];
   /** Per-channel max |x|. */
   channelMax: Float64Array;
@@ -152,9 +151,8 @@ export function calibrate(x: Tensor, plan: LayerPlan, name = "layer"): Calibrati
   const scaling = plan.scaling ?? "tensor";
   if (!ACT_SCALINGS.includes(scaling)) throw new UserError(`layer ${name}: activation scaling '${String(scaling)}' must be one of ${ACT_SCALINGS.join(", ")}`);
   if (plan.clip !== undefined && !(plan.clip > 0 && plan.clip <= 1)) throw new UserError(`layer ${name}: per-token clip ${plan.clip} must be in (0, 1]`);
-  return scaling === "token"
-    ? { scale: 1, clip: plan.clip ?? tokenClip(x, isSalient), salient, channelMax, order }
-    : { scale: normalScale(x, isSalient), clip: 1, salient, channelMax, order };
+  // Per-token scales come from each row at run time; their clip needs the TOBE layout (tokenScaling).
+  return { scale: scaling === "token" ? 1 : normalScale(x, isSalient), salient, channelMax, order };
 }
 
 /** Largest normal-channel magnitude of row r (0 when every normal value is 0). */
@@ -205,10 +203,12 @@ function tokenClip(x: Tensor, isSalient: Uint8Array): number {
 }
 
 /**
- * Per-token scales of x: clip x the row's largest normal magnitude / 7; a row whose normal
- * channels are all zero takes its largest magnitude / 7 (1 for an all-zero row).
+ * Per-token scales of x: clip x the row's largest magnitude over its int4 channels (all but
+ * `floatChannels`, the channels in salient slots) / 7; a row whose int4 channels are all zero
+ * takes its largest magnitude / 7 (1 for an all-zero row).
  */
-export function tokenScales(x: Tensor, salient: readonly number[], clip: number): Float64Array {
+export function tokenScales(x: Tensor, floatChannels: readonly number[], clip: number): Float64Array {
+  const salient = floatChannels;
   const [m, k] = x.shape;
   const isSalient = new Uint8Array(k);
   for (const c of salient) isSalient[c] = 1;
@@ -224,6 +224,17 @@ export function tokenScales(x: Tensor, salient: readonly number[], clip: number)
     s[r] = all > 0 ? all / 7 : 1;
   }
   return s;
+}
+
+/**
+ * Per-token scaling of a layer: the clip factor (the plan's, or calibrated on `calib`) and the
+ * scale of every row of `x`, both over the int4 channels (all but `floatChannels`).
+ */
+export function tokenScaling(calib: Tensor, x: Tensor, floatChannels: readonly number[], plan: LayerPlan): { clip: number; scales: Float64Array } {
+  const isFloat = new Uint8Array(x.shape[1]);
+  for (const c of floatChannels) isFloat[c] = 1;
+  const clip = plan.clip ?? tokenClip(calib, isFloat);
+  return { clip, scales: tokenScales(x, floatChannels, clip) };
 }
 
 /** Geometric mean of positive scales: the one number a manifest shows for per-token scales. */
@@ -281,7 +292,10 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
   const salientSet = salientSlotOrder(g, perm);
   const K = g.paddedK;
   const actCodes = new Uint16Array(m * K);
-  const actScales = plan.scaling === "token" ? tokenScales(l.x, cal.salient, cal.clip) : undefined;
+  const token = plan.scaling === "token" ? tokenScaling(l.calib ?? l.x, l.x, salientSet.filter((c) => c >= 0), plan) : undefined;
+  const actScales = token?.scales;
+  // The plan records the clip it used, so the manifest alone reproduces the quantizer.
+  const planOut: LayerPlan = token ? { ...plan, clip: token.clip } : plan;
   const sa = actScales ? geometricMean(actScales) : cal.scale;
   for (let i = 0; i < K; i++) {
     const c = perm[i];
@@ -301,7 +315,7 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
     for (let j = 0; j < n; j++) wgtCodes[i * n + j] = encodeInt4(gptq ? gptq.wq[c * n + j] : l.w.data[c * n + j] / weightScales[j]);
   }
   return {
-    name: l.name, layerType: l.layerType, m, k, n, plan, geometry: g, actScale: sa, ...(actScales ? { actScales } : {}), weightScales,
+    name: l.name, layerType: l.layerType, m, k, n, plan: planOut, geometry: g, actScale: sa, ...(actScales ? { actScales } : {}), weightScales,
     perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
   };
 }
