@@ -79,6 +79,14 @@ describe("runAccuracyBench (small)", () => {
     expect(r.summary.rows).toBe(2 * LAYER_TYPES.length * BUDGETS.length);
     expect(r.summary.failures.length).toBe(r.summary.rows - r.summary.targetMet);
     expect(r.summary.released.failures.length).toBe(r.summary.released.rows - r.summary.released.met);
+    // Equal-or-fewer-bits wins are a subset; above B = 4 adaptive spends more bits than OliVe and QuaRot.
+    expect(r.summary.released.metAtEqualOrFewerBits).toBeLessThanOrEqual(r.summary.released.met);
+    for (const l of r.layers) {
+      for (const a of l.adaptive) {
+        const olive = a.released.versus.find((v) => v.method === "olive")!;
+        expect(olive.bitsOver).toBeCloseTo(a.bits - 4, 12);
+      }
+    }
 
     const json = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8"));
     expect(json.summary).toEqual(r.summary);
