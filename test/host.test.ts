@@ -54,8 +54,10 @@ async function run(tag: string, man: Manifest, files: Record<string, string>, la
     `+image=${path.join(dir, "mem.hex")}`, `+desc_base=${man.descriptorTable.offset}`, `+latency=${latency}`,
     `+dump=${path.join(dir, "out.hex")}`, `+dump_lo=${lo}`, `+dump_hi=${hi}`, `+result=${path.join(dir, "result.txt")}`,
   ], { reject: false, all: true });
-  const kv = Object.fromEntries(fs.readFileSync(path.join(dir, "result.txt"), "utf8").trim().split("\n").map((l) => l.split(" ") as [string, string]));
-  return { exitCode: r.exitCode, kv, dir, dump: fs.readFileSync(path.join(dir, "out.hex"), "utf8").trim().split("\n"), lo };
+  const lines = fs.readFileSync(path.join(dir, "result.txt"), "utf8").trim().split("\n");
+  const kv = Object.fromEntries(lines.filter((l) => !l.startsWith("stat ")).map((l) => l.split(" ") as [string, string]));
+  const stats = lines.filter((l) => l.startsWith("stat ")).map((l) => l.split(" ").slice(1).map(Number));
+  return { exitCode: r.exitCode, kv, stats, dir, dump: fs.readFileSync(path.join(dir, "out.hex"), "utf8").trim().split("\n"), lo };
 }
 
 describe("the C driver, as the host of the Verilator model", () => {
@@ -86,6 +88,18 @@ describe("the C driver, as the host of the Verilator model", () => {
       const traffic = set.manifest.layers.map((l) => layerTraffic(set.manifest, l));
       expect(Number(res.kv.words_read)).toBe(traffic.reduce((a, t) => a + t.read, 0));
       expect(Number(res.kv.words_written)).toBe(traffic.reduce((a, t) => a + t.written, 0));
+      // The driver's per-descriptor statistics: one entry per descriptor, issue ends rising,
+      // and each descriptor's busy cycles are its tokens x tiles x N-tiles.
+      const descs = set.descriptors;
+      expect(Number(res.kv.stats_count)).toBe(descs.length);
+      expect(res.stats.map((x) => x[0])).toEqual(descs.map((_, i) => i));
+      let prev = [0, 0];
+      res.stats.forEach(([, end, busy], i) => {
+        expect(end).toBeGreaterThan(prev[0]);
+        expect(busy - prev[1], `descriptor ${i}`).toBe(descs[i].m * descs[i].kTiles * descs[i].nTiles);
+        prev = [end, busy];
+      });
+      expect(prev[0]).toBeLessThanOrEqual(Number(res.kv.cycles_total));
     }
   });
 

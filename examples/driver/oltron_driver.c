@@ -38,3 +38,15 @@ int oltron_run(const oltron_bus *bus, uint32_t desc_base, uint64_t max_cycles, o
     if (!ended) return -1;
     return (res->status & OLTRON_STATUS_DONE) ? 0 : 1;
 }
+
+uint32_t oltron_stats_count(const oltron_bus *bus) {
+    return bus->read32(bus->ctx, OLTRON_REG_STATS_COUNT);
+}
+
+int oltron_stats(const oltron_bus *bus, uint32_t i, uint32_t *issue_end, uint32_t *busy) {
+    if (i >= OLTRON_STATS_DEPTH || i >= oltron_stats_count(bus)) return -1;
+    bus->write32(bus->ctx, OLTRON_REG_STATS_INDEX, i);
+    *issue_end = bus->read32(bus->ctx, OLTRON_REG_STATS_ISSUE_END);
+    *busy = bus->read32(bus->ctx, OLTRON_REG_STATS_BUSY);
+    return 0;
+}

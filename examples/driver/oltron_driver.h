@@ -36,4 +36,14 @@ int oltron_probe(const oltron_bus *bus);
 int oltron_run(const oltron_bus *bus, uint32_t desc_base, uint64_t max_cycles, oltron_result *res);
 /* Error names: oltron_error_name() in the generated header. */
 
+/*
+ * Per-descriptor statistics of the last run (docs/architecture.md, "Cycle counts"):
+ * oltron_stats_count is the number of descriptors whose last token row entered the array;
+ * oltron_stats gives, for descriptor i below min(that count, OLTRON_STATS_DEPTH), CYCLES_TOTAL
+ * and CYCLES_BUSY (bits 31:0) at that moment and returns 0, or returns -1 for any other i.
+ * Differences between consecutive descriptors are their cycles and busy cycles.
+ */
+uint32_t oltron_stats_count(const oltron_bus *bus);
+int oltron_stats(const oltron_bus *bus, uint32_t i, uint32_t *issue_end, uint32_t *busy);
+
 #endif
