@@ -20,7 +20,7 @@ import { UserError } from "../core/errors.js";
 import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } from "../core/formats.js";
 import { calibrate, tokenScaling, type ActScaling, type LayerPlan } from "./quantizer.js";
 import { matmulF64, rowScale, type ActScale, type Tensor } from "../core/tensor.js";
-import { gptqInt4, type WeightQuant } from "./gptq.js";
+import { gptqInt4, int4ColumnScales, rtnInt4, type WeightQuant } from "./gptq.js";
 import { tileGeometry, tobePermutation, type TileGeometry } from "./tobe.js";
 
 // ------------------------------------------------------------------ framework
@@ -69,18 +69,8 @@ export function checkLayerTensors(x: Tensor, w: Tensor, name = "layer"): { m: nu
 
 /** int4 per-output-channel symmetric weights, the quantizer's rule (scale max/7, round half to even). */
 export function quantizeWeightsInt4(w: Tensor): { wq: Float64Array; ws: Float64Array } {
-  const [k, n] = w.shape;
-  const ws = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    let mx = 0;
-    for (let c = 0; c < k; c++) mx = Math.max(mx, Math.abs(w.data[c * n + j]));
-    ws[j] = mx > 0 ? mx / 7 : 1;
-  }
-  const wq = new Float64Array(k * n);
-  for (let c = 0; c < k; c++) {
-    for (let j = 0; j < n; j++) wq[c * n + j] = decodeInt4(encodeInt4(w.data[c * n + j] / ws[j]));
-  }
-  return { wq, ws };
+  const ws = int4ColumnScales(w);
+  return { wq: rtnInt4(w, ws), ws };
 }
 
 export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib?: Tensor; weights?: WeightQuant } = {}): PreparedLayer {
@@ -185,7 +175,9 @@ function figures(err: number, pow: number, count: number, overflow: boolean): Ou
 }
 
 /** Fake-quantized activations [m x k] of a method's result. */
-export function fakeQuantActivations(aInt: ArrayLike<number>, actScale: ActScale, k = aInt.length): Float64Array {
+export function fakeQuantActivations(aInt: ArrayLike<number>, actScale: ActScale): Float64Array {
+  // With per-token scales, the rows are the scales' count; one scale covers everything.
+  const k = typeof actScale === "number" ? aInt.length : aInt.length / actScale.length;
   const out = new Float64Array(aInt.length);
   for (let i = 0; i < aInt.length; i++) out[i] = aInt[i] * rowScale(actScale, Math.floor(i / k));
   return out;
