@@ -3,6 +3,7 @@
  * parameter) and the layer sources (--layer, --block, --x/--w, --budget), turned into an
  * elaborated design and quantizer inputs.
  */
+import { ARCH_NAMES, ARCHS } from "../hw/parts.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -47,7 +48,7 @@ export function numArg(name: string) {
 // ------------------------------------------------------------------ design options
 
 const DESIGN_FLAG_KEYS: Record<string, keyof ArchConfig> = {
-  rows: "rows", cols: "cols", flexLines: "flexLines", psumBits: "psumBits", memWordBits: "memWordBits", bufferTokens: "bufferTokens",
+  arch: "arch", rows: "rows", cols: "cols", flexLines: "flexLines", psumBits: "psumBits", memWordBits: "memWordBits", bufferTokens: "bufferTokens",
   axiIdBits: "axiIdBits", axiMaxBurst: "axiMaxBurst", axiMaxReads: "axiMaxReads", loadSlots: "loadSlots", statsDepth: "statsDepth",
 };
 
@@ -55,6 +56,10 @@ export function addDesignOptions(cmd: Command): Command {
   cmd.option("--preset <name>", `named configuration: ${Object.keys(PRESETS).join(", ")}`, "default");
   cmd.option("--config <file>", "design configuration file (JSON or YAML) with the keys below");
   for (const p of PARAMS) {
+    if (p.key === "arch") {
+      cmd.addOption(new Option(`${p.flag} <name>`, `${p.doc} (default ${DEFAULT_CONFIG.arch})`).choices(ARCH_NAMES));
+      continue;
+    }
     if (p.key === "salientTypes") {
       cmd.option(`${p.flag} <list>`, `${p.doc}: comma list of fp8,fp12 or 'none' (default ${DEFAULT_CONFIG.salientTypes.join(",")})`);
       continue;
@@ -106,7 +111,7 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--threshold <t>", "salient if channel max |x| > t x median channel max (default 4)").argParser(numArg("--threshold")))
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
     .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
-    .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time").choices(["tensor", "token"]).default("tensor"))
+    .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time (default: tensor; token on --arch int4 and w4a8)").choices(["tensor", "token"]))
     .addOption(new Option("--act-clip <f>", "fixed clip factor of per-token scales, in (0, 1] (default: calibrated per layer; QuaRot uses 0.9)").argParser(numArg("--act-clip")))
     .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
     .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
@@ -154,7 +159,8 @@ function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerIn
 }
 
 export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[] = DEFAULT_LAYERS): LayerInput[] {
-  const scaling = (o.actScaling ?? "tensor") as ActScaling;
+  const arch = ARCHS[d.arch];
+  const scaling = (o.actScaling ?? arch.defaultScaling) as ActScaling;
   const weights = (o.weights ?? "rtn") as WeightQuant;
   if (o.actClip !== undefined && scaling !== "token") throw new UserError("--act-clip applies to per-token scales: give --act-scaling token too");
   if (o.rotate && o.block !== undefined) throw new UserError("--rotate does not apply to --block (its layers' channel order is folded through the graph)");
@@ -166,14 +172,23 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
       return { ...l, x: r.x, w: r.w };
     });
   }
+  // One layer set runs on every architecture: a salient choice is Oltron's plan, and the
+  // architectures without salient lanes quantize those layers in their own format.
+  const salientPlans = arch.salient ? [] : layers.filter((l) => (l.plan ?? DEFAULT_PLAN).salientType !== "none").map((l) => l.name);
+  if (salientPlans.length) {
+    log(`arch ${d.arch}: no salient lanes; layer(s) ${salientPlans.join(", ")} are quantized as ${ARCH_FORMAT_NOTE[d.arch]} instead of their salient plan`);
+  }
   return layers.map((l) => ({
     ...l,
     plan: {
-      ...(l.plan ?? DEFAULT_PLAN), ...(scaling !== "tensor" ? { scaling } : {}), ...(o.actClip !== undefined ? { clip: o.actClip as number } : {}),
+      ...(arch.salient ? (l.plan ?? DEFAULT_PLAN) : { salientType: "none" as const }),
+      ...(scaling !== "tensor" ? { scaling } : {}), ...(o.actClip !== undefined ? { clip: o.actClip as number } : {}),
       ...(weights !== "rtn" ? { weights } : {}),
     },
   }));
 }
+
+const ARCH_FORMAT_NOTE: Record<string, string> = { int4: "int4", w4a8: "int8", olive: "OliVe outlier-victim pairs" };
 
 function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[]): LayerInput[] {
   const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined, o.layers !== undefined].filter(Boolean).length;

@@ -7,12 +7,15 @@
 import { createHash } from "node:crypto";
 import { UserError } from "../core/errors.js";
 import { floatFormat, SALIENT_TYPES, type SalientType } from "../core/formats.js";
+import { ARCH_NAMES, ARCHS, isArchName, PE_KINDS, type ActFormat, type ArchName, type DecoderKindName, type PeKindName } from "./parts.js";
 
 export const GENERATOR_NAME = "oltron-gen";
 export const GENERATOR_VERSION = "0.1.0";
 
 /** What a user chooses. Every field has a default (see DEFAULT_CONFIG). */
 export interface ArchConfig {
+  /** The architecture (src/hw/parts.ts): which decoder, PE kinds and activation formats. */
+  arch: ArchName;
   /** Input-channel lanes of the array (the reduction dimension of one tile). */
   rows: number;
   /** Output channels computed per pass. */
@@ -46,6 +49,7 @@ export interface ArchConfig {
 }
 
 export const DEFAULT_CONFIG: ArchConfig = {
+  arch: "oltron",
   rows: 16,
   cols: 16,
   flexLines: 2,
@@ -68,7 +72,28 @@ export const PRESETS: Record<string, Partial<ArchConfig>> = {
   "16x16": { rows: 16, cols: 16, flexLines: 2, memWordBits: 256 },
   "32x32": { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 },
   oltron64: { rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 },
+  ...archPresets(),
 };
+
+/**
+ * One preset per architecture and size (`<arch>-16x16`, `-32x32`, `-64x64`): the Oltron ones
+ * are the sizes above; the others have the same memory word, buffers and AXI settings, so
+ * designs of one size differ only in their datapath.
+ */
+function archPresets(): Record<string, Partial<ArchConfig>> {
+  const sizes: [string, Partial<ArchConfig>][] = [
+    ["16x16", { rows: 16, cols: 16, flexLines: 2, memWordBits: 256 }],
+    ["32x32", { rows: 32, cols: 32, flexLines: 4, memWordBits: 512 }],
+    ["64x64", { rows: 64, cols: 64, flexLines: 1, salientTypes: ["fp8"], memWordBits: 1024 }],
+  ];
+  const out: Record<string, Partial<ArchConfig>> = {};
+  for (const arch of ARCH_NAMES) {
+    for (const [size, cfg] of sizes) {
+      out[`${arch}-${size}`] = ARCHS[arch].salient ? cfg : { arch, rows: cfg.rows, cols: cfg.cols, memWordBits: cfg.memWordBits };
+    }
+  }
+  return out;
+}
 
 export interface ParamDoc {
   key: keyof ArchConfig;
@@ -79,6 +104,7 @@ export interface ParamDoc {
 
 /** Parameter documentation shared by --help, docs and error messages. */
 export const PARAMS: ParamDoc[] = [
+  { key: "arch", flag: "--arch", range: ARCH_NAMES.join(", "), doc: "architecture: decoder, PE kinds and activation formats (docs/architecture.md)" },
   { key: "rows", flag: "--rows", range: "2..256", doc: "array rows = input-channel lanes per tile" },
   { key: "cols", flag: "--cols", range: "2..256", doc: "array columns = output channels per pass" },
   { key: "flexLines", flag: "--flex-lines", range: "0..rows", doc: "rows of flexible PEs (salient lanes)" },
@@ -119,6 +145,12 @@ export interface StreamLayout {
 export interface ElaboratedDesign {
   generator: { name: string; version: string };
   config: ArchConfig;
+  arch: ArchName;
+  decoder: DecoderKindName;
+  /** The PE grid from the top row down: row groups of one PE kind each. */
+  grid: { pe: PeKindName; rows: number }[];
+  /** Activation formats the design's layers may use. */
+  formats: ActFormat[];
   /** Short hash of the canonical configuration: names every generated module. */
   hash: string;
   /** Module-name prefix, e.g. oltron_r16c16f2_1a2b3c. */
@@ -200,10 +232,28 @@ export function resolveConfig(partial: Partial<ArchConfig> = {}, preset = "defau
     throw new UserError(`unknown preset '${preset}': expected one of ${Object.keys(PRESETS).join(", ")}`);
   }
   checkKnownKeys(partial);
-  const cfg: ArchConfig = { ...DEFAULT_CONFIG, ...base, ...stripUndefined(partial) };
+  const given = stripUndefined(partial);
+  const cfg: ArchConfig = { ...DEFAULT_CONFIG, ...base, ...given };
+  checkArch(cfg.arch);
+  const arch = ARCHS[cfg.arch];
+  // An architecture without salient lanes takes none from the preset it was put on
+  // (`--arch olive --preset 32x32`); what the user gives explicitly is still checked.
+  if (!arch.salient) {
+    if (given.flexLines === undefined) cfg.flexLines = 0;
+    if (given.salientTypes === undefined) cfg.salientTypes = [];
+  }
+  // The paper's 16-bit partial sum, widened to what the array's PE kind needs when nobody chose a width.
+  if (given.psumBits === undefined && base.psumBits === undefined && !arch.salient && Number.isInteger(cfg.rows) && cfg.rows > 0) {
+    const [lo, hi] = PE_KINDS[arch.pe].columnRange(cfg.rows - cfg.flexLines);
+    cfg.psumBits = Math.max(cfg.psumBits, signedBitsFor(lo, hi));
+  }
   checkSalientList(cfg.salientTypes);
   cfg.salientTypes = [...cfg.salientTypes];
   return cfg;
+}
+
+function checkArch(v: unknown): asserts v is ArchName {
+  if (!isArchName(v)) throw new UserError(`invalid arch (--arch) = ${JSON.stringify(v)}: expected one of ${ARCH_NAMES.join(", ")}`);
 }
 
 function checkKnownKeys(o: object): void {
@@ -221,7 +271,9 @@ function checkSalientList(v: unknown): void {
 
 /** The configuration as a string with a fixed key order: what the hash covers. */
 function canonicalConfig(cfg: ArchConfig, types: SalientType[]): string {
-  return JSON.stringify(Object.keys(DEFAULT_CONFIG).map((k) => [k, k === "salientTypes" ? types : cfg[k as keyof ArchConfig]]));
+  // Oltron designs hash as they did before architectures existed, so their module names stay.
+  const keys = Object.keys(DEFAULT_CONFIG).filter((k) => k !== "arch" || cfg.arch !== "oltron");
+  return JSON.stringify(keys.map((k) => [k, k === "salientTypes" ? types : cfg[k as keyof ArchConfig]]));
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -246,8 +298,19 @@ function streamLayout(rowBits: number, wordBits: number, packed = false): Stream
 /** Validates every parameter and combination and derives the design. */
 export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   checkKnownKeys(cfg);
+  checkArch(cfg.arch);
+  const arch = ARCHS[cfg.arch];
   checkSalientList(cfg.salientTypes);
   for (const [k, [lo, hi]] of Object.entries(FIELD_LIMITS)) requireInt(cfg, k as keyof ArchConfig, lo, hi);
+  if (arch.rowsRule && !arch.rowsRule.check(cfg.rows)) {
+    throw new UserError(`invalid rows (--rows) = ${cfg.rows} for arch ${cfg.arch}: must be ${arch.rowsRule.text}`);
+  }
+  if (!arch.salient && (cfg.flexLines !== 0 || cfg.salientTypes.length > 0)) {
+    throw new UserError(
+      `invalid combination: arch ${cfg.arch} has no flexible lines or salient types, got flexLines (--flex-lines) = ${cfg.flexLines}` +
+        ` and salientTypes (--salient-types) = ${cfg.salientTypes.join(",") || "none"}; use --arch oltron for salient channels`,
+    );
+  }
   requireInt(cfg, "flexLines", 0, cfg.rows, ` (rows = ${cfg.rows})`);
   if (!isPow2(cfg.memWordBits)) {
     throw new UserError(`invalid memWordBits (--mem-word-bits) = ${cfg.memWordBits}: must be a power of two in 32..1024 (the AXI4 data widths)`);
@@ -285,14 +348,16 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
     );
   }
   const effRows = cfg.rows - cfg.flexLines;
-  // Efficient products are int4 x int4 in [-56, 64]; the column sum over effRows rows must fit.
-  const psumMinBits = effRows === 0 ? 0 : signedBitsFor(-56 * effRows, 64 * effRows);
+  // The narrow rows' column sum must fit the partial sum for every legal operand bit pattern.
+  const pe = PE_KINDS[arch.pe];
+  const [sumLo, sumHi] = pe.columnRange(effRows);
+  const psumMinBits = effRows === 0 ? 0 : signedBitsFor(sumLo, sumHi);
   requireInt(cfg, "psumBits", Math.max(psumMinBits, 2), 32,
-    effRows > 0 ? ` (${effRows} efficient rows sum to at most ${64 * effRows}, which needs ${psumMinBits} bits)` : "");
+    effRows > 0 ? ` (${effRows} ${pe.name === "eff" ? "efficient" : pe.name} rows sum to ${sumLo}..${sumHi}, which needs ${psumMinBits} bits)` : "");
 
   const W = cfg.memWordBits;
   // Activation rows are packed: no power-of-two padding in memory traffic or buffer bits.
-  const act = streamLayout(4 * (cfg.rows + cfg.flexLines), W, true);
+  const act = streamLayout(arch.laneActBits * cfg.rows + 4 * cfg.flexLines, W, true);
   const wgt = streamLayout(4 * cfg.cols, W);
   const out = streamLayout(32 * cfg.cols, W);
   const minTokens = out.rowsPerWord;
@@ -304,7 +369,7 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   }
 
   const hash = createHash("sha256").update(canonicalConfig(cfg, types)).digest("hex").slice(0, 6);
-  const name = `r${cfg.rows}c${cfg.cols}f${cfg.flexLines}`;
+  const name = arch.name === "oltron" ? `r${cfg.rows}c${cfg.cols}f${cfg.flexLines}` : `${arch.name}_r${cfg.rows}c${cfg.cols}`;
   const maxSalientPerTile: Partial<Record<SalientType, number>> = {};
   for (const t of types) maxSalientPerTile[t] = Math.floor(cfg.flexLines / floatFormat(t).lanes);
 
@@ -312,6 +377,13 @@ export function elaborate(cfg: ArchConfig): ElaboratedDesign {
   return {
     generator: { name: GENERATOR_NAME, version: GENERATOR_VERSION },
     config: { ...cfg, salientTypes: types },
+    arch: arch.name,
+    decoder: arch.decoder,
+    grid: [
+      ...(effRows > 0 ? [{ pe: arch.pe, rows: effRows }] : []),
+      ...(cfg.flexLines > 0 ? [{ pe: "flex" as PeKindName, rows: cfg.flexLines }] : []),
+    ],
+    formats: arch.formats,
     hash,
     prefix: `oltron_${name}_${hash}`,
     name: `${name}_${hash}`,

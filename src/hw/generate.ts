@@ -9,12 +9,29 @@ import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { clog2, type ElaboratedDesign } from "./design.js";
 import { DESC_FIELDS, DESC_FLAG_LAST, SALIENT_CODE } from "./descriptor.js";
+import { ARCHS, FORMAT_CODE, PE_KINDS } from "./parts.js";
 import { CTRL_ABORT, CTRL_START, ERROR_CODES, IRQ_DONE, IRQ_ERROR, REG_ADDR_BITS, REG_MAGIC, registers, type Register } from "./registers.js";
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 
 /** The generated files, in dependency order (leaves first); the RAM modules come before ctrl. */
-export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "top"] as const;
+export const RTL_PARTS = ["pe_eff", "pe_flex", "pe_w4a8", "pe_ovp", "decoder", "array", "ctrl", "top"] as const;
+
+/** The template a part of this design is generated from, or null when the design has no such part. */
+function partTemplate(d: ElaboratedDesign, part: (typeof RTL_PARTS)[number]): { template: string; file: string } | null {
+  const file = `${d.prefix}_${part}.v`;
+  const hasPe = (pe: string) => d.grid.some((g) => g.pe === pe);
+  switch (part) {
+    case "pe_eff": case "pe_flex": case "pe_w4a8": case "pe_ovp":
+      return hasPe(part.slice(3)) ? { template: part, file } : null;
+    case "decoder":
+      return d.decoder === "tobe" ? { template: "decoder", file } : d.decoder === "ovp" ? { template: "decoder_ovp", file: `${d.prefix}_decoder_ovp.v` } : null;
+    case "array":
+      return { template: d.decoder === "tobe" ? "array" : "array_uniform", file };
+    default:
+      return { template: part, file };
+  }
+}
 
 /** One synchronous RAM shape (templates/ram.v.hbs); its module name carries the shape. */
 export interface RamShape {
@@ -64,6 +81,7 @@ function engine(): typeof Handlebars {
   hb = Handlebars.create();
   hb.registerHelper("concat", (...args: unknown[]) => args.slice(0, -1).join(""));
   hb.registerPartial("header", fs.readFileSync(path.join(TEMPLATE_DIR, "header.hbs"), "utf8"));
+  hb.registerPartial("weights", fs.readFileSync(path.join(TEMPLATE_DIR, "weights.hbs"), "utf8"));
   return hb;
 }
 
@@ -164,8 +182,35 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const regs = registers(d).map((r: Register) => ({ ...r, hex: r.offset.toString(16).padStart(2, "0") }));
   const wbIdx = lg(wbDepth) === 0 ? "pl_slot" : `{pl_slot, pl_ch_w[${lg(wRpe) + lg(wbDepth) - 1}:${lg(wRpe)}]}`;
 
+  const arch = ARCHS[d.arch];
+  const pe = PE_KINDS[arch.pe];
+  const opBits = pe.opBits;
+  const signExt = (from: number, to: number, x: string) => (to === from ? x : `{ {${to - from}{${x}[${from - 1}]}}, ${x} }`);
+  // Descriptor type codes this design accepts, and the decoder's per-tile mode bit.
+  const codes = d.formats.includes("tobe")
+    ? [0, ...(fp8 ? [1] : []), ...(fp12 ? [2] : [])]
+    : d.formats.map((f) => FORMAT_CODE[f as keyof typeof FORMAT_CODE]);
   return {
     ...d,
+    archNote: d.arch === "oltron" ? "" : `${d.arch} (${arch.doc})`,
+    archTobe: d.decoder === "tobe",
+    decoderOvp: d.decoder === "ovp",
+    decoderDoc: d.decoder === "ovp" ? "OVP pair decoder" : "token row as stored (no decoder)",
+    peKind: pe,
+    peModule: `${d.prefix}_${pe.template}`,
+    opBits,
+    opMsb: opBits - 1,
+    opBitsTag: opBits + 1,
+    opBitsTag1: opBits + 2,
+    opMsbTag: opBits,
+    opBusMsb: R * opBits - 1,
+    pairs: R / 2,
+    bottomExt: signExt(psum, 32, "bottom"),
+    prodExt12: signExt(12, psum, "prod"),
+    prodExt15: signExt(15, psum, "shifted"),
+    typeOkExpr: codes.map((c) => `(f_type == 32'd${c})`).join(" || "),
+    modeExpr: d.decoder === "ovp" ? `f_type == 32'd${FORMAT_CODE["ovp-flint"]}` : "f_type == 32'd2",
+    modeUsed: both || d.decoder === "ovp",
     typesList: types.join(",") || "none",
     psumMsb: psum - 1,
     psumPad4: psum - 4,
@@ -306,8 +351,8 @@ export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
   const sources: Record<string, string> = {};
   const ctxUses = new Map<string, string>();
   for (const part of RTL_PARTS) {
-    if (part === "pe_eff" && d.effRows === 0) continue;
-    if (part === "pe_flex" && d.flexLines === 0) continue;
+    const gen = partTemplate(d, part);
+    if (!gen) continue;
     if (part === "ctrl") {
       for (const ram of Object.values(ramShapes(d))) {
         const file = `${ram.name}.v`;
@@ -321,7 +366,7 @@ export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
         sources[file] = tidy(template("ram")({ ...ctx, ram: { ...ramCtx, uses: ctxUses.get(file) } }));
       }
     }
-    sources[`${d.prefix}_${part}.v`] = tidy(template(part)(ctx));
+    sources[gen.file] = tidy(template(gen.template)(ctx));
   }
   const tbName = `${d.prefix}_tb.v`;
   const headerCtx = {

@@ -98,6 +98,7 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[], opt
       layerType: q.layerType,
       m: q.m, k: q.k, n: q.n,
       salientType: g.salientType,
+      ...(g.format && g.format !== "tobe" ? { actFormat: g.format } : {}),
       plan: q.plan,
       salientChannels: q.trueSalient,
       s: g.s,
@@ -127,7 +128,7 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[], opt
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
     design: {
-      name: d.name, hash: d.hash, rows: d.rows, cols: d.cols, flexLines: d.flexLines,
+      name: d.name, hash: d.hash, ...(d.arch !== "oltron" ? { arch: d.arch } : {}), rows: d.rows, cols: d.cols, flexLines: d.flexLines,
       memWordBits: W, bufferTokens: d.config.bufferTokens,
       actStrideBits: d.act.strideBits, wgtStrideBits: d.wgt.strideBits, outStrideBits: d.out.strideBits,
       descriptorWords: d.descriptorWords,

@@ -8,6 +8,7 @@ import type { ElaboratedDesign } from "../hw/design.js";
 import type { TileGeometry } from "../quant/tobe.js";
 import { DESC_FIELDS, SALIENT_CODE, type Descriptor } from "../hw/descriptor.js";
 import { Block } from "./block.js";
+import { FORMAT_CODE } from "../hw/parts.js";
 
 /*
  * A block holds the rows of one tile (activations, outputs) or of one weight tile. Tokens come
@@ -40,6 +41,7 @@ export function rowNibble(strideBits: number, r: number, wordBits: number, chunk
 
 /** Nibble offset, inside an activation row, of tile slot `slot` and its width in nibbles. */
 export function actSlot(g: TileGeometry, slot: number): { at: number; nibbles: number } {
+  if (g.format === "int8") return { at: 2 * slot, nibbles: 2 };
   if (slot < g.s) {
     return g.salientType === "fp12" ? { at: 4 * slot, nibbles: 4 } : { at: 2 * slot, nibbles: 2 };
   }
@@ -104,7 +106,7 @@ export function descriptorsFor(d: ElaboratedDesign, g: TileGeometry, map: LayerM
     nTiles: map.nTiles,
     tileChannels: g.tileChannels,
     s: g.s,
-    salientType: SALIENT_CODE[g.salientType],
+    salientType: g.format && g.format !== "tobe" ? FORMAT_CODE[g.format] : SALIENT_CODE[g.salientType],
     actBase: map.actOffset + chunkWordOffset(d.act.strideBits, m0, W, d.config.bufferTokens),
     actTileStride: map.actTileStride,
     wgtBase: map.wgtOffset,

@@ -22,6 +22,7 @@ export const manifestLayerSchema = z.object({
   k: int(1, 2 ** 24),
   n: int(1, 2 ** 24),
   salientType: z.enum(["none", "fp8", "fp12"]),
+  actFormat: z.enum(["tobe", "int8", "ovp-int", "ovp-flint"]).optional(),
   plan: z.object({
     salientType: z.enum(["none", "fp8", "fp12"]),
     ratio: z.number().min(0).max(1).optional(),
@@ -59,6 +60,7 @@ export const manifestSchema = z.object({
   design: z.object({
     name: z.string().min(1),
     hash: z.string().min(1),
+    arch: z.enum(["oltron", "int4", "olive", "w4a8"]).optional(),
     rows: int(2, 256),
     cols: int(2, 256),
     flexLines: int(0, 256),

@@ -2,6 +2,7 @@
  * The image manifest (manifest.json): everything a reader needs to interpret the images.
  * docs/formats.md documents every field.
  */
+import { FORMAT_CODE, type ActFormat, type ArchName } from "../hw/parts.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
@@ -40,6 +41,8 @@ export interface ManifestLayer {
   k: number;
   n: number;
   salientType: SalientKind;
+  /** Activation format of the images (absent: TOBE, the only format of manifests before architectures). */
+  actFormat?: ActFormat;
   plan: LayerPlan;
   salientChannels: number;
   s: number;
@@ -71,6 +74,8 @@ export interface Manifest {
   design: {
     name: string;
     hash: string;
+    /** The design's architecture (absent: oltron). */
+    arch?: ArchName;
     rows: number;
     cols: number;
     flexLines: number;
@@ -169,12 +174,13 @@ function checkAgainstDescriptors(dir: string, m: Manifest): void {
   const table = readImage(dir, t.file, t.sha256, W, t.words);
   const field = (d: number, f: number) => table.get((d * m.design.descriptorWords * W) / 4 + 8 * f, 8);
   const code = { none: 0, fp8: 1, fp12: 2 } as const;
+  const typeCode = (l: ManifestLayer) => (l.actFormat && l.actFormat !== "tobe" ? FORMAT_CODE[l.actFormat] : code[l.salientType]);
   for (const l of m.layers) {
     for (let c = 0; c < l.descriptors.count; c++) {
       const d = l.descriptors.first + c;
       const m0 = c * m.design.bufferTokens;
       const want = [
-        Math.min(m.design.bufferTokens, l.m - m0), l.tiles, l.nTiles, l.tileChannels, l.s, code[l.salientType],
+        Math.min(m.design.bufferTokens, l.m - m0), l.tiles, l.nTiles, l.tileChannels, l.s, typeCode(l),
         l.act.offset + chunkWordOffset(m.design.actStrideBits, m0, W, m.design.bufferTokens), l.act.tileStride, l.wgt.offset, l.wgt.blockStride,
         l.out.offset + chunkWordOffset(m.design.outStrideBits, m0, W, m.design.bufferTokens), l.out.tileStride,
       ];

@@ -4,6 +4,7 @@
  * same layout (image/layout.ts).
  */
 import { decode, decodeInt4, type ElemType } from "../core/formats.js";
+import { decodeInt8, decodeOvpRows } from "../core/actformats.js";
 import type { TileGeometry } from "../quant/tobe.js";
 import { Block, readImage } from "./block.js";
 import { actSlot, rowNibble } from "./layout.js";
@@ -17,7 +18,7 @@ function toInt32(v: number): number {
 function geometryOf(l: ManifestLayer): TileGeometry {
   return {
     tiles: l.tiles, tileChannels: l.tileChannels, s: l.s, salientType: l.salientType,
-    salientLanes: l.salientLanes, paddedK: l.paddedK, minTiles: l.minTiles,
+    salientLanes: l.salientLanes, paddedK: l.paddedK, minTiles: l.minTiles, ...(l.actFormat ? { format: l.actFormat } : {}),
   };
 }
 
@@ -56,6 +57,14 @@ export function readActivations(dir: string, man: Manifest, l: ManifestLayer, as
     tables[t] = tab;
   }
   const a = as === "int32" ? new Int32Array(l.m * K) : new Float64Array(l.m * K);
+  if (g.format && g.format !== "tobe") {
+    // int8 and OVP values are small integers: int32 and exact are the same numbers.
+    const codes = new Uint16Array(l.m * K);
+    eachSlot(man, l, g, act, (r, i, code) => (codes[r * K + i] = code));
+    if (g.format === "int8") codes.forEach((c, i) => (a[i] = decodeInt8(c)));
+    else a.set(decodeOvpRows(g.format === "ovp-int" ? "int" : "flint", codes, l.m, K));
+    return a;
+  }
   for (let t = 0; t < l.tiles; t++) {
     const blockNib = (t * l.act.tileStride * W) / 4;
     for (let r = 0; r < l.m; r++) {
@@ -68,6 +77,21 @@ export function readActivations(dir: string, man: Manifest, l: ManifestLayer, as
     }
   }
   return a;
+}
+
+/** Calls `f` with every activation code of a layer: token r, padded position i. */
+function eachSlot(man: Manifest, l: ManifestLayer, g: TileGeometry, act: Block, f: (r: number, i: number, code: number) => void): void {
+  const W = man.memWordBits;
+  for (let t = 0; t < l.tiles; t++) {
+    const blockNib = (t * l.act.tileStride * W) / 4;
+    for (let r = 0; r < l.m; r++) {
+      const rowBase = blockNib + rowNibble(man.design.actStrideBits, r, W, man.design.bufferTokens);
+      for (let slot = 0; slot < l.tileChannels; slot++) {
+        const { at, nibbles } = actSlot(g, slot);
+        f(r, t * l.tileChannels + slot, act.get(rowBase + at, nibbles));
+      }
+    }
+  }
 }
 
 /** A layer's int4 weights [paddedK x paddedN] in TOBE row order. */

@@ -11,6 +11,9 @@ import { decode, encode, encodeInt4, type ElemType, type SalientKind } from "../
 import { channelMaxAbs, type Tensor } from "../core/tensor.js";
 import { layerLayout, type TileGeometry } from "./tobe.js";
 import { gptqInt4, int4ColumnScales, WEIGHT_QUANTS, type WeightQuant } from "./gptq.js";
+import { ARCHS } from "../hw/parts.js";
+import { decodeInt8, decodeOvpValues, type OvpType } from "../core/actformats.js";
+import { identityPerm, int8Codes, int8Scales, ovpEncode, plainGeometry } from "./actquant.js";
 
 /** How a layer's salient channels are chosen. Exactly one selector applies; default threshold 4. */
 export interface LayerPlan {
@@ -40,6 +43,8 @@ export interface LayerPlan {
    * same grid with GPTQ's error compensation, calibrated on the layer's calibration activations.
    */
   weights?: WeightQuant;
+  /** Recorded by the quantizer for arch olive: the normal type and scale OliVe's search chose. */
+  ovp?: { type: OvpType; alpha: number; mse: Record<OvpType, number>; outliers: number; victims: number };
 }
 
 export type ActScaling = "tensor" | "token";
@@ -281,10 +286,19 @@ function normalScale(x: Tensor, isSalient: Uint8Array): number {
 /** Quantizes and TOBE-encodes one layer for a design. */
 export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLayer {
   const { m, k, n } = checkShapes(l);
-  const plan = l.plan ?? DEFAULT_PLAN;
+  const arch = ARCHS[d.arch];
+  let plan = l.plan ?? (arch.salient ? DEFAULT_PLAN : { salientType: "none" as const });
+  if (plan.scaling === undefined && arch.defaultScaling !== "tensor") plan = { ...plan, scaling: arch.defaultScaling };
   if (l.calib && (l.calib.shape.length !== 2 || l.calib.shape[1] !== k)) {
     throw new UserError(`layer ${l.name}: calibration activations must be [tokens x ${k}], got [${l.calib.shape.join(", ")}]`);
   }
+  if (!arch.salient && plan.salientType !== "none") {
+    throw new UserError(
+      `layer ${l.name}: salient type ${plan.salientType} needs salient lanes, which arch ${d.arch} does not have; ` +
+        `give the layer type 'none' (e.g. --layer qkv:64x512x256:none), or use --arch oltron`,
+    );
+  }
+  if (d.arch === "w4a8" || d.arch === "olive") return quantizePlainLayer(d, l, plan, m, k, n);
   const cal = calibrate(l.calib ?? l.x, plan, l.name);
   const own = layerLayout(d, k, cal.salient, cal.order, plan.salientType, plan.groups);
   const g = own.geometry;
@@ -304,19 +318,70 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
     const t: ElemType = slot < g.s ? (g.salientType as ElemType) : "int4";
     for (let r = 0; r < m; r++) actCodes[r * K + i] = encode(t, l.x.data[r * k + c] / (actScales ? actScales[r] : sa));
   }
+  const { weightScales, wgtCodes } = int4Weights(l, plan, perm, n);
+  return {
+    name: l.name, layerType: l.layerType, m, k, n, plan: planOut, geometry: g, actScale: sa, ...(actScales ? { actScales } : {}), weightScales,
+    perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
+  };
+}
+
+/** int4 weights [paddedK x N] in the layer's row order (RTN or GPTQ, per the plan). */
+function int4Weights(l: LayerInput, plan: LayerPlan, perm: Int32Array, n: number): { weightScales: Float64Array; wgtCodes: Uint8Array } {
   const weights = plan.weights ?? "rtn";
   if (!WEIGHT_QUANTS.includes(weights)) throw new UserError(`layer ${l.name}: weight quantization '${String(weights)}' must be one of ${WEIGHT_QUANTS.join(", ")}`);
   const gptq = weights === "gptq" ? gptqInt4(l.calib ?? l.x, l.w) : undefined;
   const weightScales = gptq ? gptq.ws : int4ColumnScales(l.w);
+  const K = perm.length;
   const wgtCodes = new Uint8Array(K * n);
   for (let i = 0; i < K; i++) {
     const c = perm[i];
     if (c < 0) continue;
     for (let j = 0; j < n; j++) wgtCodes[i * n + j] = encodeInt4(gptq ? gptq.wq[c * n + j] : l.w.data[c * n + j] / weightScales[j]);
   }
+  return { weightScales, wgtCodes };
+}
+
+/**
+ * A layer of an architecture without salient channels and with its own activation format
+ * (W4A8: int8; OliVe: OVP): channels in their own order, int4 weights as everywhere.
+ */
+function quantizePlainLayer(d: ElaboratedDesign, l: LayerInput, plan: LayerPlan, m: number, k: number, n: number): QuantizedLayer {
+  // A folded layout without salient slots keeps the channel order: nothing to reorder here.
+  if (l.layout && l.layout.some((c, i) => c >= 0 && c !== i)) {
+    throw new UserError(`layer ${l.name}: a reordering TOBE layout applies to arch oltron only, not ${d.arch}`);
+  }
+  if (plan.groups !== undefined && plan.groups > 1) throw new UserError(`layer ${l.name}: head groups apply to TOBE layouts only, not arch ${d.arch}`);
+  const scaling = plan.scaling ?? "tensor";
+  if (!ACT_SCALINGS.includes(scaling)) throw new UserError(`layer ${l.name}: activation scaling '${String(scaling)}' must be one of ${ACT_SCALINGS.join(", ")}`);
+  if (plan.clip !== undefined && !(plan.clip > 0 && plan.clip <= 1)) throw new UserError(`layer ${l.name}: clip ${plan.clip} must be in (0, 1]`);
+  const calib = l.calib ?? l.x;
+  let g: TileGeometry;
+  let actCodes: Uint16Array;
+  let actScale: number;
+  let actScales: Float64Array | undefined;
+  let planOut: LayerPlan = plan;
+  if (d.arch === "w4a8") {
+    g = plainGeometry(d, k, "int8");
+    const sc = int8Scales(calib, l.x, scaling, plan.clip ?? 1);
+    actScales = sc.scales;
+    actScale = actScales ? geometricMean(actScales) : sc.scale;
+    actCodes = int8Codes(l.x, identityPerm(k, g.paddedK), sc.scale, actScales);
+  } else {
+    if (scaling !== "tensor" || plan.clip !== undefined) {
+      throw new UserError(`layer ${l.name}: arch olive scales activations per tensor by OliVe's own search; per-token scaling and --act-clip do not apply`);
+    }
+    const probe = plainGeometry(d, k, "ovp-int");
+    const enc = ovpEncode(calib, l.x, identityPerm(k, probe.paddedK));
+    g = { ...probe, format: enc.type === "int" ? "ovp-int" : "ovp-flint" };
+    actCodes = enc.codes;
+    actScale = enc.actScale;
+    planOut = { ...plan, ovp: { type: enc.type, alpha: enc.alpha, mse: enc.mse, outliers: enc.outliers, victims: enc.victims } };
+  }
+  const perm = identityPerm(k, g.paddedK);
+  const { weightScales, wgtCodes } = int4Weights(l, plan, perm, n);
   return {
-    name: l.name, layerType: l.layerType, m, k, n, plan: planOut, geometry: g, actScale: sa, ...(actScales ? { actScales } : {}), weightScales,
-    perm, salientSet, actCodes, wgtCodes, trueSalient: cal.salient.length,
+    name: l.name, layerType: l.layerType, m, k, n, plan: planOut, geometry: g, actScale, ...(actScales ? { actScales } : {}), weightScales,
+    perm, salientSet: [], actCodes, wgtCodes, trueSalient: 0,
   };
 }
 
@@ -347,6 +412,13 @@ function checkedLayout(g: TileGeometry, k: number, layout: Int32Array, name: str
 
 /** Decoded activation integer at (token, padded position). */
 export function actValue(q: QuantizedLayer, r: number, i: number): number {
+  const K = q.geometry.paddedK;
+  const f = q.geometry.format;
+  if (f === "int8") return decodeInt8(q.actCodes[r * K + i]);
+  if (f === "ovp-int" || f === "ovp-flint") {
+    const e = i & ~1;
+    return decodeOvpValues(f.slice(4) as OvpType, q.actCodes[r * K + e], q.actCodes[r * K + e + 1])[i - e];
+  }
   const slot = i % q.geometry.tileChannels;
   const t: ElemType = slot < q.geometry.s ? (q.geometry.salientType as ElemType) : "int4";
   return decode(t, q.actCodes[r * q.geometry.paddedK + i]);

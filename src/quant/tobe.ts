@@ -12,6 +12,7 @@
 import { UserError } from "../core/errors.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { floatFormat, type SalientKind } from "../core/formats.js";
+import type { ActFormat } from "../hw/parts.js";
 
 export interface TileGeometry {
   /** Tiles along K. */
@@ -27,6 +28,8 @@ export interface TileGeometry {
   paddedK: number;
   /** Tiles the layer would need with no salient channels: the cost of salient density shows as tiles - minTiles. */
   minTiles: number;
+  /** The activation format of the layer's images (absent: TOBE). */
+  format?: ActFormat;
 }
 
 /**
