@@ -2,6 +2,7 @@
  * Design DSL: every invalid parameter is refused with a message naming the parameter, the bad
  * value and the legal range; presets elaborate; the hash names a configuration stably.
  */
+import { ARCHS } from "../src/hw/parts.js";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG, elaborate, PRESETS, resolveConfig, type ArchConfig } from "../src/hw/design.js";
 import { UserError } from "../src/core/errors.js";
@@ -141,7 +142,8 @@ describe("valid configurations", () => {
       const d = elaborate(resolveConfig({}, name));
       expect(d.rows, name).toBe(p.rows ?? 16);
       expect(d.cols, name).toBe(p.cols ?? 16);
-      expect(d.flexLines, name).toBe(p.flexLines ?? 2);
+      // Architectures without salient lanes take none, whatever the size's preset has.
+      expect(d.flexLines, name).toBe(p.flexLines ?? (ARCHS[p.arch ?? "oltron"].salient ? 2 : 0));
       expect(d.pes.total).toBe(d.rows * d.cols);
       expect(d.pes.flexible).toBe(d.flexLines * d.cols);
       expect(d.hash).toMatch(/^[0-9a-f]{6}$/);

@@ -15,6 +15,7 @@ import { buildImageSet } from "../../src/image/build.js";
 import { generateRtl } from "../../src/hw/generate.js";
 import { Rng } from "../../src/core/rng.js";
 import { tileGeometry } from "../../src/quant/tobe.js";
+import { plainGeometry } from "../../src/quant/actquant.js";
 import { type SalientKind } from "../../src/core/formats.js";
 
 export function design(cfg: Partial<ArchConfig>): ElaboratedDesign {
@@ -71,6 +72,29 @@ export function codeLayer(d: ElaboratedDesign, o: CodeLayerOpts): QuantizedLayer
     name: o.name ?? "L0", m: o.m, k: o.k, n: o.n, plan: { salientType: o.type }, geometry: g,
     actScale: 1, weightScales: new Float64Array(o.n).fill(1), perm: Int32Array.from({ length: K }, (_, i) => (i < o.k ? i : -1)),
     salientSet: [], actCodes, wgtCodes, trueSalient: p,
+  };
+}
+
+/**
+ * A layer of an architecture with its own activation format (int8, OVP) made directly from
+ * codes: `act` gives the code at (token, padded position), any bit pattern.
+ */
+export function formatCodeLayer(
+  d: ElaboratedDesign,
+  o: { name?: string; m: number; k: number; n: number; format: "int8" | "ovp-int" | "ovp-flint"; act: (r: number, i: number) => number; wgt: (i: number, j: number) => number },
+): QuantizedLayer {
+  const g = plainGeometry(d, o.k, o.format);
+  const K = g.paddedK;
+  const mask = o.format === "int8" ? 0xff : 0xf;
+  const actCodes = new Uint16Array(o.m * K);
+  // Padding channels hold code 0 (a zero of every format), as the quantizer writes them.
+  for (let r = 0; r < o.m; r++) for (let i = 0; i < o.k; i++) actCodes[r * K + i] = o.act(r, i) & mask;
+  const wgtCodes = new Uint8Array(K * o.n);
+  for (let i = 0; i < K; i++) for (let j = 0; j < o.n; j++) wgtCodes[i * o.n + j] = o.wgt(i, j) & 0xf;
+  return {
+    name: o.name ?? "L0", m: o.m, k: o.k, n: o.n, plan: { salientType: "none" }, geometry: g,
+    actScale: 1, weightScales: new Float64Array(o.n).fill(1), perm: Int32Array.from({ length: K }, (_, i) => (i < o.k ? i : -1)),
+    salientSet: [], actCodes, wgtCodes, trueSalient: 0,
   };
 }
 
