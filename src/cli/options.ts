@@ -164,7 +164,8 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   const weights = (o.weights ?? "rtn") as WeightQuant;
   if (o.actClip !== undefined && scaling !== "token") throw new UserError("--act-clip applies to per-token scales: give --act-scaling token too");
   if (o.rotate && o.block !== undefined) throw new UserError("--rotate does not apply to --block (its layers' channel order is folded through the graph)");
-  let layers = layerSources(o, d, fallback);
+  // The default layers' salient choices are Oltron's: other architectures take the shapes alone.
+  let layers = layerSources(o, d, arch.salient ? fallback : fallback.map((s) => s.split(":").slice(0, 2).join(":")));
   if (o.rotate) {
     layers = layers.map((l) => {
       const r = rotateLayer(l.x, l.w, o.seed as number | undefined);
@@ -218,7 +219,7 @@ function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback:
     const name = layerName(path.basename(String(o.x)).replace(/\.[^.]+$/, ""), "L0");
     return [{ name, x, w, plan }];
   }
-  const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i));
+  const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i, ARCHS[d.arch].salient ? "fp8" : "none"));
   return synthLayers(specs, o.seed as number);
 }
 

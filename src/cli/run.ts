@@ -46,7 +46,7 @@ export function registerRunCommands(program: Command): void {
         console.log(JSON.stringify({
           out: path.resolve(String(o.out)), design: d.name, memoryWords: man.memoryWords, memWordBits: man.memWordBits,
           layers: man.layers.map((l) => ({
-            name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels, s: l.s,
+            name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, actFormat: l.actFormat ?? "tobe", salientChannels: l.salientChannels, s: l.s,
             tiles: l.tiles, minTiles: l.minTiles, nTiles: l.nTiles, actScale: l.actScale,
           })),
           ...(golden ? { golden } : {}),
@@ -55,7 +55,7 @@ export function registerRunCommands(program: Command): void {
         return;
       }
       for (const l of man.layers) {
-        console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} salient=${l.salientChannels} S=${l.s}/tile tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
+        console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${formatText(l.actFormat, `${l.salientType} salient=${l.salientChannels} S=${l.s}/tile`)} tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
       }
       console.log(`wrote ${man.layers.length} layer(s), ${man.memoryWords} memory words of ${man.memWordBits} bits, to ${o.out}`);
       if (o.golden) printGolden(String(o.out));
@@ -121,6 +121,11 @@ export function registerRunCommands(program: Command): void {
     });
 }
 
+/** A layer's activation format as the per-layer lines show it: TOBE's salient figures, or the format's name. */
+function formatText(format: string | undefined, tobe: string): string {
+  return format === undefined || format === "tobe" ? tobe : format;
+}
+
 function printSim(r: SimResult, json: boolean): void {
   if (json) {
     console.log(JSON.stringify(r, null, 1));
@@ -129,7 +134,7 @@ function printSim(r: SimResult, json: boolean): void {
   for (const l of r.layers) {
     const cyc = l.cycles ? `, ${l.cycles.total} cycles (${(100 * l.cycles.utilization).toFixed(1)}% utilized)` : "";
     const err = l.error ? `, SQNR ${l.error.sqnrDb.toFixed(2)} dB` : "";
-    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${l.salientType} (${l.salientChannels} salient) S=${l.s} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}, words read ${l.traffic.read} written ${l.traffic.written}${cyc}${err}`);
+    console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${formatText(l.actFormat, `${l.salientType} (${l.salientChannels} salient) S=${l.s}`)} tiles=${l.tiles} (min ${l.minTiles}) mismatches=${l.mismatches}, words read ${l.traffic.read} written ${l.traffic.written}${cyc}${err}`);
   }
   if (r.drainCycles !== undefined) console.log(`  drain after the last layer: ${r.drainCycles} cycles`);
   for (const m of r.firstMismatches) {

@@ -27,7 +27,8 @@ export interface LayerSpec {
 /** The most elements one matrix of a synthetic layer may have (2^27: 512 MiB as float32). */
 export const MAX_LAYER_ELEMENTS = 2 ** 27;
 
-export function parseLayerSpec(spec: string, index: number): LayerSpec {
+/** `defaultType` is the salient type of a spec that names none (fp8; none on architectures without salient lanes). */
+export function parseLayerSpec(spec: string, index: number, defaultType: SalientKind = "fp8"): LayerSpec {
   const parts = spec.split(":");
   const bad = (why: string) =>
     new UserError(`invalid --layer '${spec}': ${why}; expected <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]] with type one of ${LAYER_TYPES.join(", ")}`);
@@ -42,7 +43,7 @@ export function parseLayerSpec(spec: string, index: number): LayerSpec {
   for (const [what, count] of [["M x K", m * k], ["K x N", k * n], ["M x N", m * n]] as const) {
     if (count > MAX_LAYER_ELEMENTS) throw bad(`${what} = ${count} elements is more than the ${MAX_LAYER_ELEMENTS} a synthetic layer may have`);
   }
-  const salientType = (parts[2] ?? "fp8") as SalientKind;
+  const salientType = (parts[2] ?? defaultType) as SalientKind;
   if (!["fp8", "fp12", "none"].includes(salientType)) throw bad(`salient type '${parts[2]}'`);
   const plan: LayerPlan = { salientType };
   if (salientType === "none" && parts[3] !== undefined) throw bad(`a salient selector ('${parts[3]}') makes no sense with 'none'`);

@@ -13,6 +13,7 @@ const latency = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
 
 export const simResultSchema = z.object({
   design: z.string(),
+  arch: z.enum(["oltron", "int4", "olive", "w4a8"]),
   simulator: z.enum(["verilator", "icarus"]),
   status: z.enum(["done", "timeout", "error", "protocol"]),
   error: z.object({ code: count, name: z.string(), descriptor: counter }).optional(),
@@ -35,7 +36,7 @@ export const simResultSchema = z.object({
   simCyclesPerSecond: z.number().nullable(),
   macsPerSecond: z.number(),
   layers: z.array(z.object({
-    name: z.string(), m: count, k: count, n: count, salientType: z.enum(["none", "fp8", "fp12"]), salientChannels: count, s: count, tiles: count, minTiles: count, mismatches: count,
+    name: z.string(), m: count, k: count, n: count, salientType: z.enum(["none", "fp8", "fp12"]), actFormat: z.enum(["tobe", "int8", "ovp-int", "ovp-flint"]), salientChannels: count, s: count, tiles: count, minTiles: count, mismatches: count,
     error: z.object({ sqnrDb: z.number().nullable(), mse: z.number() }).optional(),
     traffic: z.object({ read: count, written: count }).passthrough(),
     cycles: z.object({ total: count, busy: count, stall: count, utilization: z.number(), ideal: z.number() }).optional(),

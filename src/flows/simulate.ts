@@ -18,6 +18,8 @@ import { compareOutputs, runGolden, type Mismatch } from "./golden.js";
 
 export interface SimResult {
   design: string;
+  /** The design's architecture (oltron, int4, olive, w4a8). */
+  arch: string;
   simulator: Simulator;
   status: RunStatus;
   /** Why the accelerator stopped, when status is "error" (docs/architecture.md, error codes). */
@@ -40,6 +42,8 @@ export interface SimResult {
   macsPerSecond: number;
   layers: {
     name: string; m: number; k: number; n: number; salientType: string;
+    /** The activation format of the layer's images (tobe, int8, ovp-int, ovp-flint). */
+    actFormat: string;
     /** Channels the plan selected as salient (before padding to tiles x S slots). */
     salientChannels: number;
     s: number; tiles: number; minTiles: number; mismatches: number;
@@ -192,7 +196,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     }
     mismatches += count;
     layers.push({
-      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels, s: l.s, tiles: l.tiles, minTiles: l.minTiles, mismatches: count,
+      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, actFormat: l.actFormat ?? "tobe", salientChannels: l.salientChannels, s: l.s, tiles: l.tiles, minTiles: l.minTiles, mismatches: count,
       ...(golden[i]?.error ? { error: { sqnrDb: golden[i].error!.sqnrDb, mse: golden[i].error!.mse } } : {}),
       traffic: layerTraffic(man, l),
       ...(perLayer.layers[i] ? { cycles: perLayer.layers[i] } : {}),
@@ -209,6 +213,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   const total = run.cyclesTotal;
   return {
     design: d.name,
+    arch: d.arch,
     simulator,
     status: run.status,
     ...(run.status === "error" ? { error: { code: run.errorCode, name: run.errorName, descriptor: run.errorDescriptor } } : {}),

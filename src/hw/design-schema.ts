@@ -10,6 +10,7 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pow2 = (min: number, max: number) => int(min, max).refine((v) => (v & (v - 1)) === 0, "must be a power of two");
 
 export const archConfigSchema = z.object({
+  arch: z.enum(["oltron", "int4", "olive", "w4a8"]),
   rows: int(2, 256),
   cols: int(2, 256),
   flexLines: int(0, 256),
@@ -30,6 +31,10 @@ export const designJsonSchema = z.object({
   hash: z.string().regex(/^[0-9a-f]{6}$/),
   prefix: z.string(),
   name: z.string(),
+  arch: z.enum(["oltron", "int4", "olive", "w4a8"]),
+  decoder: z.enum(["tobe", "ovp", "none"]),
+  grid: z.array(z.object({ pe: z.enum(["eff", "flex", "ovp", "w4a8"]), rows: int(1, 256) })),
+  formats: z.array(z.enum(["tobe", "int8", "ovp-int", "ovp-flint"])),
   rows: int(2, 256),
   cols: int(2, 256),
   flexLines: int(0, 256),

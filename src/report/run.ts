@@ -17,6 +17,8 @@ const SALIENT_BITS: Record<string, number> = { none: 4, fp8: 8, fp12: 12 };
 
 export interface LayerReport {
   name: string; m: number; k: number; n: number; salientType: string; salientChannels: number; s: number;
+  /** Activation format of the layer's images: tobe, int8, ovp-int or ovp-flint. */
+  format: string;
   tiles: number; minTiles: number; averageBits: number; mismatches: number;
   traffic: { descriptors: number; activations: number; weights: number; written: number };
   /** Per original channel: max |x| over the tokens (when the float reference is stored). */
@@ -31,7 +33,7 @@ export interface LayerReport {
 }
 
 export interface RunReport {
-  design: string; simulator: string; status: string; pass: boolean;
+  design: string; arch: string; simulator: string; status: string; pass: boolean;
   cycles: { total: number; busy: number; stall: number; ideal: number }; utilization: number;
   layers: LayerReport[];
 }
@@ -79,9 +81,10 @@ export function collectRunReport(dir: string): RunReport {
       return n;
     });
     const salientChannelsList = l.salientSet.filter((c) => c >= 0);
-    const bits = (salientChannelsList.length * SALIENT_BITS[l.salientType] + (l.k - salientChannelsList.length) * 4) / l.k;
+    const format = l.actFormat ?? "tobe";
+    const bits = format === "int8" ? 8 : (salientChannelsList.length * SALIENT_BITS[l.salientType] + (l.k - salientChannelsList.length) * 4) / l.k;
     return {
-      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels, s: l.s,
+      name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels, s: l.s, format,
       tiles: l.tiles, minTiles: l.minTiles, averageBits: bits, mismatches: res?.mismatches ?? 0,
       traffic: { descriptors: traffic?.descriptors ?? 0, activations: traffic?.activations ?? 0, weights: traffic?.weights ?? 0, written: traffic?.written ?? 0 },
       channelMax, salientChannelsList, slotsPerTile,
@@ -90,7 +93,7 @@ export function collectRunReport(dir: string): RunReport {
     };
   });
   return {
-    design: r.design, simulator: r.simulator, status: r.status, pass: r.pass,
+    design: r.design, arch: r.arch ?? man.design.arch ?? "oltron", simulator: r.simulator, status: r.status, pass: r.pass,
     cycles: { total: r.cycles?.total ?? 0, busy: r.cycles?.busy ?? 0, stall: r.cycles?.stall ?? 0, ideal: r.idealCycles ?? 0 },
     utilization: r.utilization ?? 0, layers,
   };
@@ -99,7 +102,7 @@ export function collectRunReport(dir: string): RunReport {
 /** The page: tables in HTML, charts drawn by the embedded Chart.js from the embedded data. */
 export function reportHtml(rep: RunReport): string {
   const chartJs = chartJsSource();
-  const rows = rep.layers.map((l) => `<tr><td>${esc(l.name)}</td><td>${l.m}</td><td>${l.k}</td><td>${l.n}</td><td>${l.salientType}</td><td>${l.salientChannels}</td><td>${l.s}</td><td>${l.tiles} (${l.minTiles})</td><td>${l.averageBits.toFixed(2)}</td><td>${l.traffic.descriptors + l.traffic.activations + l.traffic.weights}</td><td>${l.traffic.written}</td><td>${l.mismatches}</td></tr>`).join("\n");
+  const rows = rep.layers.map((l) => `<tr><td>${esc(l.name)}</td><td>${l.m}</td><td>${l.k}</td><td>${l.n}</td><td>${esc(l.format)}</td><td>${l.salientType}</td><td>${l.salientChannels}</td><td>${l.s}</td><td>${l.tiles} (${l.minTiles})</td><td>${l.averageBits.toFixed(2)}</td><td>${l.traffic.descriptors + l.traffic.activations + l.traffic.weights}</td><td>${l.traffic.written}</td><td>${l.mismatches}</td></tr>`).join("\n");
   const perLayer = rep.layers.map((l, i) => `
 <h3>${esc(l.name)}</h3>
 ${l.channelMax ? `<div class="chart"><canvas id="ch${i}"></canvas></div>` : "<p>No float reference stored: per-channel magnitudes unavailable.</p>"}
@@ -115,9 +118,9 @@ th { background: #f2f2f2; } td:first-child { text-align: left; }
 .pass { color: #1a7f37; } .fail { color: #c00; }
 </style></head><body>
 <h1>oltron run report</h1>
-<p>Design <b>${esc(rep.design)}</b> on ${esc(rep.simulator)}: <b class="${rep.pass ? "pass" : "fail"}">${rep.pass ? "PASS (bit-exact)" : `FAIL (${esc(rep.status)})`}</b>.
+<p>Design <b>${esc(rep.design)}</b> (architecture ${esc(rep.arch)}) on ${esc(rep.simulator)}: <b class="${rep.pass ? "pass" : "fail"}">${rep.pass ? "PASS (bit-exact)" : `FAIL (${esc(rep.status)})`}</b>.
 ${rep.cycles.total} cycles (ideal ${Math.ceil(rep.cycles.ideal)}), utilization ${(100 * rep.utilization).toFixed(1)}%, ${rep.cycles.busy} busy and ${rep.cycles.stall} stall cycles.</p>
-<table><tr><th>layer</th><th>M</th><th>K</th><th>N</th><th>salient</th><th>salient channels</th><th>S</th><th>tiles (min)</th><th>avg bits</th><th>words read</th><th>words written</th><th>mismatches</th></tr>
+<table><tr><th>layer</th><th>M</th><th>K</th><th>N</th><th>format</th><th>salient</th><th>salient channels</th><th>S</th><th>tiles (min)</th><th>avg bits</th><th>words read</th><th>words written</th><th>mismatches</th></tr>
 ${rows}
 </table>
 <h2>The run</h2>
@@ -182,8 +185,8 @@ export function writeRunReport(dir: string, outDir = path.join(dir, "report")): 
     "report.html": reportHtml(rep),
     "report.json": JSON.stringify(rep, null, 1) + "\n",
     "layers.csv": csv([
-      ["layer", "m", "k", "n", "salient_type", "salient_channels", "s", "tiles", "min_tiles", "average_bits", "words_descriptors", "words_activations", "words_weights", "words_written", "mismatches", "cycles", "busy_cycles", "stall_cycles", "utilization"],
-      ...rep.layers.map((l) => [l.name, l.m, l.k, l.n, l.salientType, l.salientChannels, l.s, l.tiles, l.minTiles, l.averageBits, l.traffic.descriptors, l.traffic.activations, l.traffic.weights, l.traffic.written, l.mismatches,
+      ["layer", "m", "k", "n", "act_format", "salient_type", "salient_channels", "s", "tiles", "min_tiles", "average_bits", "words_descriptors", "words_activations", "words_weights", "words_written", "mismatches", "cycles", "busy_cycles", "stall_cycles", "utilization"],
+      ...rep.layers.map((l) => [l.name, l.m, l.k, l.n, l.format, l.salientType, l.salientChannels, l.s, l.tiles, l.minTiles, l.averageBits, l.traffic.descriptors, l.traffic.activations, l.traffic.weights, l.traffic.written, l.mismatches,
         l.cycles?.total ?? "", l.cycles?.busy ?? "", l.cycles?.stall ?? "", l.cycles?.utilization ?? ""]),
     ]),
   };
