@@ -21,7 +21,7 @@ import type { QuantizedLayer } from "../src/quant/quantizer.js";
 import { IDEAL_MEMORY, memAddrBitsFor, runSim, VERILATOR_MEMORY_BYTES, type MemoryModel, type RawRun } from "../src/sim/driver.js";
 import { buildSim, type Simulator } from "../src/sim/build.js";
 import type { SimResult } from "../src/flows/simulate.js";
-import { cosim, design, explain, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
+import { cosim, design, explain, formatCodeLayer, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
 
 const SEED = Number(process.env.OLTRON_SWEEP_SEED ?? 9301);
 
@@ -37,13 +37,22 @@ const BACKPRESSURE = [0, 0.1, 0.5];
 
 // Odd shapes (narrow words, rows per word > 1, a row over several words), all-flexible,
 // int4-only; oltron64 below on a subset.
-const DESIGNS: { what: string; d: ElaboratedDesign; type: "fp8" | "fp12" | "none" }[] = [
+const DESIGNS: { what: string; d: ElaboratedDesign; type: "fp8" | "fp12" | "none" | "int8" | "ovp-int" | "ovp-flint" }[] = [
   { what: "odd 6x5, 32-bit words", d: design({ rows: 6, cols: 5, flexLines: 2, memWordBits: 32, bufferTokens: 16, axiMaxBurst: 5, axiMaxReads: 3 }), type: "fp12" },
   { what: "all-flexible 4x4", d: design({ rows: 4, cols: 4, flexLines: 4, memWordBits: 64, bufferTokens: 8, axiMaxBurst: 256 }), type: "fp8" },
   { what: "int4-only 8x3", d: design({ rows: 8, cols: 3, flexLines: 0, salientTypes: [], memWordBits: 128, bufferTokens: 32, axiIdBits: 2, axiMaxReads: 4 }), type: "none" },
+  { what: "olive 6x5, 32-bit words", d: design({ arch: "olive", rows: 6, cols: 5, memWordBits: 32, bufferTokens: 16, axiMaxBurst: 5, axiMaxReads: 3 }), type: "ovp-flint" },
+  { what: "w4a8 4x7, 64-bit words", d: design({ arch: "w4a8", rows: 4, cols: 7, memWordBits: 64, bufferTokens: 8, axiMaxBurst: 256 }), type: "int8" },
 ];
 
-function layersFor(d: ElaboratedDesign, type: "fp8" | "fp12" | "none", rng: Rng): QuantizedLayer[] {
+function layersFor(d: ElaboratedDesign, type: (typeof DESIGNS)[number]["type"], rng: Rng): QuantizedLayer[] {
+  if (type === "int8" || type === "ovp-int" || type === "ovp-flint") {
+    const other = type === "ovp-flint" ? "ovp-int" : type;
+    return [
+      formatCodeLayer(d, { name: "A", m: d.config.bufferTokens + 3, k: 3 * d.rows + 1, n: 2 * d.cols + 1, format: type, act: () => rng.u32(), wgt: () => rng.u32() }),
+      formatCodeLayer(d, { name: "B", m: 5, k: d.rows - 1, n: d.cols, format: other, act: () => rng.u32(), wgt: () => rng.u32() }),
+    ];
+  }
   // Two layers, one longer than the buffer (several descriptors), K and N not multiples of the array.
   return [
     randomCodeLayer(d, rng, { name: "A", m: d.config.bufferTokens + 3, k: 3 * d.rows + 1, n: 2 * d.cols + 1, type }),

@@ -25,6 +25,12 @@ const SWEEP: Partial<ArchConfig>[] = [
   { rows: 6, cols: 5, flexLines: 6, salientTypes: ["fp12"], memWordBits: 1024, bufferTokens: 512 },
   { rows: 8, cols: 32, flexLines: 4, memWordBits: 128, axiIdBits: 6, axiMaxReads: 3, axiMaxBurst: 256 },
   { rows: 5, cols: 7, flexLines: 1, salientTypes: ["fp8"], memWordBits: 32, bufferTokens: 4, axiIdBits: 1, axiMaxReads: 1, axiMaxBurst: 1 },
+  // The other architectures: small odd shapes and the 64x64 presets.
+  { arch: "olive", rows: 6, cols: 5, memWordBits: 32, bufferTokens: 16 },
+  { arch: "w4a8", rows: 5, cols: 7, memWordBits: 32, bufferTokens: 4 },
+  { arch: "int4", rows: 16, cols: 16 },
+  { arch: "olive", rows: 64, cols: 64, memWordBits: 1024 },
+  { arch: "w4a8", rows: 64, cols: 64, memWordBits: 1024 },
 ];
 
 describe("generation", () => {

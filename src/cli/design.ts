@@ -1,12 +1,15 @@
 /**
  * Commands about formats and designs: `formats`, `generate`, and the `report` group.
  */
+import { UserError } from "../core/errors.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { writeAccuracyReport } from "../report/accuracy.js";
 import { writeRunReport } from "../report/run.js";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
+import { decodeInt8, decodeOvpPair, OVP_VICTIM } from "../core/actformats.js";
+import { PE_KINDS } from "../hw/parts.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { areaReport, formatArea } from "../hw/area.js";
 import { ERROR_CODES, errorCodesMarkdown, registerMapMarkdown, registers } from "../hw/registers.js";
@@ -15,10 +18,34 @@ import { addDesignOptions, designFromOptions, log } from "./options.js";
 export function registerDesignCommands(program: Command): void {
   program
     .command("formats")
-    .description("print the full decode table of a number format (SPEC section 2)")
-    .argument("<type>", "int4, fp8 or fp12")
-    .option("--json", "print a JSON array of {code, value, fields, pairs}")
+    .description("print the full decode table of a number format (SPEC section 2; int8 and OVP: docs/formats.md)")
+    .argument("<type>", "int4, fp8, fp12, int8, ovp-int or ovp-flint")
+    .option("--json", "print a JSON array of {code, value, fields, pairs} (OVP: {code, normal, outlier})")
     .action((type: string, o: { json?: boolean }) => {
+      if (type === "int8") {
+        const rows = Array.from({ length: 256 }, (_, code) => ({ code, value: decodeInt8(code) }));
+        console.log(o.json ? JSON.stringify(rows) : ["int8 decode table (256 codes, two's complement; the quantizer writes -127..127)",
+          ...rows.map((r) => `0x${r.code.toString(16).padStart(2, "0")}  ${String(r.value).padStart(4)}`)].join("\n"));
+        return;
+      }
+      if (type === "ovp-int" || type === "ovp-flint") {
+        const t = type === "ovp-int" ? "int" : "flint";
+        // A normal code sits beside a normal partner (0); an outlier code beside the victim marker.
+        const rows = Array.from({ length: 16 }, (_, code) => {
+          const [normal] = decodeOvpPair(t, code === OVP_VICTIM ? 0 : code, 0);
+          const [outlier] = decodeOvpPair(t, code, OVP_VICTIM);
+          return { code, normal: code === OVP_VICTIM ? null : normal, outlier };
+        });
+        const pair = (p: { shift: number; int: number }) => `${String(p.int * 2 ** p.shift).padStart(4)} (${p.shift},${p.int})`;
+        console.log(o.json ? JSON.stringify(rows) : [
+          `${type} decode table (16 codes; a pair (c0, c1): c1 = 1000 makes c0 an outlier, else c0 = 1000 makes c1 one, else both normal).`,
+          "value (exponent, integer) in units of the activation scale",
+          "code  normal          outlier",
+          ...rows.map((r) => `${r.code.toString(2).padStart(4, "0")}  ${r.normal ? pair(r.normal) : "victim marker".padEnd(14)}  ${pair(r.outlier)}`),
+        ].join("\n"));
+        return;
+      }
+      if (!["int4", "fp8", "fp12"].includes(type)) throw new UserError(`unknown format '${type}': expected one of int4, fp8, fp12, int8, ovp-int, ovp-flint`);
       const t = parseElemType(type);
       const rows = decodeTable(t);
       console.log(o.json ? JSON.stringify(rows) : formatTable(rows, t));
@@ -42,7 +69,8 @@ export function registerDesignCommands(program: Command): void {
         }, null, 1));
         return;
       }
-      console.log(`generated ${d.name}: ${d.rows}x${d.cols} array, ${d.flexLines} flexible line(s), ${d.pes.efficient} efficient + ${d.pes.flexible} flexible PEs`);
+      const grid = d.grid.map((g) => `${g.rows * d.cols} ${PE_KINDS[g.pe].doc.split(":")[0]}s`).join(" + ");
+      console.log(`generated ${d.name}: ${d.arch} architecture, ${d.rows}x${d.cols} array, ${d.flexLines} flexible line(s): ${grid}`);
       console.log(`  ${Object.keys(rtl.sources).length} RTL files + testbench + design.json in ${dir} (${ms.toFixed(0)} ms)`);
     });
 

@@ -152,7 +152,8 @@ function planFromOptions(o: Record<string, unknown>): LayerPlan {
 function layersOfBlock(o: Record<string, unknown>, d: ElaboratedDesign): LayerInput[] {
   const model = loadModel(String(o.block));
   const x = generateActivations("qkv", o.tokens as number, model.graph.input.channels, o.seed as number);
-  const { layers, fold } = blockLayers(d, model.graph, x, planFromOptions(o));
+  // Without salient lanes there is no TOBE permutation to fold: every linear keeps its channel order.
+  const { layers, fold } = blockLayers(d, model.graph, x, ARCHS[d.arch].salient ? planFromOptions(o) : { salientType: "none" });
   log(`block: ${model.graph.name}: ${fold.plan.length} linear(s), ${fold.explicitReorders} explicit reorder(s) left after folding the quantizer's TOBE permutations`);
   for (const e of fold.plan.filter((p) => p.placement === "explicit")) log(`block:   ${e.linear} keeps an explicit reorder: ${e.refusal?.reason ?? ""}`);
   return layers;

@@ -6,6 +6,7 @@
  * hybrid grid's saving is measured on the whole accelerator. Results are cached by a hash of
  * the sources, the script and the Yosys version.
  */
+import { ARCHS } from "./parts.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -46,14 +47,15 @@ export interface DesignArea {
 export interface AreaReport {
   design: string;
   yosys: string;
+  /** The design itself (named for Oltron's hybrid grid; any architecture's design). */
   hybrid: DesignArea;
-  /** The same configuration with every row flexible. */
-  allFlexible: DesignArea;
+  /** The same configuration with every row flexible (architectures with flexible lines only). */
+  allFlexible?: DesignArea;
   /** 1 - hybrid / all-flexible, for the PE grid alone and for the whole accelerator's logic. */
-  saving: { peGrid: number; whole: number };
+  saving?: { peGrid: number; whole: number };
   /** Cells of one flexible PE over one efficient PE (the paper reports about 2.7x). */
   flexOverEff?: number;
-  cached: { hybrid: boolean; allFlexible: boolean };
+  cached: { hybrid: boolean; allFlexible?: boolean };
 }
 
 /** Bump when the synthesis script or the result format changes: old cache entries are ignored. */
@@ -74,7 +76,7 @@ async function yosys(): Promise<string> {
 function roleOf(d: ElaboratedDesign, module: string): Role {
   const part = module.slice(d.prefix.length + 1);
   if (part === "array" || part.startsWith("pe_")) return "pe grid";
-  if (part === "decoder") return "decoder";
+  if (part.startsWith("decoder")) return "decoder";
   if (part.startsWith("ram_")) return "buffers";
   if (part === "ctrl") return "control";
   return "pipeline and AXI";
@@ -194,6 +196,10 @@ export function allFlexibleVariant(d: ElaboratedDesign): ElaboratedDesign {
 
 export async function areaReport(d: ElaboratedDesign, log: (s: string) => void = () => {}): Promise<AreaReport> {
   const hybrid = await synthDesign(d, log);
+  // Only a grid with flexible lines has an all-flexible counterpart to weigh it against.
+  if (!ARCHS[d.arch].salient) {
+    return { design: d.name, yosys: await yosys(), hybrid: hybrid.area, cached: { hybrid: hybrid.cached } };
+  }
   const flex = d.flexLines === d.rows ? hybrid : await synthDesign(allFlexibleVariant(d), log);
   const cellsOf = (a: DesignArea, part: string) => a.modules.find((m) => m.module.endsWith(`_${part}`))?.cells;
   const eff = cellsOf(hybrid.area, "pe_eff");
@@ -215,25 +221,26 @@ export async function areaReport(d: ElaboratedDesign, log: (s: string) => void =
 export function formatArea(a: AreaReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const h = a.hybrid;
+  const flex = a.allFlexible;
   const lines = [
     `Area of the whole accelerator ${a.design} (${a.yosys}; generic gates, memories kept as memories)`,
     "",
-    "| part | logic cells | of which flip-flops | memory bits | all-flexible: logic cells |",
-    "|---|---|---|---|---|",
+    `| part | logic cells | of which flip-flops | memory bits |${flex ? " all-flexible: logic cells |" : ""}`,
+    `|---|---|---|---|${flex ? "---|" : ""}`,
   ];
   for (const r of ROLES) {
     const ffs = h.modules.filter((m) => m.role === r).reduce((s, m) => s + m.flipFlops * m.instances, 0);
-    lines.push(`| ${r} | ${h.byRole[r].cells} | ${ffs} | ${h.byRole[r].memoryBits} | ${a.allFlexible.byRole[r].cells} |`);
+    lines.push(`| ${r} | ${h.byRole[r].cells} | ${ffs} | ${h.byRole[r].memoryBits} |${flex ? ` ${flex.byRole[r].cells} |` : ""}`);
   }
-  lines.push(`| **whole accelerator** | **${h.cells}** | ${h.flipFlops} | ${h.memoryBits} | **${a.allFlexible.cells}** |`);
+  lines.push(`| **whole accelerator** | **${h.cells}** | ${h.flipFlops} | ${h.memoryBits} |${flex ? ` **${flex.cells}** |` : ""}`);
   lines.push("");
-  lines.push(`Hybrid grid saving against all-flexible: ${pct(a.saving.peGrid)} of the PE grid, ${pct(a.saving.whole)} of the whole accelerator's logic.`);
+  if (a.saving) lines.push(`Hybrid grid saving against all-flexible: ${pct(a.saving.peGrid)} of the PE grid, ${pct(a.saving.whole)} of the whole accelerator's logic.`);
   if (a.flexOverEff) lines.push(`One flexible PE = ${a.flexOverEff.toFixed(2)}x an efficient PE (the paper reports about 2.7x).`);
   lines.push("");
   lines.push("| module | instances | cells each | memory bits each |");
   lines.push("|---|---|---|---|");
   for (const m of h.modules) lines.push(`| ${m.module} | ${m.instances} | ${m.cells} | ${m.memoryBits} |`);
   lines.push("");
-  lines.push(`${a.cached.hybrid && a.cached.allFlexible ? "From the synthesis cache" : "Synthesised now"} (${path.join(cacheRoot(), "area")}).`);
+  lines.push(`${a.cached.hybrid && a.cached.allFlexible !== false ? "From the synthesis cache" : "Synthesised now"} (${path.join(cacheRoot(), "area")}).`);
   return lines.join("\n");
 }

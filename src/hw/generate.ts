@@ -207,6 +207,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     pairs: R / 2,
     bottomExt: signExt(psum, 32, "bottom"),
     prodExt12: signExt(12, psum, "prod"),
+    effProdExt: signExt(8, psum, "prod"),
     prodExt15: signExt(15, psum, "shifted"),
     typeOkExpr: codes.map((c) => `(f_type == 32'd${c})`).join(" || "),
     modeExpr: d.decoder === "ovp" ? `f_type == 32'd${FORMAT_CODE["ovp-flint"]}` : "f_type == 32'd2",
