@@ -40,8 +40,22 @@ describe("oltron formats", () => {
     expect(r.stdout.split("\n").length).toBe(257);
     const bad = await oltron("formats", "fp16");
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr).toContain("unknown type 'fp16': expected one of int4, fp8, fp12");
+    expect(bad.stderr).toContain("unknown format 'fp16': expected one of int4, fp8, fp12, int8, ovp-int, ovp-flint");
     expect(bad.stderr).not.toContain("    at ");
+  });
+
+  it("prints the int8 and OVP tables of the other architectures", async () => {
+    const i8 = JSON.parse((await oltron("formats", "int8", "--json")).stdout);
+    expect(i8.length).toBe(256);
+    expect(i8[0x80].value).toBe(-128);
+    // OVP flint, from docs/formats.md: magnitude code 100 is 16, an outlier 0111 is (2 + 1) << (3 + 3) = 192.
+    const fl = JSON.parse((await oltron("formats", "ovp-flint", "--json")).stdout);
+    expect(fl[0b0100].normal).toEqual({ shift: 4, int: 1 });
+    expect(fl[0b0111].outlier).toEqual({ shift: 6, int: 3 });
+    expect(fl[0b1000].normal).toBeNull();
+    const text = (await oltron("formats", "ovp-int")).stdout;
+    expect(text).toContain("victim marker");
+    expect(text.split("\n").length).toBe(19);
   });
 });
 

@@ -59,12 +59,6 @@ describe("determinism", () => {
     const o = generateLayer({ type: "o_proj", m: 4, k: 1024, n: 1, seed: 1 });
     expect(q.salientChannels).not.toEqual(o.salientChannels);
   });
-
-  it("is fast: m=256, k=4096 well under a second", () => {
-    const t0 = performance.now();
-    generateActivations("down", 256, 4096, 1);
-    expect(performance.now() - t0).toBeLessThan(500);
-  });
 });
 
 describe("LLaMA-like statistics (K=4096, M=64)", () => {
