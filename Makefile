@@ -1,7 +1,7 @@
 # Oltron generator. `make demo` and `make test` each work alone on a fresh machine.
 SHELL := /bin/bash
 NODE_STAMP := node_modules/.oltron-stamp
-APT_TOOLS := verilator iverilog yosys chromium procps python3-numpy
+APT_TOOLS := verilator iverilog yosys chromium procps python3-numpy opensta qflow-tech-osu018
 OLTRON := node bin/oltron.js
 
 .PHONY: deps demo test bench clean lint build tools
@@ -11,7 +11,8 @@ deps: tools $(NODE_STAMP) build
 # System tools come from Debian's packages; installed only when missing. Chromium is the
 # browser the report test drives (playwright-core; Playwright's own download does not work here);
 # procps gives `ps`, which the interrupt tests use to look for leftover processes; python3-numpy
-# runs the PyTorch-side fake-quantization helper (examples/pytorch) against the export.
+# runs the PyTorch-side fake-quantization helper (examples/pytorch) against the export;
+# opensta (sta) and qflow-tech-osu018 (the OSU 0.18 um standard-cell liberty) are the PPA flow.
 tools:
 	@missing=""; \
 	command -v verilator >/dev/null || missing="$$missing verilator"; \
@@ -20,6 +21,8 @@ tools:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ps >/dev/null || missing="$$missing procps"; \
 	python3 -c "import numpy" 2>/dev/null || missing="$$missing python3-numpy"; \
+	command -v sta >/dev/null || missing="$$missing opensta"; \
+	[ -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib ] || missing="$$missing qflow-tech-osu018"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing from Debian packages"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

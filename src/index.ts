@@ -18,6 +18,9 @@ export {
 } from "./hw/design.js";
 export { generateRtl, type GeneratedRtl } from "./hw/generate.js";
 export { areaReport, type AreaReport } from "./hw/area.js";
+export { siliconReport, mapModule, formatSilicon, LIBRARY, type SiliconReport, type ModuleSilicon, type RamSilicon, type TimingPath } from "./hw/silicon.js";
+export { ramCost, RAM_TABLE, type RamCost } from "./hw/ramcost.js";
+export { ARCHS, ARCH_NAMES, PE_KINDS, DECODER_KINDS, type ArchName, type ActFormat } from "./hw/parts.js";
 export { writeDesign, loadDesign } from "./flows/design.js";
 
 // Data river.

@@ -20,6 +20,7 @@ import { writeFileAtomic } from "../core/files.js";
 import { generateRtl } from "../hw/generate.js";
 import { Rng } from "../core/rng.js";
 import { generateLayer, type LayerType } from "../data/synthetic.js";
+import { benchPeArea, peAreaMarkdown } from "./pe-area.js";
 
 
 
@@ -33,7 +34,7 @@ export interface PerfOptions {
   sizes?: number[];
 }
 
-export const PERF_SECTIONS = ["golden", "generation", "layers", "speed"] as const;
+export const PERF_SECTIONS = ["golden", "generation", "layers", "speed", "pe-area"] as const;
 export type PerfSection = (typeof PERF_SECTIONS)[number];
 export const SPEED_SIZES = [16, 32, 64] as const;
 
@@ -202,6 +203,7 @@ export async function runPerfBench(opts: PerfOptions) {
       else process.env.OLTRON_CACHE = savedCache;
     }
 
+    const peArea = want("pe-area") ? await benchPeArea(log) : [];
     const result = {
       generatedAt: new Date().toISOString(),
       machine: { cpus: os.cpus().length, node: process.version },
@@ -210,6 +212,7 @@ export async function runPerfBench(opts: PerfOptions) {
       generation,
       layers,
       simulationSpeed: speed,
+      peArea,
     };
     fs.mkdirSync(opts.out, { recursive: true });
     writeFileAtomic(path.join(opts.out, "perf.json"), JSON.stringify(result, null, 1) + "\n");
@@ -307,6 +310,7 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
       `| ${s.design} | ${s.pes} | ${s.buildSeconds.toFixed(1)} | ${Math.round(s.simCyclesPerSecond)} | ${(s.macsPerSecond / 1e6).toFixed(1)}M | ${s.bare.buildSeconds.toFixed(1)} | ${Math.round(s.bare.cyclesPerSecond)} | ${s.speedRatio.toFixed(2)} | ${s.buildRatio.toFixed(2)} | ${s.verdict} | ${
         s.threaded ? `${s.threaded.threads} threads: ${Math.round(s.threaded.simCyclesPerSecond)} cycles/s (${s.threaded.gain.toFixed(2)}x; ${s.threaded.speedRatio.toFixed(2)} of the single-threaded bare array), build ${s.threaded.buildSeconds.toFixed(1)} s` : "not measured"} |`),
     "",
+    ...(r.peArea.length ? [peAreaMarkdown(r.peArea)] : []),
   ];
   return lines.join("\n");
 }

@@ -12,6 +12,7 @@ import { decodeInt8, decodeOvpPair, OVP_VICTIM } from "../core/actformats.js";
 import { PE_KINDS } from "../hw/parts.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { areaReport, formatArea } from "../hw/area.js";
+import { formatSilicon, siliconReport } from "../hw/silicon.js";
 import { ERROR_CODES, errorCodesMarkdown, registerMapMarkdown, registers } from "../hw/registers.js";
 import { addDesignOptions, designFromOptions, log } from "./options.js";
 
@@ -99,13 +100,16 @@ export function registerReportCommands(program: Command): void {
       if (o.json) console.log(JSON.stringify(r.report, null, 1));
       (o.json ? log : console.log)(`wrote ${path.join(r.dir, "report.html")} (open it in a browser; it works offline) and ${r.files.filter((f) => f !== "report.html").join(", ")} in ${r.dir}`);
     });
-  addDesignOptions(report.command("area").description("Yosys area of the whole accelerator (PE grid, decoder, buffers, control, pipeline and AXI), hybrid vs all-flexible"))
+  addDesignOptions(report.command("area").description(
+    "area (um^2) and Fmax of the whole accelerator on the OSU 0.18 um cells (Yosys + OpenSTA; RAMs from the RAM table, docs/ppa.md), per module and part; Yosys generic cells beside (hybrid vs all-flexible for Oltron)",
+  ))
     .option("--design <dir>", "a design folder written by 'oltron generate' (instead of the design flags)")
-    .option("--json", "print JSON")
+    .option("--json", "print JSON: {silicon, cells}")
     .action(async (o: Record<string, unknown>) => {
       const d = o.design !== undefined ? loadDesign(String(o.design)) : designFromOptions(o);
-      const a = await areaReport(d, log);
-      console.log(o.json ? JSON.stringify(a, null, 1) : formatArea(a));
+      const silicon = await siliconReport(d, log);
+      const cells = await areaReport(d, log);
+      console.log(o.json ? JSON.stringify({ silicon, cells }, null, 1) : `${formatSilicon(silicon)}\n\n## Generic cells (secondary)\n\n${formatArea(cells)}`);
     });
   addDesignOptions(report.command("registers").description("the AXI4-Lite register map and the error codes of a design (markdown, or --json)"))
     .option("--json", "print JSON")

@@ -73,7 +73,7 @@ async function yosys(): Promise<string> {
   }
 }
 
-function roleOf(d: ElaboratedDesign, module: string): Role {
+export function roleOf(d: ElaboratedDesign, module: string): Role {
   const part = module.slice(d.prefix.length + 1);
   if (part === "array" || part.startsWith("pe_")) return "pe grid";
   if (part.startsWith("decoder")) return "decoder";
