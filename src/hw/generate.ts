@@ -13,8 +13,12 @@ import { CTRL_ABORT, CTRL_START, ERROR_CODES, IRQ_DONE, IRQ_ERROR, REG_ADDR_BITS
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 
-/** The generated files, in dependency order (leaves first); the RAM modules come before ctrl. */
-export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "top"] as const;
+/**
+ * The generated files, in dependency order (leaves first); the RAM modules come before ctrl.
+ * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters) and stats
+ * (per-descriptor statistics).
+ */
+export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "stats", "top"] as const;
 
 /** One synchronous RAM shape (templates/ram.v.hbs); its module name carries the shape. */
 export interface RamShape {
@@ -232,7 +236,8 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     tbQueue: Math.max(8, nOut + 2),
     regAddrBits: REG_ADDR_BITS,
     regAddrMsb: REG_ADDR_BITS - 1,
-    errors: ERROR_CODES,
+    // Each module declares the error codes it raises or compares: ERR_X = 8'd{{errCode.X}}.
+    errCode: Object.fromEntries(ERROR_CODES.map((e) => [e.name, e.code])),
     hasFp8: fp8,
     hasFp12: fp12,
     idBits,
