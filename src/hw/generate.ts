@@ -15,10 +15,10 @@ const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 
 /**
  * The generated files, in dependency order (leaves first); the RAM modules come before ctrl.
- * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters) and stats
- * (per-descriptor statistics).
+ * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters), the pipeline
+ * stages accum and writeback (AXI4 write master), and stats (per-descriptor statistics).
  */
-export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "stats", "top"] as const;
+export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "accum", "writeback", "stats", "top"] as const;
 
 /** One synchronous RAM shape (templates/ram.v.hbs); its module name carries the shape. */
 export interface RamShape {
