@@ -16,9 +16,12 @@ const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 /**
  * The generated files, in dependency order (leaves first); the RAM modules come before ctrl.
  * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters), the pipeline
- * stages accum and writeback (AXI4 write master), and stats (per-descriptor statistics).
+ * stages preload, compute (decoder and array), accum and writeback (AXI4 write master), and
+ * stats (per-descriptor statistics).
  */
-export const RTL_PARTS = ["pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "accum", "writeback", "stats", "top"] as const;
+export const RTL_PARTS = [
+  "pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "preload", "compute", "accum", "writeback", "stats", "top",
+] as const;
 
 /** One synchronous RAM shape (templates/ram.v.hbs); its module name carries the shape. */
 export interface RamShape {
@@ -89,13 +92,13 @@ function blockWordsExpr(x: string, rowsPerWord: number, wordsPerRow: number): st
   return x;
 }
 
-/** Write port of a buffer RAM for the read beat at word index rb_idx of slot rb_slot. */
+/** Write port of a buffer RAM for the read beat rb_data at word index rb_idx of slot rb_slot. */
 function bufferWrite(depth: number, wordsPerEntry: number, W: number): { addr: string; data: string; mask: string } {
   const lgD = lg(depth);
   const lgE = lg(wordsPerEntry);
   return {
     addr: lgD === 0 ? "rb_slot" : `{rb_slot, rb_idx[${lgE + lgD - 1}:${lgE}]}`,
-    data: wordsPerEntry === 1 ? "m_axi_rdata" : `{${wordsPerEntry}{m_axi_rdata}}`,
+    data: wordsPerEntry === 1 ? "rb_data" : `{${wordsPerEntry}{rb_data}}`,
     mask: wordsPerEntry === 1 ? "1'b1" : `${wordsPerEntry}'d1 << rb_idx[${lgE - 1}:0]`,
   };
 }
@@ -145,8 +148,8 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const descWords = d.descriptorWords;
   const descCapture =
     W >= 512
-      ? W === 512 ? "desc_reg <= m_axi_rdata;" : "desc_reg <= m_axi_rdata[511:0];"
-      : `desc_reg[{rb_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= m_axi_rdata;`;
+      ? W === 512 ? "desc_reg <= rb_data;" : "desc_reg <= rb_data[511:0];"
+      : `desc_reg[{rb_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= rb_data;`;
   const lgB = lg(W / 8);
   const words4k = 4096 / (W / 8);
   const nOut = d.config.axiMaxReads;
@@ -161,7 +164,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const lgP = lg(ibDepth);
   const ibW = {
     addr: lgP === 1 ? "rb_slot" : `{rb_slot, rb_idx[${lgEw + lgP - 1}:${lgEw + 1}]}`,
-    data: d.act.wordsPerEntry === 1 ? "m_axi_rdata" : `{${d.act.wordsPerEntry}{m_axi_rdata}}`,
+    data: d.act.wordsPerEntry === 1 ? "rb_data" : `{${d.act.wordsPerEntry}{rb_data}}`,
     mask: d.act.wordsPerEntry === 1 ? "1'b1" : `${d.act.wordsPerEntry}'d1 << rb_idx[${lgEw - 1}:0]`,
   };
   const wbW = bufferWrite(wbDepth, d.wgt.wordsPerEntry, W);
