@@ -77,6 +77,7 @@ function roleOf(d: ElaboratedDesign, module: string): Role {
   if (part === "decoder") return "decoder";
   if (part.startsWith("ram_")) return "buffers";
   if (part === "ctrl") return "control";
+  // top and the modules it connects: runctl, axi_rd, loader, preload, compute, accum, writeback, stats.
   return "pipeline and AXI";
 }
 

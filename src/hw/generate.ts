@@ -15,12 +15,12 @@ const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 
 
 /**
  * The generated files, in dependency order (leaves first); the RAM modules come before ctrl.
- * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters), the pipeline
- * stages preload, compute (decoder and array), accum and writeback (AXI4 write master), and
- * stats (per-descriptor statistics).
+ * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters), axi_rd (AXI4
+ * read master), the pipeline stages loader, preload, compute (decoder and array), accum and
+ * writeback (AXI4 write master), and stats (per-descriptor statistics).
  */
 export const RTL_PARTS = [
-  "pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "preload", "compute", "accum", "writeback", "stats", "top",
+  "pe_eff", "pe_flex", "decoder", "array", "ctrl", "runctl", "axi_rd", "loader", "preload", "compute", "accum", "writeback", "stats", "top",
 ] as const;
 
 /** One synchronous RAM shape (templates/ram.v.hbs); its module name carries the shape. */
@@ -267,7 +267,9 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     pad4k: 32 - lg(words4k),
     addrLimitWords: 2 ** (32 - lgB),
     descBaseWordExpr: `{${lgB}'d0, ctl_desc_base[31:${lgB}]}`,
-    arAddrExpr: `{x_addr[${31 - lgB}:0], ${lgB}'d0}`,
+    // Word addresses between the loader and the read master: the bits a 32-bit byte address holds.
+    wordAddrMsb: 31 - lgB,
+    arAddrExpr: `{req_addr, ${lgB}'d0}`,
     awAddrExpr: `{aw_addr[${31 - lgB}:0], ${lgB}'d0}`,
     xIdxBits,
     xIdxMsb: xIdxBits - 1,
