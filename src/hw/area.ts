@@ -79,6 +79,7 @@ export function roleOf(d: ElaboratedDesign, module: string): Role {
   if (part.startsWith("decoder")) return "decoder";
   if (part.startsWith("ram_")) return "buffers";
   if (part === "ctrl") return "control";
+  // top and the modules it connects: runctl, axi_rd, loader, preload, compute, accum, writeback, stats.
   return "pipeline and AXI";
 }
 

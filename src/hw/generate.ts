@@ -14,8 +14,15 @@ import { CTRL_ABORT, CTRL_START, ERROR_CODES, IRQ_DONE, IRQ_ERROR, REG_ADDR_BITS
 
 const TEMPLATE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "templates");
 
-/** The generated files, in dependency order (leaves first); the RAM modules come before ctrl. */
-export const RTL_PARTS = ["pe_eff", "pe_flex", "pe_w4a8", "pe_ovp", "decoder", "array", "ctrl", "top"] as const;
+/**
+ * The generated files, in dependency order (leaves first); the RAM modules come before ctrl.
+ * Below the top: ctrl (AXI4-Lite slave), runctl (run start/stop and counters), axi_rd (AXI4
+ * read master), the pipeline stages loader, preload, compute (decoder and array), accum and
+ * writeback (AXI4 write master), and stats (per-descriptor statistics).
+ */
+export const RTL_PARTS = [
+  "pe_eff", "pe_flex", "pe_w4a8", "pe_ovp", "decoder", "array", "ctrl", "runctl", "axi_rd", "loader", "preload", "compute", "accum", "writeback", "stats", "top",
+] as const;
 
 /** The template a part of this design is generated from, or null when the design has no such part. */
 function partTemplate(d: ElaboratedDesign, part: (typeof RTL_PARTS)[number]): { template: string; file: string } | null {
@@ -103,13 +110,13 @@ function blockWordsExpr(x: string, rowsPerWord: number, wordsPerRow: number): st
   return x;
 }
 
-/** Write port of a buffer RAM for the read beat at word index rb_idx of slot rb_slot. */
+/** Write port of a buffer RAM for the read beat rb_data at word index rb_idx of slot rb_slot. */
 function bufferWrite(depth: number, wordsPerEntry: number, W: number): { addr: string; data: string; mask: string } {
   const lgD = lg(depth);
   const lgE = lg(wordsPerEntry);
   return {
     addr: lgD === 0 ? "rb_slot" : `{rb_slot, rb_idx[${lgE + lgD - 1}:${lgE}]}`,
-    data: wordsPerEntry === 1 ? "m_axi_rdata" : `{${wordsPerEntry}{m_axi_rdata}}`,
+    data: wordsPerEntry === 1 ? "rb_data" : `{${wordsPerEntry}{rb_data}}`,
     mask: wordsPerEntry === 1 ? "1'b1" : `${wordsPerEntry}'d1 << rb_idx[${lgE - 1}:0]`,
   };
 }
@@ -159,8 +166,8 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const descWords = d.descriptorWords;
   const descCapture =
     W >= 512
-      ? W === 512 ? "desc_reg <= m_axi_rdata;" : "desc_reg <= m_axi_rdata[511:0];"
-      : `desc_reg[{rb_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= m_axi_rdata;`;
+      ? W === 512 ? "desc_reg <= rb_data;" : "desc_reg <= rb_data[511:0];"
+      : `desc_reg[{rb_idx[${lg(descWords) - 1}:0], ${lg(W)}'d0} +: ${W}] <= rb_data;`;
   const lgB = lg(W / 8);
   const words4k = 4096 / (W / 8);
   const nOut = d.config.axiMaxReads;
@@ -175,7 +182,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
   const lgP = lg(ibDepth);
   const ibW = {
     addr: lgP === 1 ? "rb_slot" : `{rb_slot, rb_idx[${lgEw + lgP - 1}:${lgEw + 1}]}`,
-    data: d.act.wordsPerEntry === 1 ? "m_axi_rdata" : `{${d.act.wordsPerEntry}{m_axi_rdata}}`,
+    data: d.act.wordsPerEntry === 1 ? "rb_data" : `{${d.act.wordsPerEntry}{rb_data}}`,
     mask: d.act.wordsPerEntry === 1 ? "1'b1" : `${d.act.wordsPerEntry}'d1 << rb_idx[${lgEw - 1}:0]`,
   };
   const wbW = bufferWrite(wbDepth, d.wgt.wordsPerEntry, W);
@@ -278,7 +285,8 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     tbQueue: Math.max(8, nOut + 2),
     regAddrBits: REG_ADDR_BITS,
     regAddrMsb: REG_ADDR_BITS - 1,
-    errors: ERROR_CODES,
+    // Each module declares the error codes it raises or compares: ERR_X = 8'd{{errCode.X}}.
+    errCode: Object.fromEntries(ERROR_CODES.map((e) => [e.name, e.code])),
     hasFp8: fp8,
     hasFp12: fp12,
     idBits,
@@ -305,7 +313,9 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     pad4k: 32 - lg(words4k),
     addrLimitWords: 2 ** (32 - lgB),
     descBaseWordExpr: `{${lgB}'d0, ctl_desc_base[31:${lgB}]}`,
-    arAddrExpr: `{x_addr[${31 - lgB}:0], ${lgB}'d0}`,
+    // Word addresses between the loader and the read master: the bits a 32-bit byte address holds.
+    wordAddrMsb: 31 - lgB,
+    arAddrExpr: `{req_addr, ${lgB}'d0}`,
     awAddrExpr: `{aw_addr[${31 - lgB}:0], ${lgB}'d0}`,
     xIdxBits,
     xIdxMsb: xIdxBits - 1,
