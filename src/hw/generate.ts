@@ -319,6 +319,8 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     awAddrExpr: `{aw_addr[${31 - lgB}:0], ${lgB}'d0}`,
     xIdxBits,
     xIdxMsb: xIdxBits - 1,
+    // Longest transfer the unit testbench gives the read master: its buffer word index range, capped to keep runs short.
+    unitMaxWords: Math.min(2 ** xIdxBits - 1, 300),
     rowsMinus2: R - 2,
     statsBits: lg(d.config.statsDepth),
     statsMsb: lg(d.config.statsDepth) - 1,
@@ -341,6 +343,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
         ? "{t_valid, t_end, t_last, t_obank, t_first, t_m}"
         : "{ctl_sr[CTL_W*(CTL_D-1)-1:0], t_valid, t_end, t_last, t_obank, t_first, t_m}",
     outStrideMsb: out.strideBits - 1,
+    outStrideBits: out.strideBits,
     wbRowPadded: out.strideBits === 32 * C ? "wb_row" : `{ ${out.strideBits - 32 * C}'d0, wb_row }`,
     outPacked,
     outRowsPerWord: out.rowsPerWord,
@@ -425,6 +428,32 @@ export function generateRtl(d: ElaboratedDesign): GeneratedRtl {
     top: `${d.prefix}_top`,
     tbTop: `${d.prefix}_tb`,
   };
+}
+
+/**
+ * The unit testbenches of the AXI4 read master and the write-back (templates/unit_tb.v.hbs)
+ * of several designs, with the modules they drive, and a top that runs them side by side and
+ * ends when all have finished: one simulator build covers every configuration. Sources in
+ * compile order; test/units.test.ts builds and runs them.
+ */
+export function generateUnitBench(ds: ElaboratedDesign[]): { sources: Record<string, string>; top: string } {
+  const sources: Record<string, string> = {};
+  for (const d of ds) {
+    const rtl = generateRtl(d);
+    for (const part of ["axi_rd", "writeback"]) sources[`${d.prefix}_${part}.v`] = rtl.sources[`${d.prefix}_${part}.v`];
+    sources[`${d.prefix}_unit_tb.v`] = tidy(template("unit_tb")(templateContext(d)));
+  }
+  const top = "oltron_unit_all";
+  sources[`${top}.v`] = [
+    "// Runs the unit testbenches of several designs in one simulation; ends when all have finished.",
+    "`timescale 1ns/1ps",
+    `module ${top};`,
+    ...ds.map((d, i) => `    ${d.prefix}_unit_tb #(.STANDALONE(0)) u${i} ();`),
+    `    always @(posedge u0.clk) if (${ds.map((_, i) => `u${i}.finished`).join(" && ")}) $finish;`,
+    "endmodule",
+    "",
+  ].join("\n");
+  return { sources, top };
 }
 
 /** Collapses the blank lines template conditionals leave behind. */
