@@ -35,6 +35,12 @@ const FLOW_VERSION = 1;
 const STA_PERIOD_NS = 10;
 /** ABC's delay target for mapping, buffering and sizing (ps): a 250 MHz goal the mapper works towards. */
 const ABC_TARGET_PS = 4000;
+/** The clock and the ports' delays every STA run states: ports registered outside at no delay. */
+const CONSTRAIN = [
+  `create_clock -name clk -period ${STA_PERIOD_NS} [get_ports clk]`,
+  "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+  "set_output_delay 0 -clock clk [all_outputs]",
+];
 /**
  * Timing-driven mapping with buffering and gate sizing: without them a high-fanout net of X1
  * cells reads as a 100 ns path, which no real flow would leave.
@@ -193,11 +199,6 @@ export async function siliconReport(d: ElaboratedDesign, log: (s: string) => voi
     // OpenSTA reads no concatenations on the left of an assignment.
     "write_verilog -noattr -noexpr -nohex -nodec -simple-lhs mapped.v",
   ].join("\n");
-  const constrain = [
-    `create_clock -name clk -period ${STA_PERIOD_NS} [get_ports clk]`,
-    "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-    "set_output_delay 0 -clock clk [all_outputs]",
-  ];
   const tcl = [
     "read_liberty cells.lib",
     "read_liberty rams.lib",
@@ -205,62 +206,76 @@ export async function siliconReport(d: ElaboratedDesign, log: (s: string) => voi
     ...[...logicModules, rtl.top].flatMap((m) => [
       "read_verilog mapped.v",
       `link_design ${m}`,
-      ...constrain,
+      ...CONSTRAIN,
       `puts "=== ${m}"`,
       "report_checks -path_delay max -digits 3",
     ]),
   ].join("\n");
   const ramLib = ramLiberty(rams);
-  const key = sha256(JSON.stringify({
-    v: FLOW_VERSION, yosysV, staV, libSha, ys, tcl, ramLib, table: RAM_TABLE.version, files: names.map((n) => [n, sha256(rtl.sources[n])]),
-  })).slice(0, 16);
-  const cacheFile = path.join(cacheRoot(), "silicon", `${key}.json`);
-  if (fs.existsSync(cacheFile)) {
-    try {
-      return { ...(JSON.parse(fs.readFileSync(cacheFile, "utf8")) as SiliconReport), cached: true };
-    } catch {
-      // A damaged entry is rebuilt below.
-    }
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-silicon-"));
-  const untrack = trackTemp(dir);
-  try {
-    for (const n of names) fs.writeFileSync(path.join(dir, n), rtl.sources[n]);
-    fs.writeFileSync(path.join(dir, "cells.lib"), lib);
-    fs.writeFileSync(path.join(dir, "rams.lib"), ramLib);
-    fs.writeFileSync(path.join(dir, "map.ys"), ys + "\n");
-    fs.writeFileSync(path.join(dir, "sta.tcl"), tcl + "\nexit\n");
+  const inputs = { ...rtl.sources, "cells.lib": lib, "rams.lib": ramLib, "map.ys": ys + "\n", "sta.tcl": tcl + "\nexit\n" };
+  const key = { v: FLOW_VERSION, yosysV, staV, libSha, table: RAM_TABLE.version };
+  return runFlow<SiliconReport>(`design-${d.name}`, key, inputs, async (dir) => {
     log(`silicon: mapping ${d.name} to ${LIBRARY.name} with yosys (${logicModules.length} logic modules, each once; RAMs from the RAM table)...`);
     const t0 = performance.now();
-    const y = await runChild("yosys", ["-q", "-s", "map.ys"], { cwd: dir });
-    if (y.exitCode !== 0) throw new Error(`yosys failed on ${d.name}:\n${y.all.split("\n").slice(-20).join("\n")}`);
-    log(`silicon: mapped in ${((performance.now() - t0) / 1000).toFixed(0)} s; timing ${logicModules.length + 1} modules with OpenSTA...`);
-    const s = await runChild("sta", ["-no_splash", "-exit", "sta.tcl"], { cwd: dir });
-    if (s.exitCode !== 0 || /^Error/m.test(s.all)) throw new Error(`OpenSTA failed on ${d.name}:\n${s.all.split("\n").filter((l) => /Error|error/.test(l)).slice(0, 10).join("\n")}`);
+    const { sta, stat } = await mapAndTime(dir, d.name, () => log(`silicon: mapped in ${((performance.now() - t0) / 1000).toFixed(0)} s; timing ${logicModules.length + 1} modules with OpenSTA...`));
     const timings = new Map<string, TimingPath | undefined>();
-    for (const block of s.all.split(/^=== /m).slice(1)) {
+    for (const block of sta.split(/^=== /m).slice(1)) {
       const m = block.slice(0, block.indexOf("\n")).trim();
       timings.set(m, parseReportChecks(block, STA_PERIOD_NS));
     }
-    const stat = JSON.parse(fs.readFileSync(path.join(dir, "stat.json"), "utf8").split("\n").filter((l) => !/^\s+[\w$\\]+\s+\d+\s*$/.test(l)).join("\n")) as {
-      modules: Record<string, { num_cells_by_type: Record<string, number> }>;
-    };
-    const report = summarize(d, rtl.top, stat.modules, timings, rams, libertyAreas(lib), { libSha, yosysV, staV });
+    return summarize(d, rtl.top, stat, timings, rams, libertyAreas(lib), { libSha, yosysV, staV });
+  });
+}
+
+type YosysStat = Record<string, { num_cells_by_type: Record<string, number> }>;
+
+/**
+ * Runs a flow step in a scratch folder holding `inputs`, unless a result for the same inputs
+ * and `key` is cached; a damaged cache entry is recomputed.
+ */
+async function runFlow<T extends object>(tag: string, key: object, inputs: Record<string, string>, compute: (dir: string) => Promise<T>): Promise<T & { cached: boolean }> {
+  const names = Object.keys(inputs).sort();
+  const hash = sha256(JSON.stringify({ key, files: names.map((n) => [n, sha256(inputs[n])]) })).slice(0, 16);
+  const cacheFile = path.join(cacheRoot(), "silicon", `${hash}.json`);
+  if (fs.existsSync(cacheFile)) {
+    try {
+      return { ...(JSON.parse(fs.readFileSync(cacheFile, "utf8")) as T), cached: true };
+    } catch {
+      // A damaged entry is recomputed below.
+    }
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `oltron-silicon-${tag.replace(/[^\w-]/g, "_")}-`));
+  const untrack = trackTemp(dir);
+  try {
+    for (const n of names) fs.writeFileSync(path.join(dir, n), inputs[n]);
+    const result = await compute(dir);
     fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
-    writeFileAtomic(cacheFile, JSON.stringify(report));
-    return { ...report, cached: false };
+    writeFileAtomic(cacheFile, JSON.stringify(result));
+    return { ...result, cached: false };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     untrack();
   }
 }
 
+/** Yosys (map.ys) then OpenSTA (sta.tcl) in `dir`: the timing report and the cell statistics. */
+async function mapAndTime(dir: string, what: string, mapped: () => void = () => {}): Promise<{ sta: string; stat: YosysStat }> {
+  const y = await runChild("yosys", ["-q", "-s", "map.ys"], { cwd: dir });
+  if (y.exitCode !== 0) throw new Error(`yosys failed on ${what}:\n${y.all.split("\n").slice(-20).join("\n")}`);
+  mapped();
+  const s = await runChild("sta", ["-no_splash", "-exit", "sta.tcl"], { cwd: dir });
+  if (s.exitCode !== 0 || /^Error/m.test(s.all)) throw new Error(`OpenSTA failed on ${what}:\n${s.all.split("\n").filter((l) => /Error|error/.test(l)).slice(0, 10).join("\n")}`);
+  // Yosys 0.23's `stat -json` interleaves a few plain-text hierarchy lines: drop them.
+  const text = fs.readFileSync(path.join(dir, "stat.json"), "utf8").split("\n").filter((l) => !/^\s+[\w$\\]+\s+\d+\s*$/.test(l)).join("\n");
+  const raw = (JSON.parse(text) as { modules: YosysStat }).modules;
+  return { sta: s.all, stat: Object.fromEntries(Object.entries(raw).map(([m, v]) => [m.replace(/^\\/, ""), v])) };
+}
+
 function summarize(
-  d: ElaboratedDesign, top: string, raw: Record<string, { num_cells_by_type: Record<string, number> }>,
+  d: ElaboratedDesign, top: string, stat: YosysStat,
   timings: Map<string, TimingPath | undefined>, rams: RamShape[], cellArea: Map<string, number>,
   v: { libSha: string; yosysV: string; staV: string },
 ): SiliconReport {
-  const stat = Object.fromEntries(Object.entries(raw).map(([m, s]) => [m.replace(/^\\/, ""), s]));
   const ramByName = new Map(rams.map((r) => [r.name, r]));
   const instances = new Map<string, number>([[top, 1]]);
   const visit = (m: string, n: number) => {
@@ -370,36 +385,14 @@ export async function mapModule(files: Record<string, string>, top: string, para
     "read_liberty cells.lib",
     "read_verilog mapped.v",
     "link_design mapped_top",
-    `create_clock -name clk -period ${STA_PERIOD_NS} [get_ports clk]`,
-    "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-    "set_output_delay 0 -clock clk [all_outputs]",
+    ...CONSTRAIN,
     "report_checks -path_delay max -digits 3",
   ].join("\n");
-  const key = sha256(JSON.stringify({ v: FLOW_VERSION, yosysV, staV, lib: sha256(lib), ys, tcl, files: names.map((n) => [n, sha256(files[n])]) })).slice(0, 16);
-  const cacheFile = path.join(cacheRoot(), "silicon", `module-${key}.json`);
-  if (fs.existsSync(cacheFile)) {
-    try {
-      return { ...(JSON.parse(fs.readFileSync(cacheFile, "utf8")) as ModuleMapping), cached: true };
-    } catch {
-      // A damaged entry is rebuilt below.
-    }
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-silicon-"));
-  const untrack = trackTemp(dir);
-  try {
-    for (const n of names) fs.writeFileSync(path.join(dir, n), files[n]);
-    fs.writeFileSync(path.join(dir, "cells.lib"), lib);
-    fs.writeFileSync(path.join(dir, "map.ys"), ys + "\n");
-    fs.writeFileSync(path.join(dir, "sta.tcl"), tcl + "\nexit\n");
-    const y = await runChild("yosys", ["-q", "-s", "map.ys"], { cwd: dir });
-    if (y.exitCode !== 0) throw new Error(`yosys failed on ${top}:\n${y.all.split("\n").slice(-20).join("\n")}`);
-    const st = await runChild("sta", ["-no_splash", "-exit", "sta.tcl"], { cwd: dir });
-    if (st.exitCode !== 0 || /^Error/m.test(st.all)) throw new Error(`OpenSTA failed on ${top}:\n${st.all.slice(0, 2000)}`);
-    const stat = JSON.parse(fs.readFileSync(path.join(dir, "stat.json"), "utf8").split("\n").filter((l) => !/^\s+[\w$\\]+\s+\d+\s*$/.test(l)).join("\n")) as {
-      modules: Record<string, { num_cells_by_type: Record<string, number> }>;
-    };
+  const inputs = { ...files, "cells.lib": lib, "map.ys": ys + "\n", "sta.tcl": tcl + "\nexit\n" };
+  return runFlow<ModuleMapping>(`module-${top}`, { v: FLOW_VERSION, yosysV, staV }, inputs, async (dir) => {
+    const { sta, stat } = await mapAndTime(dir, top);
     const cellArea = libertyAreas(lib);
-    const byType = Object.values(stat.modules)[0]?.num_cells_by_type ?? {};
+    const byType = Object.values(stat)[0]?.num_cells_by_type ?? {};
     let areaUm2 = 0;
     let cells = 0;
     let flipFlops = 0;
@@ -408,13 +401,7 @@ export async function mapModule(files: Record<string, string>, top: string, para
       cells += count;
       if (/^DFF/.test(type)) flipFlops += count;
     }
-    const timing = parseReportChecks(st.all, STA_PERIOD_NS);
-    const m: ModuleMapping = { module: top, areaUm2, cells, flipFlops, ...(timing ? { timing } : {}) };
-    fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
-    writeFileAtomic(cacheFile, JSON.stringify(m));
-    return { ...m, cached: false };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-    untrack();
-  }
+    const timing = parseReportChecks(sta, STA_PERIOD_NS);
+    return { module: top, areaUm2, cells, flipFlops, ...(timing ? { timing } : {}) };
+  });
 }
