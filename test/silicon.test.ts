@@ -4,6 +4,9 @@
  * references. Silicon is judged here; speed is not (that is `make bench`).
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { benchPeArea, PE_AREA_TARGET } from "../src/bench/pe-area.js";
 import { ramCost } from "../src/hw/ramcost.js";
@@ -91,5 +94,23 @@ describe("the whole accelerator on the liberty", () => {
     const again = await siliconReport(d);
     expect(again.cached).toBe(true);
     expect(again.totalAreaUm2).toBe(r.totalAreaUm2);
+  }, 1_800_000);
+});
+
+describe("oltron report area", () => {
+  const OLTRON = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "oltron.js");
+  it("prints um^2 and Fmax first, generic cells second, and the same as JSON", async () => {
+    const json = await execa("node", [OLTRON, "report", "area", "--preset", "tiny", "--json"], { reject: false, all: true });
+    expect(json.exitCode, json.all).toBe(0);
+    const r = JSON.parse(json.stdout);
+    expect(r.silicon.design).toBe(r.cells.design);
+    expect(r.silicon.timing.fmaxMHz).toBeGreaterThan(0);
+    expect(r.silicon.totalAreaUm2).toBeGreaterThan(r.silicon.ramAreaUm2);
+    expect(r.silicon.library.name).toBe("osu018_stdcells");
+    expect(r.cells.hybrid.cells).toBeGreaterThan(0);
+    const text = await execa("node", [OLTRON, "report", "area", "--preset", "tiny"], { reject: false, all: true });
+    expect(text.exitCode, text.all).toBe(0);
+    expect(text.stdout.indexOf("Fmax")).toBeLessThan(text.stdout.indexOf("Generic cells"));
+    expect(text.stdout).toMatch(/Area [0-9.]+ mm\^2: logic [0-9.]+ mm\^2 \(liberty cell areas\), RAM [0-9.]+ mm\^2 \(RAM table/);
   }, 1_800_000);
 });
