@@ -118,11 +118,11 @@ export function ramLiberty(rams: RamShape[]): string {
   const unique = new Map(rams.map((r) => [r.name, r]));
   const types = new Set<number>();
   const cells: string[] = [];
-  const setup = (pin: string) => `      timing() { related_pin : "clk"; timing_type : setup_rising; rise_constraint(scalar) { values("${RAM_TABLE.setupNs}"); } fall_constraint(scalar) { values("${RAM_TABLE.setupNs}"); } }`;
+  const setup = () => `      timing() { related_pin : "clk"; timing_type : setup_rising; rise_constraint(scalar) { values("${RAM_TABLE.setupNs}"); } fall_constraint(scalar) { values("${RAM_TABLE.setupNs}"); } }`;
   const inBus = (name: string, bits: number) => {
-    if (bits === 1) return `    pin(${name}) { direction : input; capacitance : ${RAM_TABLE.pinCapPf};\n${setup(name)}\n    }`;
+    if (bits === 1) return `    pin(${name}) { direction : input; capacitance : ${RAM_TABLE.pinCapPf};\n${setup()}\n    }`;
     types.add(bits);
-    return `    bus(${name}) { bus_type : bus${bits}; direction : input; capacitance : ${RAM_TABLE.pinCapPf};\n${setup(name)}\n    }`;
+    return `    bus(${name}) { bus_type : bus${bits}; direction : input; capacitance : ${RAM_TABLE.pinCapPf};\n${setup()}\n    }`;
   };
   for (const r of unique.values()) {
     const c = ramCost(r.width, r.depth);
