@@ -9,6 +9,9 @@ import { zodToJsonSchema } from "zod-to-json-schema";
 const count = z.number().int().min(0);
 /** Counters are NaN (null in JSON) when a run was stopped before the host could read them. */
 const counter = count.nullable();
+const access = z.object({ writes: count, reads: count });
+const ramAccesses = z.object({ ibuf: access, wbuf: access, acc: access, out: access, stats: access });
+const stage = z.object({ busy: count, stall: count, idle: count });
 const latency = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
 
 export const simResultSchema = z.object({
@@ -40,7 +43,15 @@ export const simResultSchema = z.object({
     error: z.object({ sqnrDb: z.number().nullable(), mse: z.number() }).optional(),
     traffic: z.object({ read: count, written: count }).passthrough(),
     cycles: z.object({ total: count, busy: count, stall: count, utilization: z.number(), ideal: z.number() }).optional(),
+    events: z.object({
+      tokens: count, macs: z.record(count), decoder: z.record(count), activity: z.number().min(0).max(1), toggles: count,
+      ram: ramAccesses, dram: z.object({ readBytes: count, writtenBytes: count }), source: z.literal("rtl monitors + manifest"),
+    }).optional(),
   }).passthrough()),
+  events: z.object({
+    ram: ramAccesses, cycles: count,
+    stages: z.object({ read: stage, preload: stage, issue: stage, write: stage }),
+  }).optional(),
   drainCycles: count.optional(),
   mismatches: count,
   firstMismatches: z.array(z.object({ layer: z.string(), token: count, channel: count, expected: z.number(), actual: z.number() })),

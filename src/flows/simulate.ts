@@ -10,6 +10,7 @@ import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
 import { loadManifest } from "../image/manifest.js";
+import { runEvents, type LayerEvents, type RunEvents } from "./events.js";
 import { layerTraffic, type LayerTraffic } from "../image/traffic.js";
 import { IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus } from "../sim/driver.js";
 import { buildSim, traceFormatOf, type Simulator } from "../sim/build.js";
@@ -60,7 +61,11 @@ export interface SimResult {
      * the run stopped first or the layer lies beyond the design's statsDepth descriptors.
      */
     cycles?: LayerCycles;
+    /** What the layer cost in events (flows/events.ts): MACs per PE kind and mode, decoder modes, RAM and DRAM accesses. */
+    events?: LayerEvents;
   }[];
+  /** Whole-run RAM accesses and per-stage busy / stalled / idle cycles, from the testbench monitors. */
+  events?: RunEvents;
   /** Cycles after the last layer's last token was issued: pipeline drain and final write-back. */
   drainCycles?: number;
   mismatches: number;
@@ -181,6 +186,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   let mismatches = 0;
   const compare = opts.compare !== false && run.status === "done";
   const perLayer = layerCycles(d, man, run);
+  const events = runEvents(d, man, run);
   // Recomputed every run (it is fast): a stale or edited expected file is never trusted.
   const golden = compare ? runGolden(imagesDir, man) : [];
   for (const [i, l] of man.layers.entries()) {
@@ -200,6 +206,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
       ...(golden[i]?.error ? { error: { sqnrDb: golden[i].error!.sqnrDb, mse: golden[i].error!.mse } } : {}),
       traffic: layerTraffic(man, l),
       ...(perLayer.layers[i] ? { cycles: perLayer.layers[i] } : {}),
+      ...(events?.layers[i] ? { events: events.layers[i] } : {}),
     });
   }
   if (run.status === "done") {
@@ -235,6 +242,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     macsPerSecond: macs / Math.max(run.wallSeconds, 1e-9),
     layers,
     ...(perLayer.drain !== undefined ? { drainCycles: perLayer.drain } : {}),
+    ...(events ? { events: events.run } : {}),
     mismatches,
     firstMismatches,
     provenance: {

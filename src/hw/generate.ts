@@ -88,7 +88,7 @@ function engine(): typeof Handlebars {
   hb = Handlebars.create();
   hb.registerHelper("concat", (...args: unknown[]) => args.slice(0, -1).join(""));
   hb.registerPartial("header", fs.readFileSync(path.join(TEMPLATE_DIR, "header.hbs"), "utf8"));
-  for (const partial of ["weights", "tb_memory", "tb_host", "unit_tb_rd", "unit_tb_wr"]) hb.registerPartial(partial, fs.readFileSync(path.join(TEMPLATE_DIR, `${partial}.hbs`), "utf8"));
+  for (const partial of ["weights", "tb_memory", "tb_events", "tb_host", "unit_tb_rd", "unit_tb_wr"]) hb.registerPartial(partial, fs.readFileSync(path.join(TEMPLATE_DIR, `${partial}.hbs`), "utf8"));
   return hb;
 }
 
@@ -236,6 +236,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     laneBits,
     laneBitsMinus1: laneBits - 1,
     laneMsb: laneBits - 1,
+    laneWidenExpr: `{${64 - laneBits}'d0, dut.u_compute.is_sw}`,
     pad32Lane: 32 - laneBits,
     effRowsBits: `${laneBits}'d${EFF}`,
     actRowMsb: actRowBits - 1,

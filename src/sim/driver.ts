@@ -113,6 +113,35 @@ export function wallClockLimit(maxCycles: number, pes: number, simulator: Simula
 
 export type RunStatus = "done" | "timeout" | "error" | "protocol";
 
+/** What the testbench's monitors counted on the accelerator's own signals during the run. */
+export interface RawEvents {
+  /** Port accesses per on-chip RAM role (ibuf, wbuf, acc, out, stats). */
+  ram: Record<string, { writes: number; reads: number }>;
+  /** Cycles per pipeline stage (read, preload, issue, write) busy and stalled; run: cycles of the run. */
+  stages: Record<string, { busy: number; stall: number }>;
+  /** Per descriptor (the first statsDepth), what entered the array. */
+  descriptors: { tokens: number; salientLanes: number; secondMode: number; outlierPairs: number; toggles: number }[];
+}
+
+/** The result file's "ev" and "evd" lines (templates/tb_events.hbs writes them). */
+export function parseEvents(lines: readonly string[]): RawEvents | undefined {
+  const ev: RawEvents = { ram: {}, stages: {}, descriptors: [] };
+  let seen = false;
+  for (const line of lines) {
+    const f = line.split(/\s+/);
+    if (f[0] === "ev" && f.length === 5) {
+      seen = true;
+      const [a, b] = [Number(f[3]), Number(f[4])];
+      if (f[1] === "ram") ev.ram[f[2]] = { writes: a, reads: b };
+      else ev.stages[f[2]] = { busy: a, stall: b };
+    } else if (f[0] === "evd" && f.length === 7) {
+      const [tokens, salientLanes, secondMode, outlierPairs, toggles] = f.slice(2).map(Number);
+      ev.descriptors[Number(f[1])] = { tokens, salientLanes, secondMode, outlierPairs, toggles };
+    }
+  }
+  return seen ? ev : undefined;
+}
+
 export interface RawRun {
   status: RunStatus;
   /** The accelerator's ERROR code (hw/registers.ts) when status is "error". */
@@ -132,6 +161,8 @@ export interface RawRun {
   statsCount: number;
   /** Per descriptor, in order, the first statsDepth of them: CYCLES_TOTAL and CYCLES_BUSY (bits 31:0) when its last token was issued. */
   descriptorStats: { issueEnd: number; busy: number }[];
+  /** The testbench's event monitors (templates/tb_events.hbs); absent when the run stopped before the host read its counters. */
+  events?: RawEvents;
   wallSeconds: number;
   /** Output words [outLo, outHi] of the run, or undefined when it did not finish. */
   outputs?: Block;
@@ -210,7 +241,7 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
     }
     const resultLines = fs.readFileSync(resultFile, "utf8").trim().split("\n").map((line) => line.trim());
     const kv = Object.fromEntries(
-      resultLines.filter((line) => !line.startsWith("stat ")).map((line) => line.split(/\s+/, 2) as [string, string]),
+      resultLines.filter((line) => !/^(stat|ev|evd) /.test(line)).map((line) => line.split(/\s+/, 2) as [string, string]),
     );
     const descriptorStats = resultLines.filter((line) => line.startsWith("stat ")).map((line) => {
       const [, , end, busy] = line.split(/\s+/).map(Number);
@@ -249,6 +280,7 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
       wordsWritten: num("words_written"),
       statsCount: num("stats_count"),
       descriptorStats,
+      events: status === "done" ? parseEvents(resultLines) : undefined,
       wallSeconds,
       outputs,
       outLo,
