@@ -13,6 +13,8 @@ import { PE_KINDS } from "../hw/parts.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
 import { areaReport, formatArea } from "../hw/area.js";
 import { formatSilicon, siliconReport } from "../hw/silicon.js";
+import { formatEnergy, layerEnergy } from "../flows/energy.js";
+import { loadRun } from "../flows/run-folder.js";
 import { ERROR_CODES, errorCodesMarkdown, registerMapMarkdown, registers } from "../hw/registers.js";
 import { addDesignOptions, designFromOptions, log } from "./options.js";
 
@@ -110,6 +112,23 @@ export function registerReportCommands(program: Command): void {
       const silicon = await siliconReport(d, log);
       const cells = await areaReport(d, log);
       console.log(o.json ? JSON.stringify({ silicon, cells }, null, 1) : `${formatSilicon(silicon)}\n\n## Generic cells (secondary)\n\n${formatArea(cells)}`);
+    });
+  report.command("energy")
+    .description("energy per layer and per token of a co-simulated run, by part (PE grid, decoder, pipeline and control, buffers, DRAM, leakage), TOPS/W and TOPS/mm^2 at Fmax: the run's RTL event counts priced by OpenSTA power, the RAM table and a DRAM pJ/bit (docs/ppa.md)")
+    .argument("<run-folder>", "a run folder written by 'oltron verify' (design/ and images/sim-result.json)")
+    .option("--json", "print JSON")
+    .action(async (folder: string, o: { json?: boolean }) => {
+      const { d, result } = loadRun(folder);
+      const silicon = await siliconReport(d, log);
+      const layers = result.layers.map((l) => {
+        if (!l.events || !l.cycles) throw new UserError(`${folder}: layer ${l.name} has no event counts or cycles in sim-result.json (the run did not finish, or the layer lies past the design's statsDepth descriptors; raise --stats-depth)`);
+        return { name: l.name, m: l.m, k: l.k, n: l.n, cycles: l.cycles.total, energy: layerEnergy(d, silicon, { m: l.m, k: l.k, n: l.n, cycles: l.cycles.total, events: l.events }) };
+      });
+      if (o.json) {
+        console.log(JSON.stringify({ design: d.name, arch: d.arch, fmaxMHz: silicon.timing.fmaxMHz, areaMm2: silicon.totalAreaUm2 / 1e6, layers }, null, 1));
+        return;
+      }
+      console.log(formatEnergy(d.name, silicon, layers));
     });
   addDesignOptions(report.command("registers").description("the AXI4-Lite register map and the error codes of a design (markdown, or --json)"))
     .option("--json", "print JSON")

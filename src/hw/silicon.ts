@@ -19,6 +19,7 @@ import { clog2, type ElaboratedDesign } from "./design.js";
 import { generateRtl, ramShapes, type RamShape } from "./generate.js";
 import { roleOf, type Role, ROLES } from "./area.js";
 import { RAM_TABLE, ramCost, type RamCost } from "./ramcost.js";
+import { parsePower, powerScript, stripInstances, type ModulePower } from "./power.js";
 
 /** The standard-cell library: Debian's qflow-tech-osu018 (OSU 0.18 um, typical corner, 1.8 V). */
 export const LIBRARY = {
@@ -30,7 +31,7 @@ export const LIBRARY = {
 } as const;
 
 /** Bump when a script or the result format changes: old cache entries are ignored. */
-const FLOW_VERSION = 1;
+const FLOW_VERSION = 2;
 /** The clock STA is asked about; Fmax comes from the slack, so any period that is met or not works. */
 const STA_PERIOD_NS = 10;
 /** ABC's delay target for mapping, buffering and sizing (ps): a 250 MHz goal the mapper works towards. */
@@ -65,6 +66,8 @@ export interface ModuleSilicon {
   flipFlops: number;
   /** The module alone, its ports registered outside at no delay (OpenSTA). */
   timing?: TimingPath;
+  /** Energy per cycle of one instance, its submodules and RAMs excluded (OpenSTA report_power; hw/power.ts). */
+  power?: ModulePower;
 }
 
 export interface RamSilicon extends RamCost {
@@ -223,7 +226,9 @@ export async function siliconReport(d: ElaboratedDesign, log: (s: string) => voi
       const m = block.slice(0, block.indexOf("\n")).trim();
       timings.set(m, parseReportChecks(block, STA_PERIOD_NS));
     }
-    return summarize(d, rtl.top, stat, timings, rams, libertyAreas(lib), { libSha, yosysV, staV });
+    log(`silicon: power per module with OpenSTA (quiet cycle and each input group switching)...`);
+    const power = await modulePower(dir, logicModules.filter((m) => m !== rtl.top), new Set([...logicModules, ...ramNames]), d.name);
+    return summarize(d, rtl.top, stat, timings, rams, libertyAreas(lib), { libSha, yosysV, staV }, power);
   });
 }
 
@@ -271,10 +276,19 @@ async function mapAndTime(dir: string, what: string, mapped: () => void = () => 
   return { sta: s.all, stat: Object.fromEntries(Object.entries(raw).map(([m, v]) => [m.replace(/^\\/, ""), v])) };
 }
 
+/** OpenSTA's power analysis of every logic module alone (hw/power.ts), on the netlist just mapped in `dir`. */
+async function modulePower(dir: string, modules: string[], strip: ReadonlySet<string>, what: string): Promise<Map<string, ModulePower>> {
+  fs.writeFileSync(path.join(dir, "power.v"), stripInstances(fs.readFileSync(path.join(dir, "mapped.v"), "utf8"), strip));
+  fs.writeFileSync(path.join(dir, "power.tcl"), powerScript(modules));
+  const s = await runChild("sta", ["-no_splash", "-exit", "power.tcl"], { cwd: dir });
+  if (s.exitCode !== 0 || /^Error/m.test(s.all)) throw new Error(`OpenSTA power analysis failed on ${what} (exit ${s.exitCode}):\n${s.all.split("\n").filter((l) => /rror/.test(l)).slice(0, 10).join("\n")}`);
+  return parsePower(s.all);
+}
+
 function summarize(
   d: ElaboratedDesign, top: string, stat: YosysStat,
   timings: Map<string, TimingPath | undefined>, rams: RamShape[], cellArea: Map<string, number>,
-  v: { libSha: string; yosysV: string; staV: string },
+  v: { libSha: string; yosysV: string; staV: string }, power: Map<string, ModulePower>,
 ): SiliconReport {
   const ramByName = new Map(rams.map((r) => [r.name, r]));
   const instances = new Map<string, number>([[top, 1]]);
@@ -300,7 +314,8 @@ function summarize(
       if (/^DFF/.test(type)) flipFlops += count;
     }
     const timing = timings.get(module);
-    return { module, role: roleOf(d, module), instances: instances.get(module) ?? 0, areaUm2, cells, flipFlops, ...(timing ? { timing } : {}) };
+    const pw = power.get(module);
+    return { module, role: roleOf(d, module), instances: instances.get(module) ?? 0, areaUm2, cells, flipFlops, ...(timing ? { timing } : {}), ...(pw ? { power: pw } : {}) };
   });
   modules.sort((a, b) => ROLES.indexOf(a.role) - ROLES.indexOf(b.role) || a.module.localeCompare(b.module));
   const ramRows: RamSilicon[] = [...new Map(rams.map((r) => [r.name, r])).values()].map((r) => ({
