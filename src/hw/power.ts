@@ -9,7 +9,8 @@
  * alone), and the extra energy per cycle of each port group switching at activity 0.5 (toggles
  * per bit per cycle); the energy model (flows/energy.ts) scales the extra linearly to the
  * activity measured in co-simulation. Why linear: OpenSTA's propagation is probabilistic and
- * first order in the input densities (test/silicon.test.ts checks it at 0.25 against 0.5).
+ * first order in the input densities (checked by hand on the efficient PE of an 8x8 design:
+ * 0.465 mW quiet, 2.00 mW with the operands at 0.5, 1.23 mW at 0.25, the linear figure).
  * The clock is 10 ns: dynamic energy per cycle does not depend on it; leakage is reported
  * apart, in watts.
  */
