@@ -62,13 +62,13 @@ describe("the energy model", () => {
   const ram = { ibuf: { writes: 10, reads: 40 }, wbuf: { writes: 0, reads: 0 }, acc: { writes: 0, reads: 0 }, out: { writes: 0, reads: 0 }, stats: { writes: 0, reads: 0 } };
   const cost: LayerCost = {
     m: 5, k: 4, n: 4, cycles: 100,
-    events: { tokens: 20, macs: { "eff/int4": 320 }, decoder: {}, activity: 0.25, toggles: 80, ram, dram: { readBytes: 100, writtenBytes: 28 }, source: "rtl monitors + manifest" },
+    events: { tokens: 20, macs: { "eff/int4": 320 }, decoder: {}, activity: 0.25, toggles: 80, psumActivity: 0.5, psumToggles: 0, ram, dram: { readBytes: 100, writtenBytes: 28 }, source: "rtl monitors + manifest" },
   };
 
   it("adds each part as docs/ppa.md states, by hand", () => {
     const e = layerEnergy(d, si, cost);
-    // 16 PEs x 100 cycles x 2 pJ + 320 operations x (10 + 4) x 0.25.
-    expect(e.parts["pe grid"]).toBeCloseTo(3200 + 320 * 14 * 0.25, 9);
+    // 16 PEs x 100 cycles x 2 pJ + 320 operations x (10 x 0.25 + 4 x 0.5).
+    expect(e.parts["pe grid"]).toBeCloseTo(3200 + 320 * (10 * 0.25 + 4 * 0.5), 9);
     // 100 cycles x (50 + 100 x 0.1).
     expect(e.parts["pipeline and control"]).toBeCloseTo(100 * 60, 9);
     // 40 reads x 3 + 10 one-lane writes x 5 / lanes, plus 2 x 1000 nW x 1 us.
@@ -87,7 +87,7 @@ describe("the energy model", () => {
     expect(dram2.parts.dram).toBe(2 * base.parts.dram);
     expect(dram2.parts["pe grid"]).toBe(base.parts["pe grid"]);
     const act2 = layerEnergy(d, si, cost, { ram: 1, dram: 1, activity: 2, library: 1 });
-    expect(act2.parts["pe grid"]).toBeCloseTo(3200 + 320 * 14 * 0.5, 9);
+    expect(act2.parts["pe grid"]).toBeCloseTo(3200 + 320 * (10 * 0.5 + 4 * 1), 9);
   });
 });
 

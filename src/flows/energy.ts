@@ -3,7 +3,8 @@
  * (hw/silicon.ts): every term names its source.
  * - PE grid: per PE kind, OpenSTA's quiet-cycle energy x PEs x cycles (the clock into every
  *   flip-flop, every cycle), plus per PE operation the operand and partial-sum energy at the
- *   switching activity measured in co-simulation (toggles of the array's activation row).
+ *   switching activities measured in co-simulation (toggles of the array's activation row, and
+ *   of column 0's partial sum as it leaves the array, standing for every PE's).
  * - Decoder: per token row, OpenSTA's row energy at the measured activity.
  * - Pipeline, AXI and control logic: OpenSTA's quiet-cycle energy x cycles, plus its inputs at
  *   a control activity (CONTROL_ACTIVITY, an assumption the sensitivity study varies).
@@ -63,6 +64,7 @@ export function layerEnergy(d: ElaboratedDesign, si: SiliconReport, c: LayerCost
   const fmaxMHz = si.timing.fmaxMHz;
   const seconds = c.cycles / (fmaxMHz * 1e6);
   const act = Math.min(1, c.events.activity * s.activity);
+  const psum = Math.min(1, c.events.psumActivity * s.activity);
   const ctl = Math.min(1, CONTROL_ACTIVITY * s.activity);
   const parts = Object.fromEntries(ENERGY_PARTS.map((p) => [p, 0])) as Record<EnergyPart, number>;
   const opsPerKind = new Map<string, number>();
@@ -79,8 +81,7 @@ export function layerEnergy(d: ElaboratedDesign, si: SiliconReport, c: LayerCost
     if (m.role === "pe grid" && part.startsWith("pe_")) {
       const kind = Object.keys(PE_MODULE).find((k) => PE_MODULE[k] === part);
       const ops = kind ? opsPerKind.get(kind) ?? 0 : 0;
-      // The partial sums switch like the operands feeding them: the measured row activity.
-      parts["pe grid"] += m.instances * c.cycles * pw.idlePj + ops * ((pw.perActivityPj.operand ?? 0) * act + (pw.perActivityPj.psum ?? 0) * act);
+      parts["pe grid"] += m.instances * c.cycles * pw.idlePj + ops * ((pw.perActivityPj.operand ?? 0) * act + (pw.perActivityPj.psum ?? 0) * psum);
     } else if (m.role === "decoder") {
       parts.decoder += c.events.tokens * (pw.perActivityPj.row ?? 0) * act + c.cycles * pw.idlePj;
     } else if (m.role === "pe grid") {
@@ -112,7 +113,7 @@ export function layerEnergy(d: ElaboratedDesign, si: SiliconReport, c: LayerCost
     topsPerMm2: ops / seconds / 1e12 / (si.totalAreaUm2 / 1e6),
     fmaxMHz, seconds,
     sources: {
-      "pe grid": "OpenSTA report_power per PE kind (quiet cycle + operand/psum at the co-simulated activity)",
+      "pe grid": "OpenSTA report_power per PE kind (quiet cycle + operand and psum at the co-simulated activities)",
       decoder: "OpenSTA report_power of the decoder at the co-simulated activity",
       "pipeline and control": `OpenSTA report_power per module (quiet cycle + inputs at activity ${CONTROL_ACTIVITY}, assumed)`,
       buffers: "RAM table (CACTI 7, 180 nm) per access and leakage",

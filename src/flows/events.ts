@@ -30,6 +30,9 @@ export interface LayerEvents {
   /** Bits of the array's activation row that toggled, over the row width x tokens. */
   activity: number;
   toggles: number;
+  /** Toggles of column 0's partial sum leaving the array, over its psumBits x tokens. */
+  psumActivity: number;
+  psumToggles: number;
   /** RAM port accesses (from the manifest; their run sums equal the RTL monitors). */
   ram: RamAccesses;
   /** External memory traffic in bytes (from the manifest; run sums equal the AXI beats counted). */
@@ -130,8 +133,8 @@ export function runEvents(d: ElaboratedDesign, man: Manifest, run: RawRun): { la
     }
     const s = descs.reduce((a, x) => ({
       tokens: a.tokens + x.tokens, salientLanes: a.salientLanes + x.salientLanes, secondMode: a.secondMode + x.secondMode,
-      outlierPairs: a.outlierPairs + x.outlierPairs, toggles: a.toggles + x.toggles,
-    }), { tokens: 0, salientLanes: 0, secondMode: 0, outlierPairs: 0, toggles: 0 });
+      outlierPairs: a.outlierPairs + x.outlierPairs, toggles: a.toggles + x.toggles, psumToggles: a.psumToggles + x.psumToggles,
+    }), { tokens: 0, salientLanes: 0, secondMode: 0, outlierPairs: 0, toggles: 0, psumToggles: 0 });
     const expectTokens = lr.ibuf.reads / 2;
     if (s.tokens !== expectTokens) {
       throw new Error(`layer ${l.name}: the monitors counted ${s.tokens} token rows issued, its manifest implies ${expectTokens}`);
@@ -143,6 +146,8 @@ export function runEvents(d: ElaboratedDesign, man: Manifest, run: RawRun): { la
       decoder: layerDecoder(d, l, s.tokens, s.secondMode),
       toggles: s.toggles,
       activity: s.tokens > 0 ? s.toggles / (s.tokens * d.act.rowBits) : 0,
+      psumToggles: s.psumToggles,
+      psumActivity: s.tokens > 0 ? Math.min(1, s.psumToggles / (s.tokens * d.config.psumBits)) : 0,
       ram: lr,
       dram: { readBytes: t.read * wordBytes, writtenBytes: t.written * wordBytes },
       source: "rtl monitors + manifest",

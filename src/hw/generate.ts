@@ -221,6 +221,7 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     modeUsed: both || d.decoder === "ovp",
     typesList: types.join(",") || "none",
     psumMsb: psum - 1,
+    psumBits: psum,
     psumPad4: psum - 4,
     wFileMsb: 4 * R - 1,
     wRowMsb: clog2(R) - 1,

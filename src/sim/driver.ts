@@ -120,7 +120,7 @@ export interface RawEvents {
   /** Cycles per pipeline stage (read, preload, issue, write) busy and stalled; run: cycles of the run. */
   stages: Record<string, { busy: number; stall: number }>;
   /** Per descriptor (the first statsDepth), what entered the array. */
-  descriptors: { tokens: number; salientLanes: number; secondMode: number; outlierPairs: number; toggles: number }[];
+  descriptors: { tokens: number; salientLanes: number; secondMode: number; outlierPairs: number; toggles: number; psumToggles: number }[];
 }
 
 /** The result file's "ev" and "evd" lines (templates/tb_events.hbs writes them). */
@@ -134,9 +134,9 @@ export function parseEvents(lines: readonly string[]): RawEvents | undefined {
       const [a, b] = [Number(f[3]), Number(f[4])];
       if (f[1] === "ram") ev.ram[f[2]] = { writes: a, reads: b };
       else ev.stages[f[2]] = { busy: a, stall: b };
-    } else if (f[0] === "evd" && f.length === 7) {
-      const [tokens, salientLanes, secondMode, outlierPairs, toggles] = f.slice(2).map(Number);
-      ev.descriptors[Number(f[1])] = { tokens, salientLanes, secondMode, outlierPairs, toggles };
+    } else if (f[0] === "evd" && f.length === 8) {
+      const [tokens, salientLanes, secondMode, outlierPairs, toggles, psumToggles] = f.slice(2).map(Number);
+      ev.descriptors[Number(f[1])] = { tokens, salientLanes, secondMode, outlierPairs, toggles, psumToggles };
     }
   }
   return seen ? ev : undefined;
