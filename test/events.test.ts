@@ -6,12 +6,18 @@
  */
 import { describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
-import { runEvents, layerRamAccesses } from "../src/flows/events.js";
+import { layerEvents, runEvents, layerRamAccesses } from "../src/flows/events.js";
+import { simulateDesign } from "../src/flows/simulate.js";
+import { writeImageDir } from "../src/flows/quantize.js";
+import { generateRtl } from "../src/hw/generate.js";
+import { buildImageSet } from "../src/image/build.js";
+import { imageActivity } from "../src/image/activity.js";
+import { loadManifest } from "../src/image/manifest.js";
 import type { SimResult } from "../src/flows/simulate.js";
 import type { ElaboratedDesign } from "../src/hw/design.js";
 import type { QuantizedLayer } from "../src/quant/quantizer.js";
 import type { RawRun } from "../src/sim/driver.js";
-import { cosim, design, explain, formatCodeLayer, randomCodeLayer } from "./helpers/cosim.js";
+import { cosim, design, explain, formatCodeLayer, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
 
 const TINY_IO = { rows: 4, cols: 4, memWordBits: 64, bufferTokens: 64, loadSlots: 2 } as const;
 
@@ -142,6 +148,32 @@ describe("event monitors against the codes", () => {
     }
     expect(layers[1].geometry.salientLanes).toBe(2 * layers[1].geometry.s);
   });
+});
+
+describe("the images read in TypeScript see what the monitors see", () => {
+  for (const arch of ["oltron", "olive"] as const) {
+    it(`${arch}: rows, toggles, outlier pairs and salient lanes exactly; partial-sum toggles within 10%`, async () => {
+      const d = arch === "olive" ? design({ arch, ...TINY_IO }) : design({ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 128 });
+      const rng = new Rng(94);
+      const layers = arch === "olive"
+        ? [formatCodeLayer(d, { name: "a", m: 150, k: 13, n: 9, format: "ovp-flint", act: () => (rng.u32() % 5 === 0 ? 8 : rng.u32() & 15), wgt: () => rng.u32() })]
+        : [randomCodeLayer(d, rng, { name: "a", m: 150, k: 64, n: 24, type: "fp12", salient: 6 })];
+      const dir = tmpDir(`act-${arch}`);
+      writeImageDir(dir, buildImageSet(d, layers, { allowOverflow: true }));
+      const r = await simulateDesign(d, generateRtl(d), dir, { log: () => {} });
+      expect(r.pass).toBe(true);
+      const man = loadManifest(dir);
+      const img = imageActivity(d, dir, man, man.layers[0]);
+      const ev = r.layers[0].events!;
+      expect(img.tokens).toBe(ev.tokens);
+      expect(img.toggles).toBe(ev.toggles);
+      const fromImages = layerEvents(d, man, man.layers[0], img, "images + manifest");
+      expect(fromImages.macs).toEqual(ev.macs);
+      expect(fromImages.decoder).toEqual(ev.decoder);
+      expect(fromImages.ram).toEqual(ev.ram);
+      expect(Math.abs(img.psumToggles - ev.psumToggles)).toBeLessThanOrEqual(0.1 * ev.psumToggles);
+    });
+  }
 });
 
 describe("monitors and manifest must agree", () => {

@@ -37,7 +37,8 @@ export interface LayerEvents {
   ram: RamAccesses;
   /** External memory traffic in bytes (from the manifest; run sums equal the AXI beats counted). */
   dram: { readBytes: number; writtenBytes: number };
-  source: "rtl monitors + manifest";
+  /** Where the array counts came from: the testbench monitors, or the images read in TypeScript (image/activity.ts). */
+  source: "rtl monitors + manifest" | "images + manifest";
 }
 
 export interface RunEvents {
@@ -120,7 +121,6 @@ const zeroRam = (): RamAccesses => Object.fromEntries(RAM_ROLES.map((r) => [r, {
 export function runEvents(d: ElaboratedDesign, man: Manifest, run: RawRun): { layers: (LayerEvents | undefined)[]; run: RunEvents } | undefined {
   const ev: RawEvents | undefined = run.events;
   if (!ev || run.status !== "done") return undefined;
-  const wordBytes = man.memWordBits / 8;
   const layers: (LayerEvents | undefined)[] = [];
   let ram = zeroRam();
   for (const l of man.layers) {
@@ -139,19 +139,7 @@ export function runEvents(d: ElaboratedDesign, man: Manifest, run: RawRun): { la
     if (s.tokens !== expectTokens) {
       throw new Error(`layer ${l.name}: the monitors counted ${s.tokens} token rows issued, its manifest implies ${expectTokens}`);
     }
-    const t = layerTraffic(man, l);
-    layers.push({
-      tokens: s.tokens,
-      macs: layerMacs(d, l, s),
-      decoder: layerDecoder(d, l, s.tokens, s.secondMode),
-      toggles: s.toggles,
-      activity: s.tokens > 0 ? s.toggles / (s.tokens * d.act.rowBits) : 0,
-      psumToggles: s.psumToggles,
-      psumActivity: s.tokens > 0 ? Math.min(1, s.psumToggles / (s.tokens * d.config.psumBits)) : 0,
-      ram: lr,
-      dram: { readBytes: t.read * wordBytes, writtenBytes: t.written * wordBytes },
-      source: "rtl monitors + manifest",
-    });
+    layers.push(layerEvents(d, man, l, s, "rtl monitors + manifest"));
   }
   ram.stats.writes = Math.min(man.descriptorTable.count, d.config.statsDepth);
   for (const r of RAM_ROLES) {
@@ -169,6 +157,34 @@ export function runEvents(d: ElaboratedDesign, man: Manifest, run: RawRun): { la
     throw new Error(`the monitors counted ${stage("read").busy} read beats, the memory model ${run.axi.readBeats}`);
   }
   return { layers, run: { ram, cycles, stages: { read: stage("read"), preload: stage("preload"), issue: stage("issue"), write: stage("write") } } };
+}
+
+/** Counts of what entered the array during one layer (RTL monitors, or read from its images). */
+export interface ArrayCounts {
+  tokens: number;
+  salientLanes: number;
+  secondMode: number;
+  outlierPairs: number;
+  toggles: number;
+  psumToggles: number;
+}
+
+/** A layer's events from its array counts and its manifest entry. */
+export function layerEvents(d: ElaboratedDesign, man: Manifest, l: ManifestLayer, s: ArrayCounts, source: LayerEvents["source"]): LayerEvents {
+  const t = layerTraffic(man, l);
+  const wordBytes = man.memWordBits / 8;
+  return {
+    tokens: s.tokens,
+    macs: layerMacs(d, l, s),
+    decoder: layerDecoder(d, l, s.tokens, s.secondMode),
+    toggles: s.toggles,
+    activity: s.tokens > 0 ? s.toggles / (s.tokens * d.act.rowBits) : 0,
+    psumToggles: s.psumToggles,
+    psumActivity: s.tokens > 0 ? Math.min(1, s.psumToggles / (s.tokens * d.config.psumBits)) : 0,
+    ram: layerRamAccesses(d, man, l),
+    dram: { readBytes: t.read * wordBytes, writtenBytes: t.written * wordBytes },
+    source,
+  };
 }
 
 /** Bits per access of each RAM role (a masked write moves one lane). */

@@ -45,7 +45,7 @@ export const simResultSchema = z.object({
     cycles: z.object({ total: count, busy: count, stall: count, utilization: z.number(), ideal: z.number() }).optional(),
     events: z.object({
       tokens: count, macs: z.record(count), decoder: z.record(count), activity: z.number().min(0).max(1), toggles: count, psumActivity: z.number().min(0).max(1), psumToggles: count,
-      ram: ramAccesses, dram: z.object({ readBytes: count, writtenBytes: count }), source: z.literal("rtl monitors + manifest"),
+      ram: ramAccesses, dram: z.object({ readBytes: count, writtenBytes: count }), source: z.enum(["rtl monitors + manifest", "images + manifest"]),
     }).optional(),
   }).passthrough()),
   events: z.object({
