@@ -9,6 +9,7 @@ import { GENERATOR_VERSION } from "../hw/design.js";
 import { registerBenchCommands } from "./bench.js";
 import { registerCacheCommands } from "./cache.js";
 import { registerDesignCommands, registerReportCommands } from "./design.js";
+import { registerExploreCommand } from "./explore.js";
 import { registerPlanCommand } from "./plan.js";
 import { setVerbosity } from "./options.js";
 import { registerRunCommands } from "./run.js";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDesignCommands(program);
   registerRunCommands(program);
   registerReportCommands(program);
+  registerExploreCommand(program);
   registerPlanCommand(program);
   registerBenchCommands(program);
   registerCacheCommands(program);
