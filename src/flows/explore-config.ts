@@ -18,8 +18,8 @@ const layerSchema = z.object({
 
 export const exploreConfigSchema = z.object({
   archs: z.array(z.enum(ARCH_NAMES as unknown as [ArchName, ...ArchName[]])).min(1),
-  /** Square arrays, by their presets (<arch>-16x16, -32x32, -64x64). */
-  sizes: z.array(z.union([z.literal(16), z.literal(32), z.literal(64)])).min(1),
+  /** Square arrays, by their presets (<arch>-16x16, -32x32, -64x64; 4 and 8: tiny and small8). */
+  sizes: z.array(z.union([z.literal(4), z.literal(8), z.literal(16), z.literal(32), z.literal(64)])).min(1),
   /** Oltron only: flexible lines (default: the preset's). */
   flexLines: z.array(z.number().int().min(1).max(64)).min(1).optional(),
   /** Oltron only: the salient type of its decoder and plans. */

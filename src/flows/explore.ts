@@ -66,11 +66,11 @@ export interface PointResult {
   sensitivity: Record<keyof CostScales, [number, number]>;
 }
 
-/** The design of a point: the size's preset for the architecture, Oltron's lines and type set. */
+/** The design of a point: the size's preset for the architecture (tiny and small8 below 16), Oltron's lines and type set. */
 export function pointDesign(p: DesignPoint): ElaboratedDesign {
-  const preset = `${p.arch}-${p.size}x${p.size}`;
+  const preset = p.size === 4 ? "tiny" : p.size === 8 ? "small8" : `${p.arch}-${p.size}x${p.size}`;
   const over = ARCHS[p.arch].salient ? { ...(p.flexLines !== undefined ? { flexLines: p.flexLines } : {}), salientTypes: [p.salientType ?? "fp8"] } : {};
-  return elaborate(resolveConfig(over, preset));
+  return elaborate(resolveConfig({ arch: p.arch, ...over }, preset));
 }
 
 /** Every point of a sweep, in a stable order. */
