@@ -242,9 +242,16 @@ export function pareto<T>(rows: T[], up: (r: T) => number, down: (r: T) => numbe
   return rows.filter((a) => !rows.some((b) => b !== a && up(b) >= up(a) && down(b) <= down(a) && (up(b) > up(a) || down(b) < down(a))));
 }
 
-/** The silicon of every design of a sweep, once each (the flow caches across runs). */
-export async function sweepSilicon(designs: ElaboratedDesign[], log: (s: string) => void): Promise<Map<string, SiliconReport>> {
+/**
+ * The silicon of every design of a sweep, once each (the flow caches across runs), as many at
+ * a time as there are cores: Yosys and OpenSTA each use one.
+ */
+export async function sweepSilicon(designs: ElaboratedDesign[], log: (s: string) => void, jobs = os.cpus().length): Promise<Map<string, SiliconReport>> {
   const out = new Map<string, SiliconReport>();
-  for (const d of designs) if (!out.has(d.name)) out.set(d.name, await siliconReport(d, log));
+  const todo = [...new Map(designs.map((d) => [d.name, d])).values()];
+  const worker = async () => {
+    for (let d = todo.shift(); d; d = todo.shift()) out.set(d.name, await siliconReport(d, log));
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, todo.length)) }, worker));
   return out;
 }
