@@ -19,6 +19,12 @@ export {
 export { generateRtl, type GeneratedRtl } from "./hw/generate.js";
 export { areaReport, type AreaReport } from "./hw/area.js";
 export { siliconReport, mapModule, formatSilicon, LIBRARY, type SiliconReport, type ModuleSilicon, type RamSilicon, type TimingPath } from "./hw/silicon.js";
+export { layerEnergy, formatEnergy, DRAM_PJ_PER_BIT, CONTROL_ACTIVITY, ENERGY_PARTS, type LayerEnergy, type LayerCost, type CostScales } from "./flows/energy.js";
+export { runEvents, layerEvents, layerRamAccesses, type LayerEvents, type RunEvents } from "./flows/events.js";
+export { predictCycles, manifestCycles, type CyclePrediction } from "./image/cycles.js";
+export { imageActivity } from "./image/activity.js";
+export { explorePoints, evaluatePoint, blockResults, pareto, pointDesign, type ExplorePoint, type PointResult, type BlockResult } from "./flows/explore.js";
+export { loadExploreConfig, DEFAULT_EXPLORE, type ExploreConfig } from "./flows/explore-config.js";
 export { ramCost, RAM_TABLE, type RamCost } from "./hw/ramcost.js";
 export { ARCHS, ARCH_NAMES, PE_KINDS, DECODER_KINDS, type ArchName, type ActFormat } from "./hw/parts.js";
 export { writeDesign, loadDesign } from "./flows/design.js";
