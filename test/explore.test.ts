@@ -134,6 +134,25 @@ describe("oltron explore on a small sweep", () => {
     }
   }, 1_800_000);
 
+  it("--rtl-sample co-simulates each point's sample: bit-exact, the model's cycles and the images' counts equal", async () => {
+    const dir = tmpDir("explore-rtl");
+    const cfgFile = path.join(dir, "sweep.yaml");
+    fs.writeFileSync(cfgFile, "archs: [olive, oltron]\nsizes: [4]\nlayers: [{type: qkv, k: 48, n: 8}]\ntokens: 64\nevalTokens: 40\ncalibTokens: 16\nsampleN: 8\n");
+    const out = path.join(dir, "results");
+    const r = await execa("node", [OLTRON, "explore", "--config", cfgFile, "--out", out, "--rtl-sample"], { reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(0);
+    const rep = JSON.parse(fs.readFileSync(path.join(out, "explore.json"), "utf8"));
+    expect(rep.points.length).toBe(2);
+    for (const p of rep.points) {
+      expect(p.rtlSample.pass).toBe(true);
+      expect(p.rtlSample.cycles.model).toBe(p.rtlSample.cycles.rtl);
+      expect(p.rtlSample.toggles.images).toBe(p.rtlSample.toggles.rtl);
+      expect(p.rtlSample.outlierPairs.images).toBe(p.rtlSample.outlierPairs.rtl);
+    }
+    expect(rep.points.find((p: { point: { arch: string } }) => p.point.arch === "olive").rtlSample.outlierPairs.rtl).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(out, "explore.html"), "utf8")).toMatch(/RTL samples: the co-simulated accuracy sample/);
+  }, 1_800_000);
+
   it("refuses a results folder holding someone else's files", async () => {
     const dir = tmpDir("explore-foreign");
     fs.writeFileSync(path.join(dir, "thesis.tex"), "mine");

@@ -37,8 +37,9 @@ export function registerExploreCommand(program: Command): void {
     )
     .option("--config <file>", `sweep configuration (JSON or YAML; keys ${Object.keys(DEFAULT_EXPLORE).join(", ")}); default: the four architectures at 16x16 and 64x64 on LLaMA-7B layers`)
     .option("--out <dir>", "results folder (kept: a later run with it recomputes nothing finished)", "explore-results")
+    .option("--rtl-sample", "also co-simulate every point's accuracy sample with Verilator and report its cycles and activity beside the model's (slow: one simulator build per design)")
     .option("--json", "print the report data (explore.json) on stdout")
-    .action(async (o: { config?: string; out: string; json?: boolean }) => {
+    .action(async (o: { config?: string; out: string; json?: boolean; rtlSample?: boolean }) => {
       const cfg = loadExploreConfig(o.config);
       checkResultsFolder(o.out);
       fs.mkdirSync(o.out, { recursive: true });
@@ -57,11 +58,11 @@ export function registerExploreCommand(program: Command): void {
       const bar = progress("explore", points.length, "points");
       for (const [i, p] of points.entries()) {
         const d = designOf[i];
-        const key = pointKey(p, cfg, d);
+        const key = pointKey(p, cfg, d, o.rtlSample === true);
         let r = storedPoint(o.out, key);
         if (r) reused++;
         else {
-          r = evaluatePoint(p, cfg, d, si.get(d.name)!);
+          r = await evaluatePoint(p, cfg, d, si.get(d.name)!, { rtl: o.rtlSample === true, log });
           storePoint(o.out, r);
         }
         results.push(r);

@@ -26,7 +26,9 @@ import { predictCycles } from "../image/cycles.js";
 import { chooseLayerPlan } from "../quant/adaptive.js";
 import type { LayerPlan } from "../quant/quantizer.js";
 import { hadamardRotation, rotateActivations, rotateWeights } from "../quant/rotation.js";
+import { generateRtl } from "../hw/generate.js";
 import { layerEvents } from "./events.js";
+import { simulateDesign } from "./simulate.js";
 import { layerEnergy, type CostScales, type LayerEnergy, UNIT_SCALES } from "./energy.js";
 import type { ExploreConfig, ExploreLayer } from "./explore-config.js";
 import { runGolden } from "./golden.js";
@@ -64,6 +66,8 @@ export interface PointResult {
   eventsSource: "images + manifest";
   /** Per cost source varied alone (x0.5, x2): the layer's energy in pJ. */
   sensitivity: Record<keyof CostScales, [number, number]>;
+  /** With --rtl-sample: the accuracy sample's images co-simulated (Verilator), beside the model's figures for the same shape. */
+  rtlSample?: RtlSample;
 }
 
 /** The design of a point: the size's preset for the architecture (tiny and small8 below 16), Oltron's lines and type set. */
@@ -92,8 +96,8 @@ export function explorePoints(cfg: ExploreConfig): ExplorePoint[] {
   return out;
 }
 
-export function pointKey(p: ExplorePoint, cfg: ExploreConfig, d: ElaboratedDesign): string {
-  return sha256(JSON.stringify({ v: GENERATOR_VERSION, p, d: d.hash, tokens: cfg.tokens, e: cfg.evalTokens, c: cfg.calibTokens, n: cfg.sampleN })).slice(0, 16);
+export function pointKey(p: ExplorePoint, cfg: ExploreConfig, d: ElaboratedDesign, rtl = false): string {
+  return sha256(JSON.stringify({ v: GENERATOR_VERSION, p, d: d.hash, tokens: cfg.tokens, e: cfg.evalTokens, c: cfg.calibTokens, n: cfg.sampleN, ...(rtl ? { rtl } : {}) })).slice(0, 16);
 }
 
 function rowsOf(x: Tensor, r0: number, r1: number): Tensor {
@@ -114,7 +118,18 @@ function planFor(d: ElaboratedDesign, p: ExplorePoint, s: { calib: Tensor; w: Te
   return chooseLayerPlan(d, s.calib, s.w, p.budget ?? 4.25, { name: p.layer.type }).plan;
 }
 
-export function evaluatePoint(p: ExplorePoint, cfg: ExploreConfig, d: ElaboratedDesign, si: SiliconReport): PointResult {
+/** The point's accuracy sample co-simulated: RTL against the model and the images, where both can be had. */
+export interface RtlSample {
+  pass: boolean;
+  shape: { m: number; k: number; n: number };
+  cycles: { rtl: number; model: number };
+  toggles: { rtl: number; images: number };
+  outlierPairs: { rtl: number; images: number };
+}
+
+export async function evaluatePoint(
+  p: ExplorePoint, cfg: ExploreConfig, d: ElaboratedDesign, si: SiliconReport, opts: { rtl?: boolean; log?: (s: string) => void } = {},
+): Promise<PointResult> {
   let s = sample(p.layer, p.seed, cfg);
   if (d.arch === "int4") {
     // QuaRot-style: a randomized Hadamard on the input channels of activations and weights.
@@ -147,6 +162,17 @@ export function evaluatePoint(p: ExplorePoint, cfg: ExploreConfig, d: Elaborated
     const cycles = predictCycles(d, [{ m: M, tiles, nTiles, tileChannels: l.tileChannels }]).total;
     const cost = { m: M, k: p.layer.k, n: N, cycles, events: ev };
     const energy = layerEnergy(d, si, cost);
+    let rtlSample: RtlSample | undefined;
+    if (opts.rtl) {
+      const r = await simulateDesign(d, generateRtl(d), dir, { log: opts.log ?? (() => {}) });
+      const ev = r.layers[0].events;
+      rtlSample = {
+        pass: r.pass, shape: { m: l.m, k: l.k, n: l.n },
+        cycles: { rtl: r.cycles.total ?? NaN, model: predictCycles(d, [{ m: l.m, tiles: l.tiles, nTiles: l.nTiles, tileChannels: l.tileChannels }]).total },
+        toggles: { rtl: ev?.toggles ?? NaN, images: act.toggles },
+        outlierPairs: { rtl: ev ? (ev.macs["ovp/outlier"] ?? 0) / (2 * d.cols) : NaN, images: act.outlierPairs },
+      };
+    }
     const sensitivity = Object.fromEntries((Object.keys(UNIT_SCALES) as (keyof CostScales)[]).map((k) =>
       [k, [0.5, 2].map((f) => layerEnergy(d, si, cost, { ...UNIT_SCALES, [k]: f }).totalPj)])) as PointResult["sensitivity"];
     return {
@@ -154,6 +180,7 @@ export function evaluatePoint(p: ExplorePoint, cfg: ExploreConfig, d: Elaborated
       sqnrDb: gl.error?.sqnrDb ?? NaN,
       actBits: (tiles * d.act.rowBits) / p.layer.k, tiles, minTiles: d.arch === "int4" ? tiles : l.minTiles,
       cycles, cyclesSource: "model", activity: ev.activity, psumActivity: ev.psumActivity, energy, eventsSource: "images + manifest", sensitivity,
+      ...(rtlSample ? { rtlSample } : {}),
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -52,6 +52,20 @@ export function blocksCsv(blocks: BlockResult[]): string {
   ]);
 }
 
+/** With --rtl-sample: every point's sample co-simulated, beside what the model and the images say. */
+function rtlTable(points: PointResult[]): string {
+  const withRtl = points.filter((p) => p.rtlSample);
+  if (withRtl.length === 0) return "<p>No RTL samples (run with --rtl-sample to co-simulate every point's accuracy sample).</p>";
+  const rows = withRtl.map((p) => {
+    const r = p.rtlSample!;
+    return `<tr><td>${esc(p.design)} ${esc(p.point.layer.type)}</td><td>${r.shape.m}x${r.shape.k}x${r.shape.n}</td><td>${r.pass ? "bit-exact" : "FAIL"}</td><td>${r.cycles.rtl}</td><td>${r.cycles.model}</td><td>${r.toggles.rtl}</td><td>${r.toggles.images}</td><td>${r.outlierPairs.rtl}</td><td>${r.outlierPairs.images}</td></tr>`;
+  }).join("\n");
+  return `<h2>RTL samples: the co-simulated accuracy sample against the model and the images</h2>
+<table><tr><th>point</th><th>sample MxKxN</th><th>RTL result</th><th>RTL cycles</th><th>model cycles</th><th>RTL row toggles</th><th>image row toggles</th><th>RTL outlier pairs</th><th>image outlier pairs</th></tr>
+${rows}
+</table>`;
+}
+
 const COLORS: Record<string, string> = { oltron: "#c62828", olive: "#1565c0", int4: "#2e7d32", w4a8: "#6a1b9a" };
 
 export function exploreHtml(rep: ExploreReport): string {
@@ -79,6 +93,7 @@ Energy-per-token ranking, best first: ${esc(rep.ranking.join(" < "))}.</p>
 <table><tr><th>design point</th><th>design</th><th>SQNR dB (mean of layers, held out)</th><th>activation bits stored</th><th>cycles (model)</th><th>energy nJ/token</th><th>area mm^2</th><th>Fmax MHz</th><th>tokens/s at Fmax</th><th>TOPS/W</th><th>TOPS/mm^2</th></tr>
 ${rows}
 </table>
+${rtlTable(rep.points)}
 <h2>Sensitivity: each cost source x0.5 and x2, one at a time</h2>
 <table><tr><th>source</th><th>factor</th><th>energy ranking</th><th>order (best first)</th></tr>
 ${sens}
