@@ -12,6 +12,7 @@
  */
 import type { ElaboratedDesign } from "../hw/design.js";
 import { ramShapes } from "../hw/generate.js";
+import type { ArrayCounts } from "../image/activity.js";
 import type { Manifest, ManifestLayer } from "../image/manifest.js";
 import { layerTraffic } from "../image/traffic.js";
 import type { RawEvents, RawRun } from "../sim/driver.js";
@@ -157,16 +158,6 @@ export function runEvents(d: ElaboratedDesign, man: Manifest, run: RawRun): { la
     throw new Error(`the monitors counted ${stage("read").busy} read beats, the memory model ${run.axi.readBeats}`);
   }
   return { layers, run: { ram, cycles, stages: { read: stage("read"), preload: stage("preload"), issue: stage("issue"), write: stage("write") } } };
-}
-
-/** Counts of what entered the array during one layer (RTL monitors, or read from its images). */
-export interface ArrayCounts {
-  tokens: number;
-  salientLanes: number;
-  secondMode: number;
-  outlierPairs: number;
-  toggles: number;
-  psumToggles: number;
 }
 
 /** A layer's events from its array counts and its manifest entry. */

@@ -13,7 +13,8 @@ import { rowNibble } from "./layout.js";
 import type { Manifest, ManifestLayer } from "./manifest.js";
 import { readOperands } from "./read.js";
 
-export interface ImageActivity {
+/** Counts of what entered the array during one layer (the RTL's monitors, or read from its images here). */
+export interface ArrayCounts {
   tokens: number;
   salientLanes: number;
   secondMode: number;
@@ -30,7 +31,7 @@ function popcount32(x: number): number {
   return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
-export function imageActivity(d: ElaboratedDesign, dir: string, man: Manifest, l: ManifestLayer): ImageActivity {
+export function imageActivity(d: ElaboratedDesign, dir: string, man: Manifest, l: ManifestLayer): ArrayCounts {
   const W = man.memWordBits;
   const act = readImage(dir, l.act.file, l.act.sha256, W, l.act.words);
   const { a, w } = readOperands(dir, man, l);

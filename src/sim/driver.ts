@@ -11,6 +11,7 @@ import { UserError } from "../core/errors.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { Block, readImage } from "../image/block.js";
 import { sha256 } from "../core/files.js";
+import type { ArrayCounts } from "../image/activity.js";
 import type { Manifest } from "../image/manifest.js";
 import { traceFormatOf, type SimBuild, type Simulator } from "./build.js";
 import { errorName } from "../hw/registers.js";
@@ -120,7 +121,7 @@ export interface RawEvents {
   /** Cycles per pipeline stage (read, preload, issue, write) busy and stalled; run: cycles of the run. */
   stages: Record<string, { busy: number; stall: number }>;
   /** Per descriptor (the first statsDepth), what entered the array. */
-  descriptors: { tokens: number; salientLanes: number; secondMode: number; outlierPairs: number; toggles: number; psumToggles: number }[];
+  descriptors: ArrayCounts[];
 }
 
 /** The result file's "ev" and "evd" lines (templates/tb_events.hbs writes them). */
