@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import fc from "fast-check";
 import { execa } from "execa";
+import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../src/core/errors.js";
 import { readTensorFile } from "../src/data/tensorio.js";
@@ -175,6 +176,10 @@ describe("published schema", () => {
     const dir = tmpDir("schema");
     writeImageDir(dir, buildImageSet(D, [randomCodeLayer(D, new Rng(4), { m: 3, k: 7, n: 5, type: "fp12" })], { allowOverflow: true }));
     expect(schemaProblems(JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")))).toEqual([]);
+    // The published document itself, read by a JSON Schema validator, accepts what oltron writes.
+    const ajv = new Ajv({ strict: false });
+    const valid = ajv.compile(JSON.parse(fs.readFileSync(file, "utf8")));
+    expect(valid(JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"))), JSON.stringify(valid.errors)).toBe(true);
     expect(schemaProblems({ format: "oltron-images", version: 1 })[0]).toBe("design = missing: required (object)");
     expect(schemaProblems({ ...JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")), memWordBits: 4096 })).toEqual(["memWordBits = 4096: must be <= 1024"]);
   });
@@ -192,10 +197,16 @@ describe("published schemas of design.json and the result", () => {
     expect(run.exitCode, run.all).toBe(0);
     const design = JSON.parse(fs.readFileSync(path.join(dir, "run", "design", "design.json"), "utf8"));
     expect(designJsonSchema.safeParse(design).success).toBe(true);
+    const ajv = new Ajv({ strict: false });
+    const validDesign = ajv.compile(read("design.schema.json"));
+    expect(validDesign(design), JSON.stringify(validDesign.errors)).toBe(true);
     expect(designJsonSchema.safeParse({ ...design, config: { ...design.config, memWordBits: 48 } }).success).toBe(false);
     const result = JSON.parse(fs.readFileSync(path.join(dir, "run", "images", "sim-result.json"), "utf8"));
     const parsed = simResultSchema.safeParse(result);
     expect(parsed.success, JSON.stringify(parsed.error?.issues?.slice(0, 3))).toBe(true);
     expect(simResultSchema.safeParse({ ...result, status: "fine" }).success).toBe(false);
+    const validResult = ajv.compile(read("sim-result.schema.json"));
+    expect(validResult(result), JSON.stringify(validResult.errors)).toBe(true);
+    expect(validResult({ ...result, status: "fine" })).toBe(false);
   }, 120_000);
 });

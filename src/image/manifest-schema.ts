@@ -73,7 +73,7 @@ export const manifestSchema = z.object({
   }).passthrough(),
   memWordBits: int(32, 1024),
   memoryWords: int(1, 2 ** 32),
-  descriptorTable: image,
+  descriptorTable: image.extend({ count: int(1, 2 ** 32) }),
   layers: z.array(manifestLayerSchema).min(1),
 }).passthrough();
 
