@@ -20,9 +20,11 @@ const OLTRON = path.join(ROOT, "bin", "oltron.js");
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
 
 describe("the sweep", () => {
-  it("has one point per architecture, size, Oltron budget and LLaMA-7B layer by default", () => {
+  it("has one point per architecture, size, Oltron budget and plan, and LLaMA-7B layer by default", () => {
     const pts = explorePoints(DEFAULT_EXPLORE);
-    expect(pts.length).toBe(4 * 2 * 4);
+    // Oltron twice (tiles as the budget allows, and no extra tiles), the others once.
+    expect(pts.length).toBe((2 + 3) * 2 * 4);
+    expect(pts.filter((p) => p.plan === "equal-tiles").length).toBe(2 * 4);
     expect(new Set(pts.map((p) => p.arch))).toEqual(new Set(["oltron", "int4", "olive", "w4a8"]));
     expect(pts.filter((p) => p.budget !== undefined).every((p) => p.arch === "oltron")).toBe(true);
     expect(pts.find((p) => p.layer.type === "down")!.layer).toEqual({ type: "down", k: 11008, n: 4096 });
@@ -69,10 +71,10 @@ describe("oltron explore on a small sweep", () => {
     const out = path.join(dir, "results");
     const r1 = await execa("node", [OLTRON, "explore", "--config", cfgFile, "--out", out], { reject: false, all: true });
     expect(r1.exitCode, r1.all).toBe(0);
-    expect(r1.stdout).toMatch(/explore: 8 points \(0 from earlier runs\), 4 design points; wrote explore\.html/);
+    expect(r1.stdout).toMatch(/explore: 10 points \(0 from earlier runs\), 5 design points; wrote explore\.html/);
     for (const f of ["explore.json", "points.csv", "blocks.csv", "explore.html", "explore-config.json"]) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     const rep = JSON.parse(fs.readFileSync(path.join(out, "explore.json"), "utf8"));
-    expect(rep.points.length).toBe(8);
+    expect(rep.points.length).toBe(10);
     for (const p of rep.points) {
       const e = p.energy;
       expect(e.totalPj).toBeCloseTo(ENERGY_PARTS.reduce((a: number, k: string) => a + e.parts[k], 0), 3);
@@ -89,15 +91,19 @@ describe("oltron explore on a small sweep", () => {
     expect(bits.w4a8).toBeCloseTo(8, 6);
     expect(bits.int4).toBeCloseTo(4, 6);
     expect(bits.oltron).toBeGreaterThanOrEqual(4);
+    // With no extra tiles, every Oltron layer has the all-int4 tile count.
+    const eq = rep.points.filter((p: { point: { plan?: string } }) => p.point.plan === "equal-tiles");
+    expect(eq.length).toBe(2);
+    for (const p of eq) expect(p.tiles).toBe(p.minTiles);
     // The same silicon prices every layer of a design: one Fmax per design.
     for (const b of rep.blocks) expect(new Set(rep.points.filter((p: { design: string }) => p.design === b.design).map((p: { energy: { fmaxMHz: number } }) => p.energy.fmaxMHz)).size).toBe(1);
     expect(rep.sensitivity.length).toBe(8);
     const blocksCsv = fs.readFileSync(path.join(out, "blocks.csv"), "utf8").trim().split("\n");
-    expect(blocksCsv.length).toBe(1 + 4);
+    expect(blocksCsv.length).toBe(1 + 5);
 
     const r2 = await execa("node", [OLTRON, "explore", "--config", cfgFile, "--out", out], { reject: false, all: true });
     expect(r2.exitCode, r2.all).toBe(0);
-    expect(r2.stdout).toMatch(/8 points \(8 from earlier runs\)/);
+    expect(r2.stdout).toMatch(/10 points \(10 from earlier runs\)/);
     expect(JSON.parse(fs.readFileSync(path.join(out, "explore.json"), "utf8")).blocks).toEqual(rep.blocks);
 
     expect(CHROMIUM, "chromium is installed by 'make deps'").toBeDefined();
@@ -112,7 +118,7 @@ describe("oltron explore on a small sweep", () => {
       expect(errors).toEqual([]);
       const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
       expect(charts.map((c) => c.id)).toEqual(["sqnr_energy", "sqnr_area", "thr_area"]);
-      for (const c of charts) expect(c.points, c.id).toBe(4);
+      for (const c of charts) expect(c.points, c.id).toBe(5);
       const painted = (await page.evaluate(`[...document.querySelectorAll("canvas")].map((cv) => {
         const d = cv.getContext("2d").getImageData(0, 0, cv.width, cv.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
@@ -142,7 +148,7 @@ describe("oltron explore on a small sweep", () => {
     const r = await execa("node", [OLTRON, "explore", "--config", cfgFile, "--out", out, "--rtl-sample"], { reject: false, all: true });
     expect(r.exitCode, r.all).toBe(0);
     const rep = JSON.parse(fs.readFileSync(path.join(out, "explore.json"), "utf8"));
-    expect(rep.points.length).toBe(2);
+    expect(rep.points.length).toBe(3);
     for (const p of rep.points) {
       expect(p.rtlSample.pass).toBe(true);
       expect(p.rtlSample.cycles.model).toBe(p.rtlSample.cycles.rtl);

@@ -26,6 +26,12 @@ export const exploreConfigSchema = z.object({
   salientTypes: z.array(z.enum(["fp8", "fp12"])).min(1),
   /** Oltron only: bits per activation the adaptive planner may spend (docs/quantization.md). */
   budgets: z.array(z.number().gt(4).max(16)).min(1),
+  /**
+   * Oltron only: "budget" lets the planner add tiles (salient channels beyond the flexible lanes
+   * cost extra tiles, hence cycles and image bits); "equal-tiles" allows no tile beyond the
+   * all-int4 count, so the layer costs the cycles of the other architectures.
+   */
+  oltronPlans: z.array(z.enum(["budget", "equal-tiles"])).min(1),
   /** The decoder block's layers (LLaMA-7B shapes by default; q, k, v fused, gate and up fused). */
   layers: z.array(layerSchema).min(1),
   /** Tokens the cost is computed for (prefill length). */
@@ -53,6 +59,7 @@ export const DEFAULT_EXPLORE: ExploreConfig = {
   sizes: [16, 64],
   salientTypes: ["fp8"],
   budgets: [4.25],
+  oltronPlans: ["budget", "equal-tiles"],
   layers: LLAMA7B_LAYERS,
   tokens: 2048,
   evalTokens: 256,

@@ -43,6 +43,8 @@ export interface DesignPoint {
 
 export interface ExplorePoint extends DesignPoint {
   budget?: number;
+  /** Oltron: whether the plan may add tiles (flows/explore-config.ts, oltronPlans). */
+  plan?: "budget" | "equal-tiles";
   layer: ExploreLayer;
   seed: number;
 }
@@ -88,7 +90,11 @@ export function explorePoints(cfg: ExploreConfig): ExplorePoint[] {
         : [{ arch, size }];
       for (const dp of designs) {
         for (const budget of salient ? cfg.budgets : [undefined]) {
-          for (const layer of cfg.layers) for (const seed of cfg.seeds) out.push({ ...dp, ...(budget !== undefined ? { budget } : {}), layer, seed });
+          for (const plan of salient ? cfg.oltronPlans : [undefined]) {
+            for (const layer of cfg.layers) {
+              for (const seed of cfg.seeds) out.push({ ...dp, ...(budget !== undefined ? { budget } : {}), ...(plan ? { plan } : {}), layer, seed });
+            }
+          }
         }
       }
     }
@@ -115,7 +121,7 @@ function sample(layer: ExploreLayer, seed: number, cfg: ExploreConfig): { calib:
 /** The plan each architecture runs: Oltron's adaptive plan at the budget, the others' defaults. */
 function planFor(d: ElaboratedDesign, p: ExplorePoint, s: { calib: Tensor; w: Tensor }): LayerPlan | undefined {
   if (!ARCHS[d.arch].salient) return d.arch === "int4" ? { salientType: "none", scaling: "token" } : undefined;
-  return chooseLayerPlan(d, s.calib, s.w, p.budget ?? 4.25, { name: p.layer.type }).plan;
+  return chooseLayerPlan(d, s.calib, s.w, p.budget ?? 4.25, { name: p.layer.type, ...(p.plan === "equal-tiles" ? { maxTileOverhead: 0 } : {}) }).plan;
 }
 
 /** The point's accuracy sample co-simulated: RTL against the model and the images, where both can be had. */
@@ -213,6 +219,7 @@ export interface BlockResult {
   flexLines?: number;
   salientType?: string;
   budget?: number;
+  plan?: string;
   seed: number;
   label: string;
   sqnrDb: number;
@@ -234,7 +241,7 @@ export function blockResults(points: PointResult[], si: Map<string, SiliconRepor
   const groups = new Map<string, PointResult[]>();
   for (const r of points) {
     const p = r.point;
-    const k = JSON.stringify([r.design, p.budget ?? null, p.seed]);
+    const k = JSON.stringify([r.design, p.budget ?? null, p.plan ?? null, p.seed]);
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(r);
   }
@@ -252,8 +259,8 @@ export function blockResults(points: PointResult[], si: Map<string, SiliconRepor
     const kTotal = rs.reduce((a, r) => a + r.point.layer.k, 0);
     return {
       arch: p.arch, size: p.size, design: rs[0].design, ...(p.flexLines !== undefined ? { flexLines: p.flexLines } : {}),
-      ...(p.salientType ? { salientType: p.salientType } : {}), ...(p.budget !== undefined ? { budget: p.budget } : {}), seed: p.seed,
-      label: `${p.arch} ${p.size}x${p.size}${p.budget !== undefined ? ` B=${p.budget}` : ""}`,
+      ...(p.salientType ? { salientType: p.salientType } : {}), ...(p.budget !== undefined ? { budget: p.budget } : {}), ...(p.plan ? { plan: p.plan } : {}), seed: p.seed,
+      label: `${p.arch} ${p.size}x${p.size}${p.budget !== undefined ? ` B=${p.budget}` : ""}${p.plan === "equal-tiles" ? " equal tiles" : ""}`,
       sqnrDb: rs.reduce((a, r) => a + r.sqnrDb, 0) / rs.length,
       cycles, energyPj, energyPerTokenNj: energyPj / tokens / 1e3, parts,
       areaMm2: s.totalAreaUm2 / 1e6, fmaxMHz: s.timing.fmaxMHz, tokensPerSecond: tokens / seconds,

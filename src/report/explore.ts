@@ -35,9 +35,9 @@ export function sensitivityStudy(blocks: BlockResult[]): ExploreReport["sensitiv
 
 export function pointsCsv(points: PointResult[]): string {
   return csv([
-    ["arch", "size", "design", "flex_lines", "salient_type", "budget", "layer", "k", "n", "seed", "sqnr_db", "act_bits", "tiles", "min_tiles", "cycles", "cycles_source",
+    ["arch", "size", "design", "flex_lines", "salient_type", "budget", "plan", "layer", "k", "n", "seed", "sqnr_db", "act_bits", "tiles", "min_tiles", "cycles", "cycles_source",
       "activity", "psum_activity", ...ENERGY_PARTS.map((p) => `${p.replace(/ /g, "_")}_pj`), "energy_pj", "energy_per_token_pj", "tops_per_w", "tops_per_mm2", "fmax_mhz", "events_source"],
-    ...points.map((r) => [r.point.arch, r.point.size, r.design, r.point.flexLines ?? "", r.point.salientType ?? "", r.point.budget ?? "", r.point.layer.type, r.point.layer.k, r.point.layer.n, r.point.seed,
+    ...points.map((r) => [r.point.arch, r.point.size, r.design, r.point.flexLines ?? "", r.point.salientType ?? "", r.point.budget ?? "", r.point.plan ?? "", r.point.layer.type, r.point.layer.k, r.point.layer.n, r.point.seed,
       r.sqnrDb, r.actBits, r.tiles, r.minTiles, r.cycles, r.cyclesSource, r.activity, r.psumActivity, ...ENERGY_PARTS.map((p) => r.energy.parts[p]), r.energy.totalPj, r.energy.perTokenPj,
       r.energy.topsPerW, r.energy.topsPerMm2, r.energy.fmaxMHz, r.eventsSource]),
   ]);
@@ -45,9 +45,9 @@ export function pointsCsv(points: PointResult[]): string {
 
 export function blocksCsv(blocks: BlockResult[]): string {
   return csv([
-    ["label", "arch", "size", "design", "flex_lines", "salient_type", "budget", "seed", "sqnr_db_mean", "act_bits", "cycles", "energy_per_token_nj", ...ENERGY_PARTS.map((p) => `${p.replace(/ /g, "_")}_pj`),
+    ["label", "arch", "size", "design", "flex_lines", "salient_type", "budget", "plan", "seed", "sqnr_db_mean", "act_bits", "cycles", "energy_per_token_nj", ...ENERGY_PARTS.map((p) => `${p.replace(/ /g, "_")}_pj`),
       "area_mm2", "fmax_mhz", "tokens_per_s", "tops_per_w", "tops_per_mm2"],
-    ...blocks.map((b) => [b.label, b.arch, b.size, b.design, b.flexLines ?? "", b.salientType ?? "", b.budget ?? "", b.seed, b.sqnrDb, b.actBits, b.cycles, b.energyPerTokenNj,
+    ...blocks.map((b) => [b.label, b.arch, b.size, b.design, b.flexLines ?? "", b.salientType ?? "", b.budget ?? "", b.plan ?? "", b.seed, b.sqnrDb, b.actBits, b.cycles, b.energyPerTokenNj,
       ...ENERGY_PARTS.map((p) => b.parts[p] ?? 0), b.areaMm2, b.fmaxMHz, b.tokensPerSecond, b.topsPerW, b.topsPerMm2]),
   ]);
 }
