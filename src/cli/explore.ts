@@ -11,7 +11,7 @@ import { checkOutputFolder, writeFileAtomic } from "../core/files.js";
 import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import { CONTROL_ACTIVITY, DRAM_SOURCE } from "../flows/energy.js";
 import { blockResults, evaluatePoint, explorePoints, pointDesign, pointKey, storePoint, storedPoint, sweepSilicon, type PointResult } from "../flows/explore.js";
-import { DEFAULT_EXPLORE, loadExploreConfig } from "../flows/explore-config.js";
+import { exploreConfigSchema, loadExploreConfig } from "../flows/explore-config.js";
 import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, type ExploreReport } from "../report/explore.js";
 import { RAM_TABLE } from "../hw/ramcost.js";
 import { log } from "./options.js";
@@ -35,7 +35,7 @@ export function registerExploreCommand(program: Command): void {
       "design-space sweep: architectures x sizes x flexible lines x salient types x bit budgets x layers, each priced for accuracy (held-out SQNR), cycles (cycle model), " +
         "area and Fmax (Yosys + OpenSTA), energy (OpenSTA power, RAM table, DRAM pJ/bit); writes JSON, CSV and an HTML report with Pareto plots; resumable (docs/ppa.md)",
     )
-    .option("--config <file>", `sweep configuration (JSON or YAML; keys ${Object.keys(DEFAULT_EXPLORE).join(", ")}); default: the four architectures at 16x16 and 64x64 on LLaMA-7B layers`)
+    .option("--config <file>", `sweep configuration (JSON or YAML; keys ${Object.keys(exploreConfigSchema.shape).join(", ")}); default: the four architectures at 16x16 and 64x64 on LLaMA-7B layers`)
     .option("--out <dir>", "results folder (kept: a later run with it recomputes nothing finished)", "explore-results")
     .option("--rtl-sample", "also co-simulate every point's accuracy sample with Verilator and report its cycles and activity beside the model's (slow: one simulator build per design)")
     .option("--json", "print the report data (explore.json) on stdout")

@@ -79,7 +79,7 @@ export function loadExploreConfig(file?: string): ExploreConfig {
   } catch (e) {
     throw new UserError(`${file}: not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"} (${(e as Error).message})`);
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`${file}: expected a mapping of sweep keys (${Object.keys(DEFAULT_EXPLORE).join(", ")})`);
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`${file}: expected a mapping of sweep keys (${Object.keys(exploreConfigSchema.shape).join(", ")})`);
   const parsed = exploreConfigSchema.safeParse({ ...DEFAULT_EXPLORE, ...(raw as object) });
   if (!parsed.success) {
     const i = parsed.error.issues[0];
