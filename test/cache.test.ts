@@ -100,9 +100,14 @@ describe("build cache", () => {
     fs.mkdirSync(`${b.dir}.tmp-abc123`);
     fs.writeFileSync(path.join(root, "sim", "notes.txt"), "mine");
     fs.writeFileSync(path.join(root, "keep.txt"), "mine");
-    expect(cacheEntries().map((e) => path.basename(e.path)).sort()).toEqual([path.basename(b.dir), `${path.basename(b.dir)}.tmp-abc123`].sort());
+    // A silicon-flow result (hw/silicon.ts caches them by a 16-digit hash) is oltron's too.
+    fs.mkdirSync(path.join(root, "silicon"), { recursive: true });
+    fs.writeFileSync(path.join(root, "silicon", "0123456789abcdef.json"), "{}");
+    fs.writeFileSync(path.join(root, "silicon", "mine.json"), "{}");
+    expect(cacheEntries().map((e) => path.basename(e.path)).sort()).toEqual([path.basename(b.dir), `${path.basename(b.dir)}.tmp-abc123`, "0123456789abcdef.json"].sort());
     const gone = cleanCache();
-    expect(gone.length).toBe(2);
+    expect(gone.length).toBe(3);
+    expect(fs.readFileSync(path.join(root, "silicon", "mine.json"), "utf8")).toBe("{}");
     expect(gone.every((e) => e.bytes >= 0)).toBe(true);
     expect(fs.existsSync(b.dir)).toBe(false);
     expect(fs.readFileSync(path.join(root, "sim", "notes.txt"), "utf8")).toBe("mine");
