@@ -211,4 +211,15 @@ describe("the model's own properties (no simulation)", () => {
     const man = buildImageSet(SMALL8, layersOf(SMALL8, [{ m: 4, k: 8, n: 8, type: "none" }], 1), { allowOverflow: true }).manifest;
     expect(() => manifestCycles(man, { design: D16 })).toThrow(/made for design/);
   });
+
+  it("a manifest alone predicts its run: it records the design's timing parameters; an older one without them needs the design", () => {
+    const d = design({ rows: 8, cols: 8, flexLines: 2, memWordBits: 128, bufferTokens: 128, loadSlots: 2, axiMaxBurst: 5, axiMaxReads: 3 });
+    const man = buildImageSet(d, layersOf(d, [{ m: 40, k: 64, n: 24, type: "fp8" }], 2), { allowOverflow: true }).manifest;
+    expect([man.design.loadSlots, man.design.axiMaxBurst, man.design.axiMaxReads]).toEqual([2, 5, 3]);
+    expect(manifestCycles(man).total).toBe(manifestCycles(man, { design: d }).total);
+    const { loadSlots: _a, axiMaxBurst: _b, axiMaxReads: _c, ...older } = man.design;
+    const old = { ...man, design: older };
+    expect(() => manifestCycles(old)).toThrow(/does not record loadSlots \(an older manifest\): give the design/);
+    expect(manifestCycles(old, { design: d }).total).toBe(manifestCycles(man).total);
+  });
 });

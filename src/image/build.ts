@@ -132,6 +132,8 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[], opt
       memWordBits: W, bufferTokens: d.config.bufferTokens,
       actStrideBits: d.act.strideBits, wgtStrideBits: d.wgt.strideBits, outStrideBits: d.out.strideBits,
       descriptorWords: d.descriptorWords,
+      // What the run's timing depends on besides the shapes (image/cycles.ts reads them).
+      loadSlots: d.config.loadSlots, axiMaxBurst: d.config.axiMaxBurst, axiMaxReads: d.config.axiMaxReads,
     },
     memWordBits: W,
     memoryWords: next,

@@ -163,11 +163,17 @@ export function manifestCycles(man: Manifest, opts: { design?: ElaboratedDesign;
   if (opts.design && opts.design.hash !== md.hash) {
     throw new UserError(`the images were made for design ${md.name} (hash ${md.hash}), not ${opts.design.name}`);
   }
-  const cfg = opts.design?.config ?? DEFAULT_CONFIG;
+  // Recent manifests record them; older ones need the design.
+  const cfg = opts.design?.config;
+  const pick = (k: "loadSlots" | "axiMaxBurst" | "axiMaxReads"): number => {
+    const v = md[k] ?? cfg?.[k];
+    if (v === undefined) throw new UserError(`the manifest of design ${md.name} does not record ${k} (an older manifest): give the design to predict its cycles`);
+    return v;
+  };
   const d: CycleDesign = {
     rows: md.rows, cols: md.cols, memWordBits: md.memWordBits, bufferTokens: md.bufferTokens,
     actStrideBits: md.actStrideBits, wgtStrideBits: md.wgtStrideBits, outStrideBits: md.outStrideBits, descriptorWords: md.descriptorWords,
-    loadSlots: cfg.loadSlots, axiMaxBurst: cfg.axiMaxBurst, axiMaxReads: cfg.axiMaxReads,
+    loadSlots: pick("loadSlots"), axiMaxBurst: pick("axiMaxBurst"), axiMaxReads: pick("axiMaxReads"),
   };
   return predictCycles(d, man.layers.map((l) => ({
     name: l.name, m: l.m, tiles: l.tiles, nTiles: l.nTiles, tileChannels: l.tileChannels,

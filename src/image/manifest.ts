@@ -85,6 +85,10 @@ export interface Manifest {
     wgtStrideBits: number;
     outStrideBits: number;
     descriptorWords: number;
+    /** Timing parameters; absent in manifests written before they were recorded. */
+    loadSlots?: number;
+    axiMaxBurst?: number;
+    axiMaxReads?: number;
   };
   memWordBits: number;
   memoryWords: number;
