@@ -83,7 +83,7 @@ export function layerEnergy(d: ElaboratedDesign, si: SiliconReport, c: LayerCost
       const ops = kind ? opsPerKind.get(kind) ?? 0 : 0;
       parts["pe grid"] += m.instances * c.cycles * pw.idlePj + ops * ((pw.perActivityPj.operand ?? 0) * act + (pw.perActivityPj.psum ?? 0) * psum);
     } else if (m.role === "decoder") {
-      parts.decoder += c.events.tokens * (pw.perActivityPj.row ?? 0) * act + c.cycles * pw.idlePj;
+      parts.decoder += c.events.tokens * (pw.perActivityPj.row ?? 0) * act + m.instances * c.cycles * pw.idlePj;
     } else if (m.role === "pe grid") {
       // The array's own cells: the weight-load wavefront and row registers.
       parts["pe grid"] += m.instances * c.cycles * (pw.idlePj + (pw.perActivityPj.inputs ?? 0) * ctl);

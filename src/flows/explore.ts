@@ -111,11 +111,21 @@ function rowsOf(x: Tensor, r0: number, r1: number): Tensor {
   return { shape: [r1 - r0, k], data: x.data.slice(r0 * k, r1 * k) };
 }
 
+type Sample = { calib: Tensor; x: Tensor; w: Tensor };
+/** Every design of a sweep scores the same sample of a layer: made once per process. */
+const samples = new Map<string, Sample>();
+
 /** The synthetic layer sample of a point: calibration and held-out tokens, sampled outputs. */
-function sample(layer: ExploreLayer, seed: number, cfg: ExploreConfig): { calib: Tensor; x: Tensor; w: Tensor } {
+function sample(layer: ExploreLayer, seed: number, cfg: ExploreConfig): Sample {
   const n = Math.min(cfg.sampleN, layer.n);
-  const g = generateLayer({ type: layer.type as LayerType, m: cfg.calibTokens + cfg.evalTokens, k: layer.k, n, seed, variation: true });
-  return { calib: rowsOf(g.x, 0, cfg.calibTokens), x: rowsOf(g.x, cfg.calibTokens, cfg.calibTokens + cfg.evalTokens), w: g.w };
+  const key = JSON.stringify([layer.type, layer.k, n, seed, cfg.calibTokens, cfg.evalTokens]);
+  let s = samples.get(key);
+  if (!s) {
+    const g = generateLayer({ type: layer.type as LayerType, m: cfg.calibTokens + cfg.evalTokens, k: layer.k, n, seed, variation: true });
+    s = { calib: rowsOf(g.x, 0, cfg.calibTokens), x: rowsOf(g.x, cfg.calibTokens, cfg.calibTokens + cfg.evalTokens), w: g.w };
+    samples.set(key, s);
+  }
+  return s;
 }
 
 /** The plan each architecture runs: Oltron's adaptive plan at the budget, the others' defaults. */

@@ -18,25 +18,16 @@
  * Cycle numbering: cycle 0 is the first cycle after the start; "at cycle t" is a register
  * value visible during cycle t. cycles_total is the cycle in which every stage is idle, plus one.
  */
-import { DEFAULT_CONFIG, type ElaboratedDesign } from "../hw/design.js";
+import type { ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import type { Manifest } from "./manifest.js";
 
-/** What of a design the timing depends on (the datapath does not matter: every arch times alike). */
-export interface CycleDesign {
-  rows: number;
-  cols: number;
-  memWordBits: number;
-  bufferTokens: number;
-  /** Bits a row occupies in memory: activation rows are packed, weight and output rows padded. */
-  actStrideBits: number;
-  wgtStrideBits: number;
-  outStrideBits: number;
-  descriptorWords: number;
-  loadSlots: number;
-  axiMaxBurst: number;
-  axiMaxReads: number;
-}
+/**
+ * What of a design the timing depends on (the datapath does not matter: every arch times
+ * alike): the manifest's geometry, with the timing parameters it records required.
+ */
+export type CycleDesign = Pick<Manifest["design"], "rows" | "cols" | "memWordBits" | "bufferTokens" | "actStrideBits" | "wgtStrideBits" | "outStrideBits" | "descriptorWords">
+  & Required<Pick<Manifest["design"], "loadSlots" | "axiMaxBurst" | "axiMaxReads">>;
 
 export function cycleDesign(d: ElaboratedDesign): CycleDesign {
   return {
