@@ -3,7 +3,7 @@
  * parameter) and the layer sources (--layer, --block, --x/--w, --budget), turned into an
  * elaborated design and quantizer inputs.
  */
-import { ARCH_NAMES, ARCHS } from "../hw/parts.js";
+import { ARCH_NAMES, ARCHS, DECODER_KINDS, parseGridFlag, PE_KINDS } from "../hw/parts.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -16,7 +16,7 @@ import { readLayerList } from "../data/layerlist.js";
 import { readTensorFile } from "../data/tensorio.js";
 import { blockLayers } from "../flows/block.js";
 import { parseLayerSpec, synthLayers } from "../flows/quantize.js";
-import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type ElaboratedDesign } from "../hw/design.js";
+import { DEFAULT_CONFIG, elaborate, PARAMS, PRESETS, resolveConfig, type ArchConfig, type DesignInput, type ElaboratedDesign } from "../hw/design.js";
 import { chooseModelPlan, formatPlanTable } from "../quant/adaptive.js";
 import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import { traceFormatOf, type Simulator } from "../sim/build.js";
@@ -66,24 +66,35 @@ export function addDesignOptions(cmd: Command): Command {
     }
     cmd.addOption(new Option(`${p.flag} <n>`, `${p.doc}, ${p.range} (default ${DEFAULT_CONFIG[p.key]})`).argParser(numArg(p.flag)));
   }
+  cmd.option("--grid <groups>", `the design by its parts instead of --arch/--rows/--flex-lines: row groups <pe>:<rows>, top row first, e.g. eff:14,flex:2 (PE kinds ${Object.keys(PE_KINDS).join(", ")})`);
+  cmd.addOption(new Option("--decoder <kind>", "decoder kind of a --grid design (default: the one its PE kinds take)").choices(Object.keys(DECODER_KINDS)));
   return cmd;
 }
 
-function readConfigFile(file: string): Partial<ArchConfig> {
+function readConfigFile(file: string): DesignInput {
   if (!fs.existsSync(file)) throw new UserError(`${file}: configuration file does not exist`);
   if (!fs.statSync(file).isFile()) throw new UserError(`${file}: is not a file (give a JSON or YAML configuration file)`);
   const text = fs.readFileSync(file, "utf8");
   try {
     const v = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
     if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("expected an object of design parameters");
-    return v as Partial<ArchConfig>;
+    return v as DesignInput;
   } catch (e) {
     throw new UserError(`${file}: cannot parse configuration (${(e as Error).message})`);
   }
 }
 
 export function designFromOptions(o: Record<string, unknown>): ElaboratedDesign {
-  const partial: Partial<ArchConfig> = o.config ? readConfigFile(String(o.config)) : {};
+  const partial: DesignInput = o.config ? readConfigFile(String(o.config)) : {};
+  let partsSource = o.config ? String(o.config) : "design parts";
+  if (o.grid !== undefined || o.decoder !== undefined) {
+    // Flags override the file: --grid replaces the file's grid, --decoder its decoder.
+    const fileParts = partial.parts && typeof partial.parts === "object" ? (partial.parts as Record<string, unknown>) : undefined;
+    const grid = o.grid !== undefined ? parseGridFlag(String(o.grid)) : fileParts?.grid;
+    if (grid === undefined) throw new UserError("--decoder needs --grid (or parts.grid in the --config file): the decoder alone does not say which PEs it feeds");
+    partial.parts = { ...fileParts, grid, ...(o.decoder !== undefined ? { decoder: o.decoder } : {}) };
+    partsSource = o.config ? `${o.config} with --grid/--decoder` : "--grid/--decoder";
+  }
   for (const [flag, key] of Object.entries(DESIGN_FLAG_KEYS)) {
     if (o[flag] !== undefined) (partial as Record<string, unknown>)[key] = o[flag];
   }
@@ -91,7 +102,7 @@ export function designFromOptions(o: Record<string, unknown>): ElaboratedDesign 
     const s = String(o.salientTypes);
     partial.salientTypes = s === "none" ? [] : (s.split(",").map((t) => t.trim()) as ArchConfig["salientTypes"]);
   }
-  return elaborate(resolveConfig(partial, String(o.preset ?? "default")));
+  return elaborate(resolveConfig(partial, String(o.preset ?? "default"), partsSource));
 }
 
 // ------------------------------------------------------------------ layer options

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { UserError } from "../core/errors.js";
 import { floatFormat, SALIENT_TYPES, type SalientType } from "../core/formats.js";
-import { ARCH_NAMES, ARCHS, isArchName, PE_KINDS, type ActFormat, type ArchName, type DecoderKindName, type PeKindName } from "./parts.js";
+import { ARCH_NAMES, ARCHS, composeParts, isArchName, PE_KINDS, type ActFormat, type ArchName, type DecoderKindName, type PeKindName } from "./parts.js";
 
 export const GENERATOR_NAME = "oltron-gen";
 export const GENERATOR_VERSION = "0.2.0";
@@ -225,14 +225,34 @@ export function signedBitsFor(lo: number, hi: number): number {
   return b;
 }
 
-/** Merges a partial configuration (preset + overrides) over the defaults. */
-export function resolveConfig(partial: Partial<ArchConfig> = {}, preset = "default"): ArchConfig {
+/**
+ * What a configuration file or the flags give: any design parameters, or instead of
+ * `arch`, `rows` and `flexLines` a `parts` description (decoder and grid; hw/parts.ts).
+ */
+export type DesignInput = Partial<ArchConfig> & { parts?: unknown };
+
+/**
+ * Merges a partial configuration (preset + overrides) over the defaults. `partsSource` names
+ * where a `parts` description came from, for messages.
+ */
+export function resolveConfig(partial: DesignInput = {}, preset = "default", partsSource = "design parts"): ArchConfig {
   const base = PRESETS[preset];
   if (!base) {
     throw new UserError(`unknown preset '${preset}': expected one of ${Object.keys(PRESETS).join(", ")}`);
   }
-  checkKnownKeys(partial);
-  const given = stripUndefined(partial);
+  const { parts, ...params } = partial;
+  checkKnownKeys(params);
+  const given = stripUndefined(params);
+  if (parts !== undefined) {
+    // The parts fix the architecture, rows and flexible lines; a second source for them would be ambiguous.
+    const clash = (["arch", "rows", "flexLines"] as const).filter((k) => given[k] !== undefined);
+    if (clash.length > 0) {
+      throw new UserError(
+        `${partsSource}: parts fix arch, rows and flexLines, so ${clash.map((k) => `${k} (${flagOf(k)})`).join(" and ")} cannot be given beside them: drop one or the other`,
+      );
+    }
+    Object.assign(given, composeParts(parts, partsSource));
+  }
   const cfg: ArchConfig = { ...DEFAULT_CONFIG, ...base, ...given };
   checkArch(cfg.arch);
   const arch = ARCHS[cfg.arch];
@@ -259,7 +279,7 @@ function checkArch(v: unknown): asserts v is ArchName {
 function checkKnownKeys(o: object): void {
   const known = Object.keys(DEFAULT_CONFIG);
   for (const k of Object.keys(o)) {
-    if (!known.includes(k)) throw new UserError(`unknown design parameter '${k}': expected one of ${known.join(", ")}`);
+    if (!known.includes(k)) throw new UserError(`unknown design parameter '${k}': expected one of ${known.join(", ")} (or parts instead of arch, rows, flexLines)`);
   }
 }
 

@@ -7,6 +7,8 @@
  * (core/formats.ts for TOBE, core/actformats.ts for int8 and OVP).
  */
 
+import { UserError } from "../core/errors.js";
+
 export type ArchName = "oltron" | "int4" | "olive" | "w4a8";
 export const ARCH_NAMES: readonly ArchName[] = ["oltron", "int4", "olive", "w4a8"];
 
@@ -110,4 +112,127 @@ export const ARCHS: Record<ArchName, ArchKind> = {
 
 export function isArchName(s: unknown): s is ArchName {
   return typeof s === "string" && (ARCH_NAMES as readonly string[]).includes(s);
+}
+
+// ------------------------------------------------------------------ composition by parts
+
+/** One row group of the grid: `rows` rows of one PE kind. */
+export interface GridGroup {
+  pe: PeKindName;
+  rows: number;
+}
+
+/**
+ * A design described by its parts instead of an architecture name (config key `parts`, flags
+ * `--decoder` / `--grid`): the decoder kind and the grid from the top row down. Elaboration
+ * resolves it to the architecture that builds this composition (`composeParts`).
+ */
+export interface PartsConfig {
+  decoder?: DecoderKindName;
+  grid: GridGroup[];
+}
+
+/**
+ * What each decoder's lanes can feed: the PE kind of the main rows and whether flexible rows
+ * may follow them (at the bottom of the array, next to the output). A PE kind takes only the
+ * operand its decoder produces (the `opBits` encoding above), so this table is every grid the
+ * parts build; anything else is rejected with this table in the message.
+ */
+const COMPOSITIONS: { decoder: DecoderKindName; main: PeKindName | null; flex: boolean; arch: ArchName }[] = [
+  { decoder: "tobe", main: "eff", flex: true, arch: "oltron" },
+  { decoder: "tobe", main: null, flex: true, arch: "oltron" },
+  { decoder: "tobe", main: "eff", flex: false, arch: "int4" },
+  { decoder: "ovp", main: "ovp", flex: false, arch: "olive" },
+  { decoder: "none", main: "w4a8", flex: false, arch: "w4a8" },
+];
+
+const COMPOSITION_TEXT =
+  "the parts build these grids (top row first): decoder tobe with eff rows, then flex rows (arch oltron; " +
+  "flex rows only is an all-flexible oltron; eff rows only is arch int4), decoder ovp with ovp rows (arch olive), " +
+  "decoder none with w4a8 rows (arch w4a8)";
+
+/** The decoder a PE kind's operand comes from. */
+const DECODER_OF_PE: Record<PeKindName, DecoderKindName> = { eff: "tobe", flex: "tobe", ovp: "ovp", w4a8: "none" };
+
+/** The configuration keys a parts description fixes. */
+export interface ComposedParts {
+  arch: ArchName;
+  rows: number;
+  flexLines: number;
+}
+
+/**
+ * Checks a parts description against the composition table and returns the architecture, rows
+ * and flexible lines it builds. `where` names the source in messages (a file or the flags).
+ */
+export function composeParts(parts: unknown, where: string): ComposedParts {
+  if (!parts || typeof parts !== "object" || Array.isArray(parts)) {
+    throw new UserError(`${where}: invalid parts = ${JSON.stringify(parts)}: expected an object { decoder, grid: [{ pe, rows }, ...] }`);
+  }
+  const p = parts as Record<string, unknown>;
+  for (const k of Object.keys(p)) {
+    if (k !== "decoder" && k !== "grid") throw new UserError(`${where}: unknown key '${k}' in parts: expected decoder, grid`);
+  }
+  const peNames = Object.keys(PE_KINDS);
+  if (!Array.isArray(p.grid) || p.grid.length === 0) {
+    throw new UserError(`${where}: invalid parts.grid = ${JSON.stringify(p.grid)}: expected a non-empty list of row groups, e.g. [{ pe: eff, rows: 14 }, { pe: flex, rows: 2 }]`);
+  }
+  const grid: GridGroup[] = p.grid.map((g: unknown, i: number) => {
+    const o = (g && typeof g === "object" && !Array.isArray(g) ? g : {}) as Record<string, unknown>;
+    if (typeof o.pe !== "string" || !peNames.includes(o.pe)) {
+      throw new UserError(`${where}: invalid parts.grid[${i}].pe = ${JSON.stringify(o.pe)}: expected one of ${peNames.join(", ")}`);
+    }
+    if (typeof o.rows !== "number" || !Number.isInteger(o.rows) || o.rows < 1 || o.rows > 256) {
+      throw new UserError(`${where}: invalid parts.grid[${i}].rows = ${JSON.stringify(o.rows)}: must be an integer in 1..256`);
+    }
+    for (const k of Object.keys(o)) {
+      if (k !== "pe" && k !== "rows") throw new UserError(`${where}: unknown key '${k}' in parts.grid[${i}]: expected pe, rows`);
+    }
+    return { pe: o.pe as PeKindName, rows: o.rows };
+  });
+  const seen = new Set<string>();
+  for (const g of grid) {
+    if (seen.has(g.pe)) throw new UserError(`${where}: PE kind ${g.pe} appears in two row groups of parts.grid: give one group per PE kind`);
+    seen.add(g.pe);
+  }
+  const decoders = Object.keys(DECODER_KINDS);
+  if (p.decoder !== undefined && (typeof p.decoder !== "string" || !decoders.includes(p.decoder))) {
+    throw new UserError(`${where}: invalid parts.decoder = ${JSON.stringify(p.decoder)}: expected one of ${decoders.join(", ")}`);
+  }
+  const decoder = (p.decoder as DecoderKindName | undefined) ?? DECODER_OF_PE[grid[0].pe];
+  for (const g of grid) {
+    if (DECODER_OF_PE[g.pe] !== decoder) {
+      throw new UserError(
+        `${where}: invalid combination: PE kind ${g.pe} (${PE_KINDS[g.pe].doc}) takes the operand of decoder ${DECODER_OF_PE[g.pe]}, ` +
+          `not decoder ${decoder}; ${COMPOSITION_TEXT}`,
+      );
+    }
+  }
+  const flexAt = grid.findIndex((g) => g.pe === "flex");
+  if (flexAt >= 0 && flexAt !== grid.length - 1) {
+    throw new UserError(
+      `${where}: invalid combination: the flex row group must come last in parts.grid: flexible rows sit at the bottom of the array, ` +
+        `next to the output, where their 32-bit partial sums meet the narrow rows' sum`,
+    );
+  }
+  const main = grid.find((g) => g.pe !== "flex")?.pe ?? null;
+  const flexLines = flexAt >= 0 ? grid[flexAt].rows : 0;
+  const match = COMPOSITIONS.find((c) => c.decoder === decoder && c.main === main && c.flex === flexLines > 0);
+  if (!match) throw new UserError(`${where}: invalid combination: decoder ${decoder} with grid ${gridText(grid)}; ${COMPOSITION_TEXT}`);
+  return { arch: match.arch, rows: grid.reduce((s, g) => s + g.rows, 0), flexLines };
+}
+
+export function gridText(grid: GridGroup[]): string {
+  return grid.map((g) => `${g.pe}:${g.rows}`).join(",");
+}
+
+/** Parses the `--grid` flag: comma-separated `<pe>:<rows>` groups, top row first. */
+export function parseGridFlag(s: string): { pe: string; rows: number }[] {
+  return s.split(",").map((part) => {
+    const m = /^\s*([a-z0-9]+)\s*:\s*(\S+)\s*$/.exec(part);
+    if (!m) throw new UserError(`invalid --grid group '${part}': expected <pe>:<rows>, e.g. --grid eff:14,flex:2 (PE kinds ${Object.keys(PE_KINDS).join(", ")})`);
+    const rows = Number(m[2]);
+    if (!Number.isInteger(rows) || rows < 1 || rows > 256) throw new UserError(`invalid --grid group '${part.trim()}': rows = '${m[2]}' must be an integer in 1..256`);
+    return { pe: m[1], rows };
+  });
 }
