@@ -1,20 +1,25 @@
 /**
- * `oltron explore`: the design-space sweep (flows/explore.ts) with progress, resumable results
- * and the report (report/explore.ts).
+ * `oltron explore`: the design-space sweep (flows/explore.ts) as a plan of independent jobs
+ * (flows/explore-jobs.ts) run by a local worker pool or a cluster's scheduler (cli/cluster.ts),
+ * merged by `collect` into the report (report/explore.ts).
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import type { Command } from "commander";
-import { progress } from "../core/console.js";
+import { Option, type Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { checkOutputFolder, writeFileAtomic } from "../core/files.js";
-import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
+import { GENERATOR_VERSION } from "../hw/design.js";
 import { CONTROL_ACTIVITY, DRAM_SOURCE } from "../flows/energy.js";
-import { blockResults, evaluatePoint, explorePoints, pointDesign, pointKey, storePoint, storedPoint, sweepSilicon, type PointResult } from "../flows/explore.js";
+import { blockResults, type PointResult } from "../flows/explore.js";
+import { checkPlanCurrent, collectResults, describeJob, indexRanges, makePlan, planStatus, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
 import { exploreConfigSchema, loadExploreConfig } from "../flows/explore-config.js";
 import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, type ExploreReport } from "../report/explore.js";
 import { RAM_TABLE } from "../hw/ramcost.js";
-import { log } from "./options.js";
+import type { SiliconReport } from "../hw/silicon.js";
+import { runPool, serveWorker } from "./explore-pool.js";
+import { slurmOptions, submitSlurm } from "./cluster.js";
+import { intArg, log } from "./options.js";
 
 /** The file that marks a folder as an explore results folder (written before anything else). */
 const MARKER = "explore-config.json";
@@ -29,67 +34,154 @@ function checkResultsFolder(out: string): void {
 }
 
 export function registerExploreCommand(program: Command): void {
-  program
+  const explore = program
     .command("explore")
     .description(
       "design-space sweep: architectures x sizes x flexible lines x salient types x bit budgets x layers, each priced for accuracy (held-out SQNR), cycles (cycle model), " +
-        "area and Fmax (Yosys + OpenSTA), energy (OpenSTA power, RAM table, DRAM pJ/bit); writes JSON, CSV and an HTML report with Pareto plots; resumable (docs/ppa.md)",
+        "area and Fmax (Yosys + OpenSTA), energy (OpenSTA power, RAM table, DRAM pJ/bit); writes JSON, CSV and an HTML report with Pareto plots; " +
+        "a plan of independent jobs run by a local worker pool or a Slurm job array (docs/ppa.md, docs/cluster.md)",
     )
     .option("--config <file>", `sweep configuration (JSON or YAML; keys ${Object.keys(exploreConfigSchema.shape).join(", ")}); default: the four architectures at 16x16 and 64x64 on LLaMA-7B layers`)
     .option("--out <dir>", "results folder (kept: a later run with it recomputes nothing finished)", "explore-results")
     .option("--rtl-sample", "also co-simulate every point's accuracy sample with Verilator and report its cycles and activity beside the model's (slow: one simulator build per design)")
-    .option("--json", "print the report data (explore.json) on stdout")
-    .action(async (o: { config?: string; out: string; json?: boolean; rtlSample?: boolean }) => {
-      const cfg = loadExploreConfig(o.config);
-      checkResultsFolder(o.out);
-      fs.mkdirSync(o.out, { recursive: true });
-      writeFileAtomic(path.join(o.out, MARKER), JSON.stringify(cfg, null, 1) + "\n");
-      const points = explorePoints(cfg);
-      const designs = new Map<string, ElaboratedDesign>();
-      const designOf = points.map((p) => {
-        const d = pointDesign(p);
-        if (!designs.has(d.name)) designs.set(d.name, d);
-        return designs.get(d.name)!;
-      });
-      log(`explore: ${points.length} points on ${designs.size} designs; results in ${o.out}`);
-      const si = await sweepSilicon([...designs.values()], log);
-      const results: PointResult[] = [];
-      let reused = 0;
-      const bar = progress("explore", points.length, "points");
-      for (const [i, p] of points.entries()) {
-        const d = designOf[i];
-        const key = pointKey(p, cfg, d, o.rtlSample === true);
-        let r = storedPoint(o.out, key);
-        if (r) reused++;
-        else {
-          r = await evaluatePoint(p, cfg, d, si.get(d.name)!, { rtl: o.rtlSample === true, log });
-          storePoint(o.out, r);
-        }
-        results.push(r);
-        bar.update(i + 1);
-      }
-      bar.stop();
-      const blocks = blockResults(results, si, cfg.tokens);
-      const report: ExploreReport = {
-        generator: GENERATOR_VERSION, config: cfg, blocks, points: results,
-        sensitivity: sensitivityStudy(blocks), ranking: energyRanking(blocks),
-        sources: {
-          accuracy: `each architecture's quantizer on synthetic LLaMA-like layers (${cfg.calibTokens} calibration tokens, ${cfg.evalTokens} held-out tokens, ${cfg.sampleN} sampled output channels), scored by the golden model (bit-exact with the RTL) against the float product`,
-          cycles: "cycle model (image/cycles.ts), exact against RTL co-simulation at fixed memory latency on its validation set (test/cyclemodel.test.ts)",
-          events: "array activity read from the sample's images (image/activity.ts, equal to the RTL's monitors: test/events.test.ts), scaled to the full layer; RAM and DRAM accesses from the layout",
-          area: "Yosys mapping to the OSU 0.18 um liberty (cell areas); RAMs from the RAM table",
-          fmax: "OpenSTA on the mapped netlist, no wire load",
-          energy: `OpenSTA report_power per module (quiet cycle + input groups at the measured activities; control inputs at ${CONTROL_ACTIVITY}); RAM table (${RAM_TABLE.source}); DRAM ${DRAM_SOURCE}`,
-        },
-      };
-      writeFileAtomic(path.join(o.out, "explore.json"), JSON.stringify(report, null, 1) + "\n");
-      writeFileAtomic(path.join(o.out, "points.csv"), pointsCsv(results));
-      writeFileAtomic(path.join(o.out, "blocks.csv"), blocksCsv(blocks));
-      writeFileAtomic(path.join(o.out, "explore.html"), exploreHtml(report));
-      if (o.json) console.log(JSON.stringify(report, null, 1));
-      (o.json ? log : console.log)(
-        `explore: ${results.length} points (${reused} from earlier runs), ${blocks.length} design points; wrote explore.html (Pareto plots), explore.json, points.csv, blocks.csv in ${o.out}\n` +
-          `energy per token, best first: ${report.ranking.join(" < ")}`,
+    .addOption(new Option("--jobs <n>", "local worker processes (default: one per core)").argParser(intArg("--jobs", 1, 256)))
+    .option("--plan", "only write the job list (<out>/plan.json) for a scheduler to run with 'oltron explore run-job'")
+    .option("--json", "print the report data (explore.json) on stdout");
+  slurmOptions(explore);
+  explore.action(async (o: ExploreOpts) => {
+    const cfg = loadExploreConfig(o.config);
+    checkResultsFolder(o.out);
+    fs.mkdirSync(o.out, { recursive: true });
+    writeFileAtomic(path.join(o.out, MARKER), JSON.stringify(cfg, null, 1) + "\n");
+    const plan = await makePlan(cfg, o.rtlSample === true);
+    const planFile = writePlan(o.out, plan);
+    const nSi = plan.jobs.filter((j) => j.kind === "silicon").length;
+    const todo = planStatus(plan, o.out).filter((s) => s.state !== "done").map((s) => s.job.index);
+    log(`explore: plan ${planFile}: ${plan.jobs.length} jobs (${nSi} silicon flows, ${plan.jobs.length - nSi} points), ${plan.jobs.length - todo.length} finished earlier`);
+    if (o.slurm) {
+      await submitSlurm(plan, planFile, todo, o);
+      return;
+    }
+    if (o.plan) {
+      console.log(
+        `explore: wrote ${planFile} (${plan.jobs.length} jobs, indices 0..${plan.jobs.length - 1}; unfinished: ${todo.length ? indexRanges(todo) : "none"}).\n` +
+          `Run one job with 'oltron explore run-job ${planFile} <index>', see progress with 'oltron explore status ${o.out}', merge with 'oltron explore collect ${o.out}' (docs/cluster.md).`,
       );
+      return;
+    }
+    await runPool(planFile, plan, o.out, todo, o.jobs ?? os.cpus().length, log);
+    const earlier = plan.jobs.filter((j) => j.kind === "point" && !todo.includes(j.index)).length;
+    await writeReport(plan, o.out, collectResults(plan, o.out), o.json === true, `${earlier} from earlier runs`);
+  });
+
+  explore
+    .command("run-job")
+    .description("run one job of an explore plan (the entry point of every scheduler: Slurm arrays, GNU parallel, LSF, SGE); its result goes atomically into the plan's folder")
+    .argument("<plan>", "the plan file (or its results folder)")
+    .argument("[index]", "job index, 0-based (default: $SLURM_ARRAY_TASK_ID, or $LSB_JOBINDEX - 1, or $SGE_TASK_ID - 1)")
+    .option("--worker", "serve job indices over IPC (the local pool's workers)")
+    .action(async (planArg: string, indexArg: string | undefined, o: { worker?: boolean }) => {
+      const { plan, dir } = readPlan(planArg);
+      if (o.worker) {
+        await serveWorker(plan, dir);
+        return;
+      }
+      const index = jobIndex(indexArg, plan.jobs.length);
+      const r = await runJob(plan, dir, index, log);
+      if (r === "failed") {
+        process.exitCode = 1;
+        console.error(`oltron: job ${index} failed: its error and log are in ${path.join(dir, "failed")} ('oltron explore status ${dir}')`);
+      }
     });
+
+  explore
+    .command("status")
+    .description("what each job of an explore plan is: done, failed (with its error and log), running, stale (killed) or pending")
+    .argument("<results>", "the results folder (or its plan file)")
+    .option("--json", "print the status as JSON")
+    .action((arg: string, o: { json?: boolean }) => {
+      const { plan, dir } = readPlan(arg);
+      const st = planStatus(plan, dir);
+      const count = (s: string) => st.filter((x) => x.state === s).length;
+      if (o.json) {
+        console.log(JSON.stringify({ jobs: plan.jobs.length, states: st.map((x) => ({ index: x.job.index, kind: x.job.kind, key: x.job.key, state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) }, null, 1));
+        return;
+      }
+      const lines = [`${dir}: ${plan.jobs.length} jobs: ${count("done")} done, ${count("running")} running, ${count("failed")} failed, ${count("stale")} stale (killed), ${count("pending")} pending`];
+      for (const s of st) if (s.state !== "done" && s.state !== "pending") lines.push(`  ${s.job.index} ${s.state}: ${describeJob(s.job)}${s.detail ? `: ${s.detail}` : ""}`);
+      const unfinished = st.filter((x) => x.state !== "done" && x.state !== "running").map((x) => x.job.index);
+      if (unfinished.length) lines.push(`to run: ${indexRanges(unfinished)} (oltron explore --slurm --out ${dir} submits exactly these)`);
+      console.log(lines.join("\n"));
+    });
+
+  explore
+    .command("collect")
+    .description("merge a finished plan's results into explore.json, points.csv, blocks.csv and explore.html; refuses a plan whose inputs changed since its results were made")
+    .argument("<results>", "the results folder (or its plan file)")
+    .option("--json", "print the report data (explore.json) on stdout")
+    .action(async (arg: string, o: { json?: boolean }) => {
+      const { plan, file, dir } = readPlan(arg);
+      await checkPlanCurrent(plan, file);
+      await writeReport(plan, dir, collectResults(plan, dir), o.json === true, `merged from ${dir}`);
+    });
+}
+
+export interface ExploreOpts {
+  config?: string;
+  out: string;
+  json?: boolean;
+  rtlSample?: boolean;
+  jobs?: number;
+  plan?: boolean;
+  slurm?: boolean;
+  partition?: string;
+  time?: string;
+  mem?: string;
+  arrayLimit?: number;
+  dryRun?: boolean;
+}
+
+/** The job index from the argument or the scheduler's array variable. */
+function jobIndex(arg: string | undefined, n: number): number {
+  const e = process.env;
+  const [raw, base, from] = arg !== undefined ? [arg, 0, "index"]
+    : e.SLURM_ARRAY_TASK_ID !== undefined ? [e.SLURM_ARRAY_TASK_ID, 0, "$SLURM_ARRAY_TASK_ID"]
+    : e.LSB_JOBINDEX !== undefined ? [e.LSB_JOBINDEX, 1, "$LSB_JOBINDEX"]
+    : e.SGE_TASK_ID !== undefined ? [e.SGE_TASK_ID, 1, "$SGE_TASK_ID"]
+    : [undefined, 0, ""];
+  if (raw === undefined) throw new UserError("run-job needs a job index: give it, or run under a job array ($SLURM_ARRAY_TASK_ID, $LSB_JOBINDEX or $SGE_TASK_ID)");
+  const i = Number(raw) - base;
+  if (!/^\d+$/.test(String(raw).trim()) || i < 0 || i >= n) {
+    throw new UserError(`invalid job ${from} = '${raw}': the plan has jobs ${base}..${n - 1 + base}${base ? ` (${from} counts from 1)` : ""}`);
+  }
+  return i;
+}
+
+async function writeReport(
+  plan: ExplorePlan, out: string, merged: { points: PointResult[]; silicon: Map<string, SiliconReport> }, json: boolean, origin: string,
+): Promise<void> {
+  const cfg = plan.config;
+  const results = merged.points;
+  const blocks = blockResults(results, merged.silicon, cfg.tokens);
+  const report: ExploreReport = {
+    generator: GENERATOR_VERSION, config: cfg, blocks, points: results,
+    sensitivity: sensitivityStudy(blocks), ranking: energyRanking(blocks),
+    sources: {
+      accuracy: `each architecture's quantizer on synthetic LLaMA-like layers (${cfg.calibTokens} calibration tokens, ${cfg.evalTokens} held-out tokens, ${cfg.sampleN} sampled output channels), scored by the golden model (bit-exact with the RTL) against the float product`,
+      cycles: "cycle model (image/cycles.ts), exact against RTL co-simulation at fixed memory latency on its validation set (test/cyclemodel.test.ts)",
+      events: "array activity read from the sample's images (image/activity.ts, equal to the RTL's monitors: test/events.test.ts), scaled to the full layer; RAM and DRAM accesses from the layout",
+      area: "Yosys mapping to the OSU 0.18 um liberty (cell areas); RAMs from the RAM table",
+      fmax: "OpenSTA on the mapped netlist, no wire load",
+      energy: `OpenSTA report_power per module (quiet cycle + input groups at the measured activities; control inputs at ${CONTROL_ACTIVITY}); RAM table (${RAM_TABLE.source}); DRAM ${DRAM_SOURCE}`,
+    },
+  };
+  writeFileAtomic(path.join(out, "explore.json"), JSON.stringify(report, null, 1) + "\n");
+  writeFileAtomic(path.join(out, "points.csv"), pointsCsv(results));
+  writeFileAtomic(path.join(out, "blocks.csv"), blocksCsv(blocks));
+  writeFileAtomic(path.join(out, "explore.html"), exploreHtml(report));
+  if (json) console.log(JSON.stringify(report, null, 1));
+  (json ? log : console.log)(
+    `explore: ${results.length} points (${origin}), ${blocks.length} design points; wrote explore.html (Pareto plots), explore.json, points.csv, blocks.csv in ${out}\n` +
+      `energy per token, best first: ${report.ranking.join(" < ")}`,
+  );
 }

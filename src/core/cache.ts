@@ -19,7 +19,7 @@ export function cacheRoot(): string {
 const OWNED: Record<string, RegExp> = {
   sim: /^(verilator|icarus)-[0-9a-f]{16}(\.lock|\.tmp-[A-Za-z0-9]{6})?$/,
   area: /^[0-9a-f]{16}\.json(\.tmp-\d+)?$/,
-  silicon: /^[0-9a-f]{16}\.json(\.tmp-\d+)?$/,
+  silicon: /^[0-9a-f]{16}(\.json(\.tmp-\d+)?|\.lock)$/,
 };
 
 export interface CacheEntry {

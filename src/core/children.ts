@@ -21,6 +21,12 @@ export function trackTemp(p: string): () => void {
   return () => temps.delete(p);
 }
 
+/** Registers a child that leads its own process group, killed with the others on interrupt. */
+export function trackGroup(pid: number): () => void {
+  groups.add(pid);
+  return () => groups.delete(pid);
+}
+
 export interface ChildResult {
   exitCode: number;
   all: string;

@@ -15,6 +15,7 @@ import { runChild, trackTemp } from "../core/children.js";
 import { cacheRoot } from "../core/cache.js";
 import { UserError } from "../core/errors.js";
 import { sha256, writeFileAtomic } from "../core/files.js";
+import { takeLock } from "../core/lock.js";
 import { clog2, type ElaboratedDesign } from "./design.js";
 import { generateRtl, ramShapes, type RamShape } from "./generate.js";
 import { roleOf, type Role, ROLES } from "./area.js";
@@ -93,6 +94,11 @@ export interface SiliconReport {
   /** The whole top level, RAM access times included (OpenSTA). */
   timing: TimingPath;
   ramTable: { source: string; version: number };
+}
+
+/** The versions of the silicon flow's tools, as their first output line (what results are keyed by). */
+export async function siliconToolVersions(): Promise<{ yosys: string; sta: string; liberty: string }> {
+  return { yosys: await toolVersion("yosys", ["-V"], "yosys"), sta: await toolVersion("sta", ["-version"], "opensta"), liberty: sha256(libertyText()).slice(0, 16) };
 }
 
 async function toolVersion(cmd: string, args: string[], what: string): Promise<string> {
@@ -229,7 +235,7 @@ export async function siliconReport(d: ElaboratedDesign, log: (s: string) => voi
     log(`silicon: power per module with OpenSTA (quiet cycle and each input group switching)...`);
     const power = await modulePower(dir, logicModules.filter((m) => m !== rtl.top), new Set([...logicModules, ...ramNames]), d.name);
     return summarize(d, rtl.top, stat, timings, rams, libertyAreas(lib), { libSha, yosysV, staV }, power);
-  });
+  }, log);
 }
 
 type YosysStat = Record<string, { num_cells_by_type: Record<string, number> }>;
@@ -238,7 +244,9 @@ type YosysStat = Record<string, { num_cells_by_type: Record<string, number> }>;
  * Runs a flow step in a scratch folder holding `inputs`, unless a result for the same inputs
  * and `key` is cached; a damaged cache entry is recomputed.
  */
-async function runFlow<T extends object>(tag: string, key: object, inputs: Record<string, string>, compute: (dir: string) => Promise<T>): Promise<T & { cached: boolean }> {
+async function runFlow<T extends object>(
+  tag: string, key: object, inputs: Record<string, string>, compute: (dir: string) => Promise<T>, log: (s: string) => void = () => {},
+): Promise<T & { cached: boolean }> {
   const names = Object.keys(inputs).sort();
   const hash = sha256(JSON.stringify({ key, files: names.map((n) => [n, sha256(inputs[n])]) })).slice(0, 16);
   const cacheFile = path.join(cacheRoot(), "silicon", `${hash}.json`);
@@ -249,9 +257,23 @@ async function runFlow<T extends object>(tag: string, key: object, inputs: Recor
       // A damaged entry is recomputed below.
     }
   }
+  const cached = (): T | undefined => {
+    try {
+      return JSON.parse(fs.readFileSync(cacheFile, "utf8")) as T;
+    } catch {
+      return undefined;
+    }
+  };
+  // One process per flow: jobs of a sweep (on one machine or the nodes of a cluster) that need
+  // the same design's silicon wait for the first instead of repeating it.
+  fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+  const release = await takeLock(cacheFile.replace(/\.json$/, ".lock"), () => cached() !== undefined, log, "silicon");
+  if (!release) return { ...cached()!, cached: true };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `oltron-silicon-${tag.replace(/[^\w-]/g, "_")}-`));
   const untrack = trackTemp(dir);
   try {
+    const again = cached();
+    if (again) return { ...again, cached: true };
     for (const n of names) fs.writeFileSync(path.join(dir, n), inputs[n]);
     const result = await compute(dir);
     fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
@@ -260,6 +282,7 @@ async function runFlow<T extends object>(tag: string, key: object, inputs: Recor
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     untrack();
+    release();
   }
 }
 

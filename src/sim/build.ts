@@ -16,6 +16,7 @@ import { runChild, trackTemp } from "../core/children.js";
 import { progress } from "../core/console.js";
 import { UserError } from "../core/errors.js";
 import { sha256 } from "../core/files.js";
+import { takeLock } from "../core/lock.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 
 export type Simulator = "verilator" | "icarus";
@@ -168,7 +169,7 @@ export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<S
 
   // One builder per key: another process building the same model is waited for, not repeated.
   fs.mkdirSync(simCacheDir(), { recursive: true });
-  const release = await buildLock(`${dir}.lock`, () => !opts.rebuild && checkEntry(dir, binary, key) === undefined, log);
+  const release = await takeLock(`${dir}.lock`, () => !opts.rebuild && checkEntry(dir, binary, key) === undefined, log, "sim");
   if (!release) return hit();
   try {
     if (!opts.rebuild && checkEntry(dir, binary, key) === undefined) return hit();
@@ -253,53 +254,6 @@ function checkEntry(dir: string, binary: string, key: string): string | undefine
   })();
   if (problem) fs.rmSync(dir, { recursive: true, force: true });
   return problem;
-}
-
-/**
- * Takes the build lock of a cache entry (a folder made atomically, holding the owner's pid).
- * Returns undefined when, while waiting, another process published a usable build; a lock
- * whose owner has died is taken over.
- */
-async function buildLock(lock: string, published: () => boolean, log: (line: string) => void): Promise<(() => void) | undefined> {
-  let said = false;
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      const untrack = trackTemp(lock);
-      fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
-      return () => {
-        fs.rmSync(lock, { recursive: true, force: true });
-        untrack();
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    if (published()) return undefined;
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
-    } catch {
-      // The owner is between mkdir and writing its pid: wait.
-    }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-      fs.rmSync(lock, { recursive: true, force: true });
-      continue;
-    }
-    if (!said) {
-      log(`sim: waiting for another oltron process (pid ${Number.isNaN(owner) ? "?" : owner}) building the same model...`);
-      said = true;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function buildUnlocked(b: {

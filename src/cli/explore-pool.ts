@@ -1,0 +1,105 @@
+/**
+ * The local engine of an explore plan: a pool of worker processes, each running
+ * `oltron explore run-job <plan> --worker` (the same entry point a scheduler calls) and
+ * taking the next unfinished job over IPC when it is free. One worker runs in-process.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { cleanupNow, trackGroup } from "../core/children.js";
+import { progress } from "../core/console.js";
+import { UserError } from "../core/errors.js";
+import { describeJob, planStatus, runJob, type ExplorePlan } from "../flows/explore-jobs.js";
+
+const BIN = fileURLToPath(new URL("../../bin/oltron.js", import.meta.url));
+
+type Reply = { index: number; result: "ran" | "done" | "failed" } | { index: number; error: string };
+
+/** Runs the jobs `todo` of the plan with `jobs` processes; throws naming every job that failed. */
+export async function runPool(planFile: string, plan: ExplorePlan, dir: string, todo: number[], jobs: number, log: (s: string) => void): Promise<void> {
+  if (todo.length === 0) {
+    log(`explore: every job of ${planFile} is finished; merging`);
+    return;
+  }
+  const n = Math.max(1, Math.min(jobs, todo.length));
+  log(`explore: running ${todo.length} jobs with ${n} worker${n > 1 ? "s" : ""} (per-job logs in ${dir}/logs)`);
+  const bar = progress("explore", todo.length, "jobs");
+  let finished = 0;
+  const queue = [...todo];
+  if (n === 1) {
+    for (const i of queue) {
+      await runJob(plan, dir, i, () => {});
+      bar.update(++finished);
+    }
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      const workers: ChildProcess[] = [];
+      let live = n;
+      const next = (w: ChildProcess) => {
+        const i = queue.shift();
+        if (i === undefined) {
+          w.send({ stop: true });
+          return;
+        }
+        w.send({ index: i });
+      };
+      for (let k = 0; k < n; k++) {
+        // Its own process group, so an interrupt of oltron takes the worker's children too.
+        const w = fork(BIN, ["explore", "run-job", planFile, "--worker"], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
+        const untrack = w.pid !== undefined ? trackGroup(w.pid) : () => {};
+        workers.push(w);
+        w.on("message", (m: Reply) => {
+          if ("error" in m) {
+            workers.forEach((x) => x.kill("SIGTERM"));
+            reject(new UserError(`explore: job ${m.index} could not run: ${m.error}`));
+            return;
+          }
+          bar.update(++finished);
+          next(w);
+        });
+        w.on("exit", (code, sig) => {
+          untrack();
+          if (--live === 0) resolve();
+          else if (code !== 0 && queue.length > 0) log(`explore: a worker exited (${sig ?? `code ${code}`}); the others go on`);
+        });
+        next(w);
+      }
+    });
+  }
+  bar.stop();
+  const failed = planStatus(plan, dir).filter((s) => todo.includes(s.job.index) && s.state !== "done");
+  if (failed.length > 0) {
+    throw new UserError(
+      `explore: ${failed.length} of ${todo.length} jobs did not finish:\n` +
+        failed.slice(0, 10).map((s) => `  ${s.job.index} ${describeJob(s.job)}: ${s.state}${s.detail ? `: ${s.detail}` : ""}`).join("\n") +
+        `${failed.length > 10 ? `\n  ... and ${failed.length - 10} more` : ""}\nfinished jobs are kept: fix the cause and run again (or 'oltron explore status ${dir}')`,
+    );
+  }
+}
+
+/** A pool worker: runs each job index the parent sends, answers, and exits when told or orphaned. */
+export async function serveWorker(plan: ExplorePlan, dir: string): Promise<void> {
+  if (!process.send) throw new UserError("--worker is the local pool's worker mode: run 'oltron explore run-job <plan> <index>' instead");
+  await new Promise<void>((resolve) => {
+    let chain = Promise.resolve();
+    // Orphaned (the pool was killed): stop this job's children and temporaries, leave no result.
+    process.on("disconnect", () => {
+      cleanupNow();
+      process.exit(0);
+    });
+    process.on("message", (m: { index?: number; stop?: boolean }) => {
+      chain = chain.then(async () => {
+        if (m.stop || m.index === undefined) {
+          resolve();
+          process.disconnect();
+          return;
+        }
+        try {
+          const result = await runJob(plan, dir, m.index, () => {});
+          process.send!({ index: m.index, result });
+        } catch (e) {
+          process.send!({ index: m.index, error: (e as Error).message });
+        }
+      });
+    });
+  });
+}
