@@ -101,3 +101,17 @@ export async function submitSlurm(plan: ExplorePlan, planFile: string, todo: num
       `follow it with 'squeue -j ${id}' or 'oltron explore status ${dir}'; when it is done, 'oltron explore collect ${dir}' writes the report`,
   );
 }
+
+/**
+ * The Slurm tasks in the queue now (`<array job>_<task>` and plain job ids), so a running
+ * marker of a task that has left the queue reads as stale; undefined without squeue.
+ */
+export async function liveSlurmJobs(): Promise<Set<string> | undefined> {
+  try {
+    const r = await execa("squeue", ["-h", "-r", "-o", "%i"], { reject: false });
+    if (r.exitCode !== 0) return undefined;
+    return new Set(String(r.stdout).split("\n").map((l) => l.trim()).filter(Boolean));
+  } catch {
+    return undefined;
+  }
+}

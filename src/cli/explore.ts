@@ -18,7 +18,7 @@ import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, typ
 import { RAM_TABLE } from "../hw/ramcost.js";
 import type { SiliconReport } from "../hw/silicon.js";
 import { runPool, serveWorker } from "./explore-pool.js";
-import { slurmOptions, submitSlurm } from "./cluster.js";
+import { liveSlurmJobs, slurmOptions, submitSlurm } from "./cluster.js";
 import { intArg, log } from "./options.js";
 
 /** The file that marks a folder as an explore results folder (written before anything else). */
@@ -56,7 +56,9 @@ export function registerExploreCommand(program: Command): void {
     const plan = await makePlan(cfg, o.rtlSample === true);
     const planFile = writePlan(o.out, plan);
     const nSi = plan.jobs.filter((j) => j.kind === "silicon").length;
-    const todo = planStatus(plan, o.out).filter((s) => s.state !== "done").map((s) => s.job.index);
+    const status = planStatus(plan, o.out, o.slurm ? await liveSlurmJobs() : undefined);
+    // A Slurm resubmission leaves running tasks alone; the local pool runs everything unfinished.
+    const todo = status.filter((s) => s.state !== "done" && !(o.slurm && s.state === "running")).map((s) => s.job.index);
     log(`explore: plan ${planFile}: ${plan.jobs.length} jobs (${nSi} silicon flows, ${plan.jobs.length - nSi} points), ${plan.jobs.length - todo.length} finished earlier`);
     if (o.slurm) {
       await submitSlurm(plan, planFile, todo, o);
@@ -99,9 +101,11 @@ export function registerExploreCommand(program: Command): void {
     .description("what each job of an explore plan is: done, failed (with its error and log), running, stale (killed) or pending")
     .argument("<results>", "the results folder (or its plan file)")
     .option("--json", "print the status as JSON")
-    .action((arg: string, o: { json?: boolean }) => {
+    .action(async (arg: string, _o: unknown, cmd: Command) => {
+      // --json is also an option of `explore` itself, which takes it wherever it stands.
+      const o = cmd.optsWithGlobals() as { json?: boolean };
       const { plan, dir } = readPlan(arg);
-      const st = planStatus(plan, dir);
+      const st = planStatus(plan, dir, await liveSlurmJobs());
       const count = (s: string) => st.filter((x) => x.state === s).length;
       if (o.json) {
         console.log(JSON.stringify({ jobs: plan.jobs.length, states: st.map((x) => ({ index: x.job.index, kind: x.job.kind, key: x.job.key, state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) }, null, 1));
@@ -119,7 +123,8 @@ export function registerExploreCommand(program: Command): void {
     .description("merge a finished plan's results into explore.json, points.csv, blocks.csv and explore.html; refuses a plan whose inputs changed since its results were made")
     .argument("<results>", "the results folder (or its plan file)")
     .option("--json", "print the report data (explore.json) on stdout")
-    .action(async (arg: string, o: { json?: boolean }) => {
+    .action(async (arg: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals() as { json?: boolean };
       const { plan, file, dir } = readPlan(arg);
       await checkPlanCurrent(plan, file);
       await writeReport(plan, dir, collectResults(plan, dir), o.json === true, `merged from ${dir}`);
@@ -144,10 +149,12 @@ export interface ExploreOpts {
 /** The job index from the argument or the scheduler's array variable. */
 function jobIndex(arg: string | undefined, n: number): number {
   const e = process.env;
+  // An empty variable is not an array task (SGE sets SGE_TASK_ID=undefined outside arrays).
+  const set = (v: string | undefined) => v !== undefined && v !== "" && v !== "undefined";
   const [raw, base, from] = arg !== undefined ? [arg, 0, "index"]
-    : e.SLURM_ARRAY_TASK_ID !== undefined ? [e.SLURM_ARRAY_TASK_ID, 0, "$SLURM_ARRAY_TASK_ID"]
-    : e.LSB_JOBINDEX !== undefined ? [e.LSB_JOBINDEX, 1, "$LSB_JOBINDEX"]
-    : e.SGE_TASK_ID !== undefined ? [e.SGE_TASK_ID, 1, "$SGE_TASK_ID"]
+    : set(e.SLURM_ARRAY_TASK_ID) ? [e.SLURM_ARRAY_TASK_ID, 0, "$SLURM_ARRAY_TASK_ID"]
+    : set(e.LSB_JOBINDEX) ? [e.LSB_JOBINDEX, 1, "$LSB_JOBINDEX"]
+    : set(e.SGE_TASK_ID) ? [e.SGE_TASK_ID, 1, "$SGE_TASK_ID"]
     : [undefined, 0, ""];
   if (raw === undefined) throw new UserError("run-job needs a job index: give it, or run under a job array ($SLURM_ARRAY_TASK_ID, $LSB_JOBINDEX or $SGE_TASK_ID)");
   const i = Number(raw) - base;

@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { UserError } from "../core/errors.js";
 import { sha256, writeFileAtomic } from "../core/files.js";
+import { trackTemp } from "../core/children.js";
 import { alive } from "../core/lock.js";
 import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import { siliconReport, siliconToolVersions, type SiliconReport } from "../hw/silicon.js";
@@ -187,11 +188,13 @@ export async function runJob(plan: ExplorePlan, dir: string, index: number, log:
     log(s);
   };
   writeJson(runningFile(dir, j), { index, key: j.key, host: os.hostname(), pid: process.pid, started: new Date().toISOString(), ...slurmIds() });
+  // An interrupt (Ctrl-C, scancel's SIGTERM) removes the marker with the other temporaries.
+  const untrack = trackTemp(runningFile(dir, j));
   try {
     jobLog(`job ${index} (${describeJob(j)}) on ${os.hostname()} pid ${process.pid}: started`);
     const d = pointDesign(j.point ?? designPointOf(plan, j));
     if (d.name !== j.design) throw new Error(`job ${index} names design ${j.design} but its point elaborates to ${d.name}`);
-    const si = await siliconFor(plan, dir, d, jobLog);
+    const si = await siliconFor(plan, dir, d, j, jobLog);
     if (j.kind === "point") {
       const r = await evaluatePoint(j.point!, plan.config, d, si, { rtl: plan.rtlSample, log: jobLog });
       storeJobPoint(dir, j, r);
@@ -206,6 +209,7 @@ export async function runJob(plan: ExplorePlan, dir: string, index: number, log:
     return "failed";
   } finally {
     fs.rmSync(runningFile(dir, j), { force: true });
+    untrack();
   }
 }
 
@@ -222,16 +226,16 @@ function designPointOf(plan: ExplorePlan, j: ExploreJob): ExplorePoint {
 }
 
 /**
- * The design's silicon: the plan's silicon job result when it is there, else the flow
- * itself (cached and locked per design, so concurrent jobs of one design run it once), whose
- * result is then filed for the silicon job as well.
+ * The design's silicon: the plan's silicon job result when it is there, else the flow itself
+ * (cached and locked per design, so concurrent jobs of one design run it once). A job files
+ * only its own result: the silicon job stays pending until it runs (then from the cache).
  */
-async function siliconFor(plan: ExplorePlan, dir: string, d: ElaboratedDesign, log: (s: string) => void): Promise<SiliconReport> {
+async function siliconFor(plan: ExplorePlan, dir: string, d: ElaboratedDesign, j: ExploreJob, log: (s: string) => void): Promise<SiliconReport> {
   const sj = plan.jobs.find((x) => x.kind === "silicon" && x.design === d.name)!;
   const stored = storedSilicon(dir, sj);
   if (stored) return stored;
   const { cached: _cached, ...report } = await siliconReport(d, log);
-  writeJson(resultFile(dir, sj), { key: sj.key, design: d.name, report });
+  if (j.kind === "silicon") writeJson(resultFile(dir, j), { key: j.key, design: d.name, report });
   return report;
 }
 
@@ -252,17 +256,19 @@ export interface JobStatus {
 
 /**
  * What each job of the plan is: done (its result is there), failed (its last run failed),
- * running (a marker names a live process; on another host it is trusted), stale (a marker
- * whose process on this host has exited: it was killed), or pending.
+ * running (a marker names a live process), stale (a marker whose process has gone: on this
+ * host no such pid, or a Slurm task no longer in `slurmLive`, squeue's list), or pending. A
+ * marker on another host without a Slurm id is trusted.
  */
-export function planStatus(plan: ExplorePlan, dir: string): JobStatus[] {
+export function planStatus(plan: ExplorePlan, dir: string, slurmLive?: ReadonlySet<string>): JobStatus[] {
   return plan.jobs.map((job) => {
     if (isDone(dir, job)) return { job, state: "done" };
     const run = readJson<{ host: string; pid: number; slurmJob?: string }>(runningFile(dir, job));
     if (run) {
       const here = run.host === os.hostname();
       const where = `${run.host} pid ${run.pid}${run.slurmJob ? ` (Slurm ${run.slurmJob})` : ""}`;
-      return here && !alive(run.pid) ? { job, state: "stale", detail: `killed on ${where}` } : { job, state: "running", detail: where };
+      const gone = here ? !alive(run.pid) : run.slurmJob !== undefined && slurmLive !== undefined && !slurmLive.has(run.slurmJob);
+      return gone ? { job, state: "stale", detail: `killed on ${where}` } : { job, state: "running", detail: where };
     }
     const f = readJson<{ error: string; log: string }>(failedFile(dir, job));
     if (f) return { job, state: "failed", detail: `${f.error.split("\n")[0]} (log: ${f.log})` };
@@ -271,8 +277,8 @@ export function planStatus(plan: ExplorePlan, dir: string): JobStatus[] {
 }
 
 /** The merged results of a finished plan, in plan order; refuses while any job is not done. */
-export function collectResults(plan: ExplorePlan, dir: string): { points: PointResult[]; silicon: Map<string, SiliconReport> } {
-  const status = planStatus(plan, dir);
+export function collectResults(plan: ExplorePlan, dir: string, slurmLive?: ReadonlySet<string>): { points: PointResult[]; silicon: Map<string, SiliconReport> } {
+  const status = planStatus(plan, dir, slurmLive);
   const missing = status.filter((s) => s.state !== "done");
   if (missing.length > 0) {
     const by = (st: JobState) => missing.filter((s) => s.state === st).map((s) => s.job.index);

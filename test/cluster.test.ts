@@ -1,0 +1,180 @@
+/**
+ * Sweeps as jobs (docs/cluster.md): the plan, run-job by index and by each scheduler's array
+ * variable, a killed job that leaves no result and is finished by the next run, failures
+ * reported per job with their logs, `collect` refusing a plan whose inputs changed, the local
+ * pool equal to one worker, and a real one-node Slurm cluster running the plan as a job
+ * array whose merged results equal the local run's, with one task killed and resubmitted.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { indexRanges } from "../src/flows/explore-jobs.js";
+import { tmpDir } from "./helpers/cosim.js";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const OLTRON = path.join(ROOT, "bin", "oltron.js");
+
+// A sweep small enough for a test: 4 designs at 4x4 (4 silicon jobs) and 10 points.
+const SWEEP = {
+  archs: ["oltron", "int4", "olive", "w4a8"], sizes: [4], budgets: [4.25],
+  layers: [{ type: "o_proj", k: 64, n: 16 }, { type: "down", k: 96, n: 8 }],
+  tokens: 64, evalTokens: 32, calibTokens: 16, sampleN: 16, seeds: [1],
+};
+const N_JOBS = 14;
+
+function sweepFile(dir: string): string {
+  const f = path.join(dir, "sweep.json");
+  fs.writeFileSync(f, JSON.stringify(SWEEP));
+  return f;
+}
+
+const oltron = (args: string[], env: Record<string, string> = {}) =>
+  execa("node", [OLTRON, ...args], { reject: false, all: true, env: { ...process.env, ...env } });
+
+function readJson(f: string) {
+  return JSON.parse(fs.readFileSync(f, "utf8"));
+}
+
+async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe("index ranges", () => {
+  it("are what sbatch --array takes", () => {
+    expect(indexRanges([0, 1, 2, 5, 7, 8])).toBe("0-2,5,7-8");
+    expect(indexRanges([3])).toBe("3");
+    expect(indexRanges([9, 1, 0])).toBe("0-1,9");
+  });
+});
+
+describe("explore as jobs, locally", () => {
+  // A private cache, so the silicon flows really run (and can be killed mid-run).
+  const cache = tmpDir("cluster-cache");
+  const env = { OLTRON_CACHE: cache };
+
+  it("a plan lists every job with a key; run-job takes an index or a scheduler's array variable", async () => {
+    const dir = tmpDir("cluster-plan");
+    const out = path.join(dir, "r");
+    const r = await oltron(["explore", "--config", sweepFile(dir), "--out", out, "--plan"], env);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`wrote .*plan\\.json \\(${N_JOBS} jobs, indices 0\\.\\.${N_JOBS - 1}; unfinished: 0-${N_JOBS - 1}\\)`));
+    const plan = readJson(path.join(out, "plan.json"));
+    expect(plan.jobs.length).toBe(N_JOBS);
+    expect(plan.jobs.filter((j: { kind: string }) => j.kind === "silicon").length).toBe(4);
+    expect(new Set(plan.jobs.map((j: { key: string }) => j.key)).size).toBe(N_JOBS);
+    expect(Object.keys(plan.tools)).toEqual(expect.arrayContaining(["yosys", "sta", "node"]));
+    // The same sweep plans the same keys; another prefill length changes every point's key.
+    const again = await oltron(["explore", "--config", sweepFile(dir), "--out", path.join(dir, "r2"), "--plan"], env);
+    expect(again.exitCode, again.all).toBe(0);
+    expect(readJson(path.join(dir, "r2", "plan.json")).jobs).toEqual(plan.jobs);
+    fs.writeFileSync(path.join(dir, "longer.json"), JSON.stringify({ ...SWEEP, tokens: 128 }));
+    await oltron(["explore", "--config", path.join(dir, "longer.json"), "--out", path.join(dir, "r3"), "--plan"], env);
+    const keys3 = readJson(path.join(dir, "r3", "plan.json")).jobs.map((j: { key: string }) => j.key);
+    plan.jobs.forEach((j: { kind: string; key: string }, i: number) => expect(keys3[i] === j.key, `job ${i}`).toBe(j.kind === "silicon"));
+
+    // A point job: by index; then LSF's 1-based index names the next job.
+    const pointIx = plan.jobs.findIndex((j: { kind: string }) => j.kind === "point");
+    const byIndex = await oltron(["explore", "run-job", path.join(out, "plan.json"), String(pointIx)], env);
+    expect(byIndex.exitCode, byIndex.all).toBe(0);
+    expect(fs.existsSync(path.join(out, "points", `${plan.jobs[pointIx].key}.json`))).toBe(true);
+    const lsf = await oltron(["explore", "run-job", out], { ...env, LSB_JOBINDEX: String(pointIx + 2) });
+    expect(lsf.exitCode, lsf.all).toBe(0);
+    expect(fs.existsSync(path.join(out, "points", `${plan.jobs[pointIx + 1].key}.json`))).toBe(true);
+    // Finished: run again, it says so and rewrites nothing.
+    const f = path.join(out, "points", `${plan.jobs[pointIx].key}.json`);
+    const before = fs.statSync(f).mtimeMs;
+    const slurm = await oltron(["explore", "run-job", out], { ...env, SLURM_ARRAY_TASK_ID: String(pointIx) });
+    expect(slurm.exitCode, slurm.all).toBe(0);
+    expect(slurm.all).toMatch(new RegExp(`job ${pointIx} .*finished earlier, kept`));
+    expect(fs.statSync(f).mtimeMs).toBe(before);
+
+    for (const [args, extra, msg] of [
+      [[out, "14"], {}, /invalid job index = '14': the plan has jobs 0\.\.13/],
+      [[out, "-1"], {}, /invalid job index = '-1'/],
+      [[out], { SGE_TASK_ID: "0" }, /invalid job \$SGE_TASK_ID = '0': the plan has jobs 1\.\.14 \(\$SGE_TASK_ID counts from 1\)/],
+      [[out], {}, /run-job needs a job index/],
+      [[path.join(dir, "sweep.json"), "0"], {}, /not an explore plan this oltron reads/],
+    ] as [string[], Record<string, string>, RegExp][]) {
+      const bad = await oltron(["explore", "run-job", ...args], { ...env, SLURM_ARRAY_TASK_ID: "", ...extra });
+      // An empty SLURM_ARRAY_TASK_ID is not a task of an array.
+      expect(bad.exitCode, bad.all).toBe(1);
+      expect(bad.all).toMatch(msg);
+      expect(bad.all).not.toMatch(/\n\s+at /);
+    }
+  }, 600_000);
+
+  it("a killed job leaves no result and reads as stale; the next run finishes it", async () => {
+    const dir = tmpDir("cluster-kill");
+    const out = path.join(dir, "r");
+    expect((await oltron(["explore", "--config", sweepFile(dir), "--out", out, "--plan"], env)).exitCode).toBe(0);
+    const plan = readJson(path.join(out, "plan.json"));
+    // Silicon job 2 (olive), never run with this cache: about 30 s of Yosys and OpenSTA.
+    const job = plan.jobs[2];
+    const child = execa("node", [OLTRON, "explore", "run-job", out, "2"], { reject: false, all: true, env: { ...process.env, ...env } });
+    await waitFor("the silicon flow to start", () => fs.existsSync(path.join(out, "logs", "2.log")) && /mapping/.test(fs.readFileSync(path.join(out, "logs", "2.log"), "utf8")), 60_000);
+    child.kill("SIGKILL");
+    await child;
+    expect(fs.existsSync(path.join(out, "silicon", `${job.key}.json`))).toBe(false);
+    // Nothing under the result folders, not even a temporary a later run could take for a result.
+    for (const sub of ["silicon", "points"]) expect(fs.existsSync(path.join(out, sub)) ? fs.readdirSync(path.join(out, sub)) : [], sub).toEqual([]);
+    const st = await oltron(["explore", "status", out, "--json"], env);
+    expect(st.exitCode, st.all).toBe(0);
+    const states = JSON.parse(st.stdout).states;
+    expect(states[2].state).toBe("stale");
+    expect(states[2].detail).toMatch(new RegExp(`killed on ${os.hostname()} pid \\d+`));
+    const coll = await oltron(["explore", "collect", out], env);
+    expect(coll.exitCode).toBe(1);
+    expect(coll.all).toMatch(new RegExp(`${N_JOBS} of ${N_JOBS} jobs are not finished \\(stale: 2; pending: 0-1,3-13\\)`));
+    // The killed run's lock is taken over (its owner is dead), and the job finishes.
+    const rerun = await oltron(["explore", "run-job", out, "2"], env);
+    expect(rerun.exitCode, rerun.all).toBe(0);
+    expect(readJson(path.join(out, "silicon", `${job.key}.json`)).key).toBe(job.key);
+  }, 600_000);
+
+  it("reports a failed job with its error and log, and exits 1", async () => {
+    const dir = tmpDir("cluster-fail");
+    const out = path.join(dir, "r");
+    expect((await oltron(["explore", "--config", sweepFile(dir), "--out", out, "--plan"], env)).exitCode).toBe(0);
+    // A PATH holding only node: the job's silicon flow cannot find yosys.
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, "node"));
+    const r = await execa(process.execPath, [OLTRON, "explore", "run-job", out, "3"], { reject: false, all: true, env: { ...process.env, ...env, OLTRON_CACHE: path.join(dir, "empty-cache"), PATH: bin } });
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.all).toMatch(/job 3 failed: its error and log are in/);
+    const st = await oltron(["explore", "status", out], env);
+    expect(st.stdout).toMatch(/1 failed/);
+    expect(st.stdout).toMatch(/3 failed: silicon of w4a8_r4c4_\w+: yosys not found: run 'make deps'.*\(log: .*logs\/3\.log\)/);
+    expect(fs.readFileSync(path.join(out, "logs", "3.log"), "utf8")).toMatch(/job 3: FAILED: yosys not found/);
+  }, 600_000);
+
+  it("two local workers give the same results as one, and collect refuses a plan whose inputs changed", async () => {
+    const dir = tmpDir("cluster-pool");
+    const one = await oltron(["explore", "--config", sweepFile(dir), "--out", path.join(dir, "one"), "--jobs", "1"], env);
+    expect(one.exitCode, one.all).toBe(0);
+    const two = await oltron(["explore", "--config", sweepFile(dir), "--out", path.join(dir, "two"), "--jobs", "2"], env);
+    expect(two.exitCode, two.all).toBe(0);
+    expect(two.all).toMatch(/running 14 jobs with 2 workers/);
+    expect(fs.readFileSync(path.join(dir, "two", "explore.json"), "utf8")).toBe(fs.readFileSync(path.join(dir, "one", "explore.json"), "utf8"));
+    const coll = await oltron(["explore", "collect", path.join(dir, "two")], env);
+    expect(coll.exitCode, coll.all).toBe(0);
+    expect(coll.stdout).toMatch(/explore: 10 points \(merged from .*two\), 5 design points/);
+
+    const planFile = path.join(dir, "two", "plan.json");
+    const plan = readJson(planFile);
+    fs.writeFileSync(planFile, JSON.stringify({ ...plan, tools: { ...plan.tools, yosys: "Yosys 0.9 (older)" } }));
+    const stale = await oltron(["explore", "collect", path.join(dir, "two")], env);
+    expect(stale.exitCode).toBe(1);
+    expect(stale.all).toMatch(/the plan's inputs changed since it was made \(yosys 'Yosys 0\.9 \(older\)' -> 'Yosys .*'\)/);
+    fs.writeFileSync(planFile, JSON.stringify({ ...plan, config: { ...plan.config, tokens: 65 } }));
+    const edited = await oltron(["explore", "collect", path.join(dir, "two")], env);
+    expect(edited.exitCode).toBe(1);
+    expect(edited.all).toMatch(/the plan's inputs changed since it was made \(job inputs differ\)/);
+  }, 900_000);
+});
