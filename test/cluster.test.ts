@@ -10,8 +10,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { indexRanges } from "../src/flows/explore-jobs.js";
+import { indexRanges } from "../src/flows/jobs.js";
 import { tmpDir } from "./helpers/cosim.js";
+import { startSlurm, waitForJobs } from "./helpers/slurm.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const OLTRON = path.join(ROOT, "bin", "oltron.js");
@@ -177,4 +178,71 @@ describe("explore as jobs, locally", () => {
     expect(edited.exitCode).toBe(1);
     expect(edited.all).toMatch(/the plan's inputs changed since it was made \(job inputs differ\)/);
   }, 900_000);
+});
+
+describe("on a one-node Slurm cluster", () => {
+  it("runs the plan as a job array, resubmits only a killed task, and merges results equal to a local run", async (ctx) => {
+    const installed = ["slurmctld", "slurmd", "sbatch", "munged"].every((b) => process.env.PATH!.split(":").some((d) => fs.existsSync(path.join(d, b))));
+    const started = await startSlurm(tmpDir("slurm"), { cpus: 2 });
+    if ("skip" in started) {
+      // Skipped only where Slurm is not installed ('make deps' installs slurm-wlm and munge).
+      if (installed) throw new Error(`Slurm is installed but the test cluster did not start: ${started.skip}`);
+      console.warn(`skipped: no Slurm here (${started.skip})`);
+      ctx.skip();
+      return;
+    }
+    const c = started;
+    try {
+      const dir = tmpDir("cluster-slurm");
+      const out = path.join(dir, "r");
+      const env = { ...c.env, OLTRON_CACHE: tmpDir("cluster-slurm-cache") };
+      const run = (args: string[]) => execa("node", [OLTRON, ...args], { reject: false, all: true, env, extendEnv: false });
+      // One task at a time, so job 0 (a silicon flow, about 30 s) is running when it is killed.
+      const sub = await run(["explore", "--config", sweepFile(dir), "--out", out, "--slurm", "--array-limit", "1", "--partition", c.partition, "--time", "30:00", "--mem", "2G"]);
+      expect(sub.exitCode, sub.all).toBe(0);
+      const id = /submitted Slurm job array (\d+) \(14 tasks: 0-13\)/.exec(sub.stdout)?.[1];
+      expect(id, sub.all).toBeDefined();
+      const script = fs.readFileSync(path.join(out, "slurm", "explore.sbatch"), "utf8");
+      expect(script).toMatch(/^#SBATCH --array=0-13%1$/m);
+      expect(script).toMatch(/^#SBATCH --partition=test$/m);
+      const plan = readJson(path.join(out, "plan.json"));
+      const key0 = plan.jobs[0].key;
+      await waitFor("job 0's silicon flow to start under Slurm", () => fs.existsSync(path.join(out, "running", `${key0}.json`)) &&
+        fs.existsSync(path.join(out, "logs", "0.log")) && /mapping/.test(fs.readFileSync(path.join(out, "logs", "0.log"), "utf8")), 120_000);
+      const cancel = await execa("scancel", [`${id}_0`], { reject: false, all: true, env, extendEnv: false });
+      expect(cancel.exitCode, cancel.all).toBe(0);
+      await waitForJobs(c, [id!], 900_000);
+
+      const st = JSON.parse((await run(["explore", "status", out, "--json"])).stdout);
+      expect(st.states[0].state).not.toBe("done");
+      const notDone = st.states.slice(1).filter((s: { state: string }) => s.state !== "done");
+      const logs = notDone.map((s: { index: number }) => fs.readFileSync(path.join(out, "logs", `${s.index}.log`), "utf8").slice(-1500)).join("\n");
+      expect(notDone, logs).toEqual([]);
+      expect(fs.existsSync(path.join(out, "silicon", `${key0}.json`))).toBe(false);
+      const early = await run(["explore", "collect", out]);
+      expect(early.exitCode).toBe(1);
+      expect(early.all).toMatch(/1 of 14 jobs are not finished \((pending|stale): 0\)/);
+      // Slurm's own output of every task is kept beside the job logs.
+      expect(fs.readdirSync(path.join(out, "logs")).filter((f) => f.startsWith(`slurm-${id}_`)).length).toBe(N_JOBS);
+
+      const mtimes = () => Object.fromEntries(fs.readdirSync(path.join(out, "points")).map((f) => [f, fs.statSync(path.join(out, "points", f)).mtimeMs]));
+      const before = mtimes();
+      const again = await run(["explore", "--config", path.join(dir, "sweep.json"), "--out", out, "--slurm", "--partition", c.partition]);
+      expect(again.exitCode, again.all).toBe(0);
+      const id2 = /submitted Slurm job array (\d+) \(1 tasks: 0\)/.exec(again.stdout)?.[1];
+      expect(id2, again.all).toBeDefined();
+      expect(fs.readFileSync(path.join(out, "slurm", "explore.sbatch"), "utf8")).toMatch(/^#SBATCH --array=0$/m);
+      await waitForJobs(c, [id2!], 600_000);
+      expect(mtimes()).toEqual(before);
+      const merged = await run(["explore", "collect", out]);
+      expect(merged.exitCode, merged.all).toBe(0);
+
+      // The same plan run locally (the silicon now cached) gives the same report, byte for byte.
+      const local = await run(["explore", "--config", path.join(dir, "sweep.json"), "--out", path.join(dir, "local"), "--jobs", "2"]);
+      expect(local.exitCode, local.all).toBe(0);
+      expect(fs.readFileSync(path.join(out, "explore.json"), "utf8")).toBe(fs.readFileSync(path.join(dir, "local", "explore.json"), "utf8"));
+    } finally {
+      await c.stop();
+    }
+  }, 1_800_000);
 });

@@ -1,8 +1,8 @@
 /**
- * The Slurm engine of an explore plan (docs/cluster.md): an sbatch script for a job array over
- * the plan's unfinished jobs, each task one `oltron explore run-job <plan> $SLURM_ARRAY_TASK_ID`,
- * submitted with sbatch (or only written and printed with --dry-run). Other schedulers use the
- * same run-job entry point.
+ * The Slurm engine of a plan of jobs (docs/cluster.md): an sbatch script for a job array over
+ * the plan's unfinished jobs, each task one `oltron <explore|verify> run-job <plan>
+ * $SLURM_ARRAY_TASK_ID`, submitted with sbatch (or only written and printed with --dry-run).
+ * Other schedulers use the same run-job entry point.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -13,7 +13,7 @@ import { cacheRoot } from "../core/cache.js";
 import { UserError } from "../core/errors.js";
 import { writeFileAtomic } from "../core/files.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
-import { indexRanges, type ExplorePlan } from "../flows/explore-jobs.js";
+import { indexRanges, type JobKind, type PlanJob } from "../flows/jobs.js";
 import { intArg, log } from "./options.js";
 
 const BIN = fileURLToPath(new URL("../../bin/oltron.js", import.meta.url));
@@ -27,9 +27,16 @@ export interface SlurmOpts {
   dryRun?: boolean;
 }
 
+/** What the script needs of a plan: its file, job count and run-job command. */
+export interface SlurmPlan {
+  file: string;
+  total: number;
+  kind: JobKind<PlanJob>;
+}
+
 export function slurmOptions(cmd: Command): Command {
   return cmd
-    .option("--slurm", "run the plan as a Slurm job array: write <out>/slurm/explore.sbatch over the unfinished jobs and submit it with sbatch")
+    .option("--slurm", "run the plan as a Slurm job array: write <out>/slurm/<command>.sbatch over the unfinished jobs and submit it with sbatch")
     .option("--partition <name>", "Slurm partition of the array (default: the cluster's default)")
     .addOption(new Option("--time <limit>", "Slurm time limit per job, as sbatch takes it (a silicon flow of a 64x64 design is the longest job)").default("2:00:00"))
     .addOption(new Option("--mem <size>", "Slurm memory per job, as sbatch takes it").default("4G"))
@@ -41,20 +48,21 @@ const SLURM_TIME = /^(\d+-)?\d+(:\d+){0,2}$|^\d+-\d+$/;
 const SLURM_MEM = /^\d+[KMGT]?$/i;
 
 /** The sbatch script of a job array over `todo` (indices of the plan). */
-export function sbatchScript(plan: ExplorePlan, planFile: string, todo: number[], o: SlurmOpts): string {
+export function sbatchScript(p: SlurmPlan, todo: number[], o: SlurmOpts): string {
   if (o.time !== undefined && !SLURM_TIME.test(o.time)) throw new UserError(`invalid --time '${o.time}': expected a Slurm time limit such as 90, 2:00:00 or 1-12:00:00`);
   if (o.mem !== undefined && !SLURM_MEM.test(o.mem)) throw new UserError(`invalid --mem '${o.mem}': expected a Slurm memory size such as 4G or 8000M`);
   if (o.partition !== undefined && !/^[\w.-]+$/.test(o.partition)) throw new UserError(`invalid --partition '${o.partition}': expected a partition name (letters, digits, '_', '-', '.')`);
-  const plan_ = path.resolve(planFile);
+  const plan_ = path.resolve(p.file);
   const dir = path.dirname(plan_);
+  const cmd = p.kind.command[0];
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
     "#!/bin/bash",
     `# Written by oltron-gen ${GENERATOR_VERSION}: one task per unfinished job of ${plan_}`,
-    `# (${todo.length} of ${plan.jobs.length} jobs). A task whose result is there exits at once; resubmit with`,
-    `# 'oltron explore --slurm --out ${dir}', which lists only what is still missing. Merge with`,
-    `# 'oltron explore collect ${dir}'. The results folder and OLTRON_CACHE must be on storage every node sees.`,
-    "#SBATCH --job-name=oltron-explore",
+    `# (${todo.length} of ${p.total} jobs). A task whose result is there exits at once; resubmit with`,
+    `# 'oltron ${cmd} --slurm ... --out ${dir}', which lists only what is still missing. Merge with`,
+    `# 'oltron ${cmd} collect ${dir}'. The results folder and OLTRON_CACHE must be on storage every node sees.`,
+    `#SBATCH --job-name=oltron-${cmd}`,
     `#SBATCH --array=${indexRanges(todo)}${o.arrayLimit ? `%${o.arrayLimit}` : ""}`,
     `#SBATCH --output=${path.join(dir, "logs", "slurm-%A_%a.out")}`,
     "#SBATCH --ntasks=1",
@@ -64,26 +72,27 @@ export function sbatchScript(plan: ExplorePlan, planFile: string, todo: number[]
     ...(o.partition ? [`#SBATCH --partition=${o.partition}`] : []),
     "set -euo pipefail",
     `export OLTRON_CACHE="\${OLTRON_CACHE:-${cacheRoot()}}"`,
-    `exec ${q(process.execPath)} ${q(BIN)} --quiet explore run-job ${q(plan_)} "$SLURM_ARRAY_TASK_ID"`,
+    `exec ${q(process.execPath)} ${q(BIN)} --quiet ${p.kind.command.join(" ")} ${q(plan_)} "$SLURM_ARRAY_TASK_ID"`,
     "",
   ].join("\n");
 }
 
 /** Writes the script, then submits it (unless --dry-run); prints what to do next. */
-export async function submitSlurm(plan: ExplorePlan, planFile: string, todo: number[], o: SlurmOpts): Promise<void> {
-  const dir = path.dirname(path.resolve(planFile));
+export async function submitSlurm(p: SlurmPlan, todo: number[], o: SlurmOpts): Promise<void> {
+  const dir = path.dirname(path.resolve(p.file));
+  const cmd = p.kind.command[0];
   if (todo.length === 0) {
-    console.log(`explore: every job of ${planFile} is finished; merge with 'oltron explore collect ${dir}'`);
+    console.log(`${cmd}: every job of ${p.file} is finished; merge with 'oltron ${cmd} collect ${dir}'`);
     return;
   }
-  const script = sbatchScript(plan, planFile, todo, o);
+  const script = sbatchScript(p, todo, o);
   fs.mkdirSync(path.join(dir, "slurm"), { recursive: true });
   fs.mkdirSync(path.join(dir, "logs"), { recursive: true });
-  const file = path.join(dir, "slurm", "explore.sbatch");
+  const file = path.join(dir, "slurm", `${cmd}.sbatch`);
   writeFileAtomic(file, script);
   if (o.dryRun) {
     process.stdout.write(script);
-    log(`explore: wrote ${file} (${todo.length} tasks); submit it with 'sbatch ${file}'`);
+    log(`${cmd}: wrote ${file} (${todo.length} tasks); submit it with 'sbatch ${file}'`);
     return;
   }
   let r;
@@ -97,8 +106,8 @@ export async function submitSlurm(plan: ExplorePlan, planFile: string, todo: num
   const id = String(r.stdout).trim().split(";")[0];
   fs.writeFileSync(path.join(dir, "slurm", "submitted"), `${id}\n`, { flag: "a" });
   console.log(
-    `explore: submitted Slurm job array ${id} (${todo.length} tasks: ${indexRanges(todo)}) from ${file}\n` +
-      `follow it with 'squeue -j ${id}' or 'oltron explore status ${dir}'; when it is done, 'oltron explore collect ${dir}' writes the report`,
+    `${cmd}: submitted Slurm job array ${id} (${todo.length} tasks: ${indexRanges(todo)}) from ${file}\n` +
+      `follow it with 'squeue -j ${id}' or 'oltron ${cmd} status ${dir}'; when it is done, 'oltron ${cmd} collect ${dir}' merges the results`,
   );
 }
 

@@ -12,12 +12,13 @@ import { checkOutputFolder, writeFileAtomic } from "../core/files.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { CONTROL_ACTIVITY, DRAM_SOURCE } from "../flows/energy.js";
 import { blockResults, type PointResult } from "../flows/explore.js";
-import { checkPlanCurrent, collectResults, describeJob, indexRanges, makePlan, planStatus, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
+import { checkPlanCurrent, collectResults, describeJob, EXPLORE_JOBS, exploreStatus, makePlan, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
+import { indexRanges, type JobKind, type PlanJob } from "../flows/jobs.js";
 import { exploreConfigSchema, loadExploreConfig } from "../flows/explore-config.js";
 import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, type ExploreReport } from "../report/explore.js";
 import { RAM_TABLE } from "../hw/ramcost.js";
 import type { SiliconReport } from "../hw/silicon.js";
-import { runPool, serveWorker } from "./explore-pool.js";
+import { runPool, serveWorker } from "./pool.js";
 import { liveSlurmJobs, slurmOptions, submitSlurm } from "./cluster.js";
 import { intArg, log } from "./options.js";
 
@@ -56,12 +57,12 @@ export function registerExploreCommand(program: Command): void {
     const plan = await makePlan(cfg, o.rtlSample === true);
     const planFile = writePlan(o.out, plan);
     const nSi = plan.jobs.filter((j) => j.kind === "silicon").length;
-    const status = planStatus(plan, o.out, o.slurm ? await liveSlurmJobs() : undefined);
+    const status = exploreStatus(plan, o.out, o.slurm ? await liveSlurmJobs() : undefined);
     // A Slurm resubmission leaves running tasks alone; the local pool runs everything unfinished.
     const todo = status.filter((s) => s.state !== "done" && !(o.slurm && s.state === "running")).map((s) => s.job.index);
     log(`explore: plan ${planFile}: ${plan.jobs.length} jobs (${nSi} silicon flows, ${plan.jobs.length - nSi} points), ${plan.jobs.length - todo.length} finished earlier`);
     if (o.slurm) {
-      await submitSlurm(plan, planFile, todo, o);
+      await submitSlurm({ file: planFile, total: plan.jobs.length, kind: EXPLORE_JOBS as JobKind<PlanJob> }, todo, o);
       return;
     }
     if (o.plan) {
@@ -71,7 +72,8 @@ export function registerExploreCommand(program: Command): void {
       );
       return;
     }
-    await runPool(planFile, plan, o.out, todo, o.jobs ?? os.cpus().length, log);
+    const pool = { kind: EXPLORE_JOBS, file: planFile, dir: o.out, run: (i: number) => runJob(plan, o.out, i, () => {}), status: () => exploreStatus(plan, o.out) };
+    await runPool(pool, todo, o.jobs ?? os.cpus().length, log);
     const earlier = plan.jobs.filter((j) => j.kind === "point" && !todo.includes(j.index)).length;
     await writeReport(plan, o.out, collectResults(plan, o.out), o.json === true, `${earlier} from earlier runs`);
   });
@@ -85,7 +87,7 @@ export function registerExploreCommand(program: Command): void {
     .action(async (planArg: string, indexArg: string | undefined, o: { worker?: boolean }) => {
       const { plan, dir } = readPlan(planArg);
       if (o.worker) {
-        await serveWorker(plan, dir);
+        await serveWorker((i) => runJob(plan, dir, i, () => {}));
         return;
       }
       const index = jobIndex(indexArg, plan.jobs.length);
@@ -105,7 +107,7 @@ export function registerExploreCommand(program: Command): void {
       // --json is also an option of `explore` itself, which takes it wherever it stands.
       const o = cmd.optsWithGlobals() as { json?: boolean };
       const { plan, dir } = readPlan(arg);
-      const st = planStatus(plan, dir, await liveSlurmJobs());
+      const st = exploreStatus(plan, dir, await liveSlurmJobs());
       const count = (s: string) => st.filter((x) => x.state === s).length;
       if (o.json) {
         console.log(JSON.stringify({ jobs: plan.jobs.length, states: st.map((x) => ({ index: x.job.index, kind: x.job.kind, key: x.job.key, state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) }, null, 1));

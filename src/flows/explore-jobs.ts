@@ -1,24 +1,16 @@
 /**
  * A sweep as data (docs/cluster.md): the plan lists every independent job of an explore run
  * (one silicon flow per design, one point per design x budget x plan x layer x seed), each
- * with its full inputs and a key that hashes them with the generator and tool versions. Any
- * engine runs a job by its index (`oltron explore run-job <plan> <index>`: the local worker
- * pool, a Slurm job array, GNU parallel, LSF, SGE); a job writes its result atomically under
- * the results folder, named by its key, so a finished job is never recomputed and a killed
- * one leaves no file a later run could take for a result. `collect` merges the results in
- * plan order with the same code whatever ran them.
- *
- * Results folder: plan.json, silicon/<key>.json, points/<key>.json, running/<key>.json
- * (who runs a job now), failed/<key>.json (its error and log), logs/<index>.log.
+ * with its full inputs and a key that hashes them with the generator and tool versions; the
+ * shared machinery (flows/jobs.ts) runs them by index. Results: silicon/<key>.json and
+ * points/<key>.json. `collect` merges them in plan order with the same code whatever ran them.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { z } from "zod";
 import { UserError } from "../core/errors.js";
 import { sha256, writeFileAtomic } from "../core/files.js";
-import { trackTemp } from "../core/children.js";
-import { alive } from "../core/lock.js";
+import { checkIndices, planStatus, readJson, requireFinished, runPlanJob, writeJson, type JobKind, type JobStatus } from "./jobs.js";
 import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import { siliconReport, siliconToolVersions, type SiliconReport } from "../hw/silicon.js";
 import { checkSimulator } from "../sim/build.js";
@@ -109,9 +101,7 @@ export function readPlan(fileOrDir: string): { plan: ExplorePlan; file: string; 
     throw new UserError(`${file}: not an explore plan this oltron reads (${i.path.join(".") || "file"}: ${i.message})`);
   }
   const plan = parsed.data as ExplorePlan;
-  plan.jobs.forEach((j, i) => {
-    if (j.index !== i) throw new UserError(`${file}: job ${i} has index ${j.index}: the plan was edited; write it again with 'oltron explore --plan'`);
-  });
+  checkIndices(file, plan.jobs, "oltron explore --plan");
   return { plan, file, dir: path.dirname(file) };
 }
 
@@ -136,86 +126,30 @@ export async function checkPlanCurrent(plan: ExplorePlan, file: string): Promise
 }
 
 const resultFile = (dir: string, j: ExploreJob) => path.join(dir, j.kind === "silicon" ? "silicon" : "points", `${j.key}.json`);
-const runningFile = (dir: string, j: ExploreJob) => path.join(dir, "running", `${j.key}.json`);
-const failedFile = (dir: string, j: ExploreJob) => path.join(dir, "failed", `${j.key}.json`);
-export const jobLogFile = (dir: string, j: ExploreJob) => path.join(dir, "logs", `${j.index}.log`);
-
-function readJson<T>(file: string): T | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
-}
 
 function storedSilicon(dir: string, j: ExploreJob): SiliconReport | undefined {
   const r = readJson<{ key: string; report: SiliconReport }>(resultFile(dir, j));
   return r && r.key === j.key ? r.report : undefined;
 }
 
-function isDone(dir: string, j: ExploreJob): boolean {
-  return j.kind === "silicon" ? storedSilicon(dir, j) !== undefined : storedPoint(path.join(dir), j.key) !== undefined;
-}
+export const EXPLORE_JOBS: JobKind<ExploreJob> = {
+  command: ["explore", "run-job"],
+  isDone: (dir, j) => (j.kind === "silicon" ? storedSilicon(dir, j) !== undefined : storedPoint(dir, j.key) !== undefined),
+  describe: (j) => describeJob(j),
+};
 
-function writeJson(file: string, v: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  writeFileAtomic(file, JSON.stringify(v, null, 1) + "\n");
-}
-
-/** A point's stored result is filed under the job's key, which also covers the tools. */
-function storeJobPoint(dir: string, j: ExploreJob, r: PointResult): void {
-  storePoint(dir, { ...r, key: j.key });
-}
-
-/**
- * Runs job `index` of the plan unless its result is there. Writes the result atomically,
- * a running marker while it works and a failure record (error, log) when it fails; returns
- * whether the job ran ("ran"), was already finished ("done") or failed ("failed").
- */
-export async function runJob(plan: ExplorePlan, dir: string, index: number, log: (s: string) => void): Promise<"ran" | "done" | "failed"> {
-  const j = plan.jobs[index];
-  if (!j) throw new UserError(`job index ${index} is outside the plan: it has jobs 0..${plan.jobs.length - 1}`);
-  if (isDone(dir, j)) {
-    log(`job ${index} (${describeJob(j)}): finished earlier, kept`);
-    return "done";
-  }
-  fs.mkdirSync(path.join(dir, "logs"), { recursive: true });
-  const logFile = jobLogFile(dir, j);
-  const lines: string[] = [];
-  const jobLog = (s: string) => {
-    lines.push(s);
-    fs.appendFileSync(logFile, `${new Date().toISOString()} ${s}\n`);
-    log(s);
-  };
-  writeJson(runningFile(dir, j), { index, key: j.key, host: os.hostname(), pid: process.pid, started: new Date().toISOString(), ...slurmIds() });
-  // An interrupt (Ctrl-C, scancel's SIGTERM) removes the marker with the other temporaries.
-  const untrack = trackTemp(runningFile(dir, j));
-  try {
-    jobLog(`job ${index} (${describeJob(j)}) on ${os.hostname()} pid ${process.pid}: started`);
+/** Runs job `index` of the plan unless its result is there (flows/jobs.ts says how). */
+export function runJob(plan: ExplorePlan, dir: string, index: number, log: (s: string) => void): Promise<"ran" | "done" | "failed"> {
+  return runPlanJob(EXPLORE_JOBS, plan.jobs, dir, index, log, async (j, jobLog) => {
     const d = pointDesign(j.point ?? designPointOf(plan, j));
-    if (d.name !== j.design) throw new Error(`job ${index} names design ${j.design} but its point elaborates to ${d.name}`);
+    if (d.name !== j.design) throw new Error(`job ${j.index} names design ${j.design} but its point elaborates to ${d.name}`);
     const si = await siliconFor(plan, dir, d, j, jobLog);
     if (j.kind === "point") {
       const r = await evaluatePoint(j.point!, plan.config, d, si, { rtl: plan.rtlSample, log: jobLog });
-      storeJobPoint(dir, j, r);
+      // Filed under the job's key, which also covers the tools.
+      storePoint(dir, { ...r, key: j.key });
     }
-    fs.rmSync(failedFile(dir, j), { force: true });
-    jobLog(`job ${index}: finished`);
-    return "ran";
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    jobLog(`job ${index}: FAILED: ${msg}`);
-    writeJson(failedFile(dir, j), { index, key: j.key, host: os.hostname(), at: new Date().toISOString(), error: msg, log: logFile, ...slurmIds() });
-    return "failed";
-  } finally {
-    fs.rmSync(runningFile(dir, j), { force: true });
-    untrack();
-  }
-}
-
-function slurmIds(): Record<string, string> {
-  const e = process.env;
-  return e.SLURM_ARRAY_JOB_ID ? { slurmJob: `${e.SLURM_ARRAY_JOB_ID}_${e.SLURM_ARRAY_TASK_ID ?? ""}` } : e.SLURM_JOB_ID ? { slurmJob: e.SLURM_JOB_ID } : {};
+  });
 }
 
 /** A silicon job's design point: the first point of the plan on that design. */
@@ -245,64 +179,15 @@ export function describeJob(j: ExploreJob): string {
   return `${j.design} ${p.layer.type} ${p.layer.k}x${p.layer.n} seed ${p.seed}${p.budget !== undefined ? ` B=${p.budget}` : ""}${p.plan ? ` ${p.plan}` : ""}`;
 }
 
-export type JobState = "done" | "failed" | "running" | "stale" | "pending";
-
-export interface JobStatus {
-  job: ExploreJob;
-  state: JobState;
-  /** failed: the error and log file; running/stale: where. */
-  detail?: string;
-}
-
-/**
- * What each job of the plan is: done (its result is there), failed (its last run failed),
- * running (a marker names a live process), stale (a marker whose process has gone: on this
- * host no such pid, or a Slurm task no longer in `slurmLive`, squeue's list), or pending. A
- * marker on another host without a Slurm id is trusted.
- */
-export function planStatus(plan: ExplorePlan, dir: string, slurmLive?: ReadonlySet<string>): JobStatus[] {
-  return plan.jobs.map((job) => {
-    if (isDone(dir, job)) return { job, state: "done" };
-    const run = readJson<{ host: string; pid: number; slurmJob?: string }>(runningFile(dir, job));
-    if (run) {
-      const here = run.host === os.hostname();
-      const where = `${run.host} pid ${run.pid}${run.slurmJob ? ` (Slurm ${run.slurmJob})` : ""}`;
-      const gone = here ? !alive(run.pid) : run.slurmJob !== undefined && slurmLive !== undefined && !slurmLive.has(run.slurmJob);
-      return gone ? { job, state: "stale", detail: `killed on ${where}` } : { job, state: "running", detail: where };
-    }
-    const f = readJson<{ error: string; log: string }>(failedFile(dir, job));
-    if (f) return { job, state: "failed", detail: `${f.error.split("\n")[0]} (log: ${f.log})` };
-    return { job, state: "pending" };
-  });
+export function exploreStatus(plan: ExplorePlan, dir: string, slurmLive?: ReadonlySet<string>): JobStatus<ExploreJob>[] {
+  return planStatus(EXPLORE_JOBS, plan.jobs, dir, slurmLive);
 }
 
 /** The merged results of a finished plan, in plan order; refuses while any job is not done. */
 export function collectResults(plan: ExplorePlan, dir: string, slurmLive?: ReadonlySet<string>): { points: PointResult[]; silicon: Map<string, SiliconReport> } {
-  const status = planStatus(plan, dir, slurmLive);
-  const missing = status.filter((s) => s.state !== "done");
-  if (missing.length > 0) {
-    const by = (st: JobState) => missing.filter((s) => s.state === st).map((s) => s.job.index);
-    const parts = (["failed", "running", "stale", "pending"] as const).filter((st) => by(st).length > 0).map((st) => `${st}: ${indexRanges(by(st))}`);
-    throw new UserError(
-      `${dir}: ${missing.length} of ${plan.jobs.length} jobs are not finished (${parts.join("; ")}); ` +
-        `run them (oltron explore run-job, or resubmit the array) and collect again ('oltron explore status ${dir}' lists them)`,
-    );
-  }
+  requireFinished(EXPLORE_JOBS, plan.jobs, dir, slurmLive);
   const silicon = new Map<string, SiliconReport>();
   for (const j of plan.jobs) if (j.kind === "silicon") silicon.set(j.design, storedSilicon(dir, j)!);
   const points = plan.jobs.filter((j) => j.kind === "point").map((j) => storedPoint(dir, j.key)!);
   return { points, silicon };
-}
-
-/** 0,1,2,5,7,8 -> "0-2,5,7-8": the form sbatch --array takes. */
-export function indexRanges(ix: number[]): string {
-  const out: string[] = [];
-  const s = [...ix].sort((a, b) => a - b);
-  for (let i = 0; i < s.length; ) {
-    let k = i;
-    while (k + 1 < s.length && s[k + 1] === s[k] + 1) k++;
-    out.push(k > i ? `${s[i]}-${s[k]}` : `${s[i]}`);
-    i = k + 1;
-  }
-  return out.join(",");
 }

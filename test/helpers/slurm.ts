@@ -221,9 +221,10 @@ MinJobAge=300
 # Every CPU is one slot, whatever the socket/core/thread layout.
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
-# The FIFO scheduler starts queued jobs as soon as a CPU frees up; backfill would wait for
-# its next 30-second pass. batch_sched_delay=0: batch jobs are otherwise scheduled up to
-# 3 s after the event that lets them start (a 4-task array on 2 CPUs: 5.8 s instead of ~0.5).
+# Plain FIFO: backfill has nothing to add on one node. batch_sched_delay=0: batch jobs are
+# otherwise scheduled up to 3 s after the event that lets them start (a 4-task array on
+# 2 CPUs took 5.8 s instead of 3.7). What remains is slurmctld's 1-second scheduling tick,
+# and a first job submitted right after start-up waits ~2.5 s more.
 SchedulerType=sched/builtin
 SchedulerParameters=batch_sched_delay=0
 # Cancelled jobs get SIGKILL 5 s after SIGTERM (default 30), so stop() is not held up.
@@ -349,8 +350,9 @@ export async function startSlurm(dir: string, opts: { cpus?: number } = {}): Pro
   // -D: foreground, so the PID we hold is the daemon's. -c: start from empty state, whatever
   // StateSaveLocation holds.
   daemons.push(startDaemon("slurmctld", bins.slurmctld, ["-D", "-c", "-f", conf], env, path.join(dir, "log", "slurmctld.out")));
-  // slurmd registers with slurmctld once at start-up and only retries slowly: start it once
-  // the controller answers.
+  // slurmd only once the controller answers: its first registration then reaches a
+  // listening slurmctld, and a controller that cannot start is reported as such, not as a
+  // node that never became idle.
   err = await waitFor("slurmctld to answer `scontrol ping`", async () => / is UP/.test((await client("scontrol", ["ping"])).all ?? ""));
   if (err) return fail(err);
 

@@ -1,21 +1,32 @@
 /**
- * The local engine of an explore plan: a pool of worker processes, each running
- * `oltron explore run-job <plan> --worker` (the same entry point a scheduler calls) and
- * taking the next unfinished job over IPC when it is free. One worker runs in-process.
+ * The local engine of a plan of jobs (flows/jobs.ts): a pool of worker processes, each running
+ * `oltron <command> <plan> --worker` (the same entry point a scheduler calls: `explore run-job`,
+ * `verify run-job`) and taking the next unfinished job over IPC when it is free. One worker
+ * runs in-process.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { cleanupNow, trackGroup } from "../core/children.js";
 import { progress } from "../core/console.js";
 import { UserError } from "../core/errors.js";
-import { describeJob, planStatus, runJob, type ExplorePlan } from "../flows/explore-jobs.js";
+import type { JobKind, JobStatus, PlanJob } from "../flows/jobs.js";
 
 const BIN = fileURLToPath(new URL("../../bin/oltron.js", import.meta.url));
 
 type Reply = { index: number; result: "ran" | "done" | "failed" } | { index: number; error: string };
 
+/** A plan as the pool sees it: its jobs, how to run one in this process, what each job is now. */
+export interface PoolPlan<J extends PlanJob> {
+  kind: JobKind<J>;
+  file: string;
+  dir: string;
+  run(index: number): Promise<"ran" | "done" | "failed">;
+  status(): JobStatus<J>[];
+}
+
 /** Runs the jobs `todo` of the plan with `jobs` processes; throws naming every job that failed. */
-export async function runPool(planFile: string, plan: ExplorePlan, dir: string, todo: number[], jobs: number, log: (s: string) => void): Promise<void> {
+export async function runPool<J extends PlanJob>(p: PoolPlan<J>, todo: number[], jobs: number, log: (s: string) => void): Promise<void> {
+  const { file: planFile, dir } = p;
   if (todo.length === 0) {
     log(`explore: every job of ${planFile} is finished; merging`);
     return;
@@ -27,7 +38,7 @@ export async function runPool(planFile: string, plan: ExplorePlan, dir: string, 
   const queue = [...todo];
   if (n === 1) {
     for (const i of queue) {
-      await runJob(plan, dir, i, () => {});
+      await p.run(i);
       bar.update(++finished);
     }
   } else {
@@ -44,7 +55,7 @@ export async function runPool(planFile: string, plan: ExplorePlan, dir: string, 
       };
       for (let k = 0; k < n; k++) {
         // Its own process group, so an interrupt of oltron takes the worker's children too.
-        const w = fork(BIN, ["explore", "run-job", planFile, "--worker"], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
+        const w = fork(BIN, [...p.kind.command, planFile, "--worker"], { stdio: ["ignore", "ignore", "inherit", "ipc"], detached: true });
         const untrack = w.pid !== undefined ? trackGroup(w.pid) : () => {};
         workers.push(w);
         w.on("message", (m: Reply) => {
@@ -66,19 +77,19 @@ export async function runPool(planFile: string, plan: ExplorePlan, dir: string, 
     });
   }
   bar.stop();
-  const failed = planStatus(plan, dir).filter((s) => todo.includes(s.job.index) && s.state !== "done");
+  const failed = p.status().filter((s) => todo.includes(s.job.index) && s.state !== "done");
   if (failed.length > 0) {
     throw new UserError(
       `explore: ${failed.length} of ${todo.length} jobs did not finish:\n` +
-        failed.slice(0, 10).map((s) => `  ${s.job.index} ${describeJob(s.job)}: ${s.state}${s.detail ? `: ${s.detail}` : ""}`).join("\n") +
-        `${failed.length > 10 ? `\n  ... and ${failed.length - 10} more` : ""}\nfinished jobs are kept: fix the cause and run again (or 'oltron explore status ${dir}')`,
+        failed.slice(0, 10).map((s) => `  ${s.job.index} ${p.kind.describe(s.job)}: ${s.state}${s.detail ? `: ${s.detail}` : ""}`).join("\n") +
+        `${failed.length > 10 ? `\n  ... and ${failed.length - 10} more` : ""}\nfinished jobs are kept: fix the cause and run again (or 'oltron ${p.kind.command[0]} status ${dir}')`,
     );
   }
 }
 
-/** A pool worker: runs each job index the parent sends, answers, and exits when told or orphaned. */
-export async function serveWorker(plan: ExplorePlan, dir: string): Promise<void> {
-  if (!process.send) throw new UserError("--worker is the local pool's worker mode: run 'oltron explore run-job <plan> <index>' instead");
+/** A pool worker: runs each job index the parent sends (with `run`), answers, and exits when told or orphaned. */
+export async function serveWorker(run: (index: number) => Promise<"ran" | "done" | "failed">): Promise<void> {
+  if (!process.send) throw new UserError("--worker is the local pool's worker mode: give a job index instead");
   await new Promise<void>((resolve) => {
     let chain = Promise.resolve();
     // Orphaned (the pool was killed): stop this job's children and temporaries, leave no result.
@@ -94,7 +105,7 @@ export async function serveWorker(plan: ExplorePlan, dir: string): Promise<void>
           return;
         }
         try {
-          const result = await runJob(plan, dir, m.index, () => {});
+          const result = await run(m.index);
           process.send!({ index: m.index, result });
         } catch (e) {
           process.send!({ index: m.index, error: (e as Error).message });
