@@ -18,7 +18,7 @@ import { exploreConfigSchema, loadExploreConfig } from "../flows/explore-config.
 import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, type ExploreReport } from "../report/explore.js";
 import { RAM_TABLE } from "../hw/ramcost.js";
 import type { SiliconReport } from "../hw/silicon.js";
-import { runPool, serveWorker } from "./pool.js";
+import { jobIndex, printStatus, runPool, serveWorker } from "./pool.js";
 import { liveSlurmJobs, slurmOptions, submitSlurm } from "./cluster.js";
 import { intArg, log } from "./options.js";
 
@@ -107,17 +107,7 @@ export function registerExploreCommand(program: Command): void {
       // --json is also an option of `explore` itself, which takes it wherever it stands.
       const o = cmd.optsWithGlobals() as { json?: boolean };
       const { plan, dir } = readPlan(arg);
-      const st = exploreStatus(plan, dir, await liveSlurmJobs());
-      const count = (s: string) => st.filter((x) => x.state === s).length;
-      if (o.json) {
-        console.log(JSON.stringify({ jobs: plan.jobs.length, states: st.map((x) => ({ index: x.job.index, kind: x.job.kind, key: x.job.key, state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) }, null, 1));
-        return;
-      }
-      const lines = [`${dir}: ${plan.jobs.length} jobs: ${count("done")} done, ${count("running")} running, ${count("failed")} failed, ${count("stale")} stale (killed), ${count("pending")} pending`];
-      for (const s of st) if (s.state !== "done" && s.state !== "pending") lines.push(`  ${s.job.index} ${s.state}: ${describeJob(s.job)}${s.detail ? `: ${s.detail}` : ""}`);
-      const unfinished = st.filter((x) => x.state !== "done" && x.state !== "running").map((x) => x.job.index);
-      if (unfinished.length) lines.push(`to run: ${indexRanges(unfinished)} (oltron explore --slurm --out ${dir} submits exactly these)`);
-      console.log(lines.join("\n"));
+      printStatus(EXPLORE_JOBS, dir, exploreStatus(plan, dir, await liveSlurmJobs()), o.json === true, "oltron explore --slurm --out");
     });
 
   explore
@@ -146,24 +136,6 @@ export interface ExploreOpts {
   mem?: string;
   arrayLimit?: number;
   dryRun?: boolean;
-}
-
-/** The job index from the argument or the scheduler's array variable. */
-function jobIndex(arg: string | undefined, n: number): number {
-  const e = process.env;
-  // An empty variable is not an array task (SGE sets SGE_TASK_ID=undefined outside arrays).
-  const set = (v: string | undefined) => v !== undefined && v !== "" && v !== "undefined";
-  const [raw, base, from] = arg !== undefined ? [arg, 0, "index"]
-    : set(e.SLURM_ARRAY_TASK_ID) ? [e.SLURM_ARRAY_TASK_ID, 0, "$SLURM_ARRAY_TASK_ID"]
-    : set(e.LSB_JOBINDEX) ? [e.LSB_JOBINDEX, 1, "$LSB_JOBINDEX"]
-    : set(e.SGE_TASK_ID) ? [e.SGE_TASK_ID, 1, "$SGE_TASK_ID"]
-    : [undefined, 0, ""];
-  if (raw === undefined) throw new UserError("run-job needs a job index: give it, or run under a job array ($SLURM_ARRAY_TASK_ID, $LSB_JOBINDEX or $SGE_TASK_ID)");
-  const i = Number(raw) - base;
-  if (!/^\d+$/.test(String(raw).trim()) || i < 0 || i >= n) {
-    throw new UserError(`invalid job ${from} = '${raw}': the plan has jobs ${base}..${n - 1 + base}${base ? ` (${from} counts from 1)` : ""}`);
-  }
-  return i;
 }
 
 async function writeReport(

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { cleanupNow, trackGroup } from "../core/children.js";
 import { progress } from "../core/console.js";
 import { UserError } from "../core/errors.js";
-import type { JobKind, JobStatus, PlanJob } from "../flows/jobs.js";
+import { indexRanges, type JobKind, type JobStatus, type PlanJob } from "../flows/jobs.js";
 
 const BIN = fileURLToPath(new URL("../../bin/oltron.js", import.meta.url));
 
@@ -28,12 +28,12 @@ export interface PoolPlan<J extends PlanJob> {
 export async function runPool<J extends PlanJob>(p: PoolPlan<J>, todo: number[], jobs: number, log: (s: string) => void): Promise<void> {
   const { file: planFile, dir } = p;
   if (todo.length === 0) {
-    log(`explore: every job of ${planFile} is finished; merging`);
+    log(`${p.kind.command[0]}: every job of ${planFile} is finished; merging`);
     return;
   }
   const n = Math.max(1, Math.min(jobs, todo.length));
-  log(`explore: running ${todo.length} jobs with ${n} worker${n > 1 ? "s" : ""} (per-job logs in ${dir}/logs)`);
-  const bar = progress("explore", todo.length, "jobs");
+  log(`${p.kind.command[0]}: running ${todo.length} jobs with ${n} worker${n > 1 ? "s" : ""} (per-job logs in ${dir}/logs)`);
+  const bar = progress(p.kind.command[0], todo.length, "jobs");
   let finished = 0;
   const queue = [...todo];
   if (n === 1) {
@@ -61,7 +61,7 @@ export async function runPool<J extends PlanJob>(p: PoolPlan<J>, todo: number[],
         w.on("message", (m: Reply) => {
           if ("error" in m) {
             workers.forEach((x) => x.kill("SIGTERM"));
-            reject(new UserError(`explore: job ${m.index} could not run: ${m.error}`));
+            reject(new UserError(`${p.kind.command[0]}: job ${m.index} could not run: ${m.error}`));
             return;
           }
           bar.update(++finished);
@@ -70,7 +70,7 @@ export async function runPool<J extends PlanJob>(p: PoolPlan<J>, todo: number[],
         w.on("exit", (code, sig) => {
           untrack();
           if (--live === 0) resolve();
-          else if (code !== 0 && queue.length > 0) log(`explore: a worker exited (${sig ?? `code ${code}`}); the others go on`);
+          else if (code !== 0 && queue.length > 0) log(`${p.kind.command[0]}: a worker exited (${sig ?? `code ${code}`}); the others go on`);
         });
         next(w);
       }
@@ -80,7 +80,7 @@ export async function runPool<J extends PlanJob>(p: PoolPlan<J>, todo: number[],
   const failed = p.status().filter((s) => todo.includes(s.job.index) && s.state !== "done");
   if (failed.length > 0) {
     throw new UserError(
-      `explore: ${failed.length} of ${todo.length} jobs did not finish:\n` +
+      `${p.kind.command[0]}: ${failed.length} of ${todo.length} jobs did not finish:\n` +
         failed.slice(0, 10).map((s) => `  ${s.job.index} ${p.kind.describe(s.job)}: ${s.state}${s.detail ? `: ${s.detail}` : ""}`).join("\n") +
         `${failed.length > 10 ? `\n  ... and ${failed.length - 10} more` : ""}\nfinished jobs are kept: fix the cause and run again (or 'oltron ${p.kind.command[0]} status ${dir}')`,
     );
@@ -113,4 +113,36 @@ export async function serveWorker(run: (index: number) => Promise<"ran" | "done"
       });
     });
   });
+}
+
+/** The job index from the argument or the scheduler's array variable. */
+export function jobIndex(arg: string | undefined, n: number): number {
+  const e = process.env;
+  // An empty variable is not an array task (SGE sets SGE_TASK_ID=undefined outside arrays).
+  const set = (v: string | undefined) => v !== undefined && v !== "" && v !== "undefined";
+  const [raw, base, from] = arg !== undefined ? [arg, 0, "index"]
+    : set(e.SLURM_ARRAY_TASK_ID) ? [e.SLURM_ARRAY_TASK_ID, 0, "$SLURM_ARRAY_TASK_ID"]
+    : set(e.LSB_JOBINDEX) ? [e.LSB_JOBINDEX, 1, "$LSB_JOBINDEX"]
+    : set(e.SGE_TASK_ID) ? [e.SGE_TASK_ID, 1, "$SGE_TASK_ID"]
+    : [undefined, 0, ""];
+  if (raw === undefined) throw new UserError("run-job needs a job index: give it, or run under a job array ($SLURM_ARRAY_TASK_ID, $LSB_JOBINDEX or $SGE_TASK_ID)");
+  const i = Number(raw) - base;
+  if (!/^\d+$/.test(String(raw).trim()) || i < 0 || i >= n) {
+    throw new UserError(`invalid job ${from} = '${raw}': the plan has jobs ${base}..${n - 1 + base}${base ? ` (${from} counts from 1)` : ""}`);
+  }
+  return i;
+}
+
+/** Prints what each job is (or JSON with --json), and which indices remain to run. */
+export function printStatus<J extends PlanJob>(kind: JobKind<J>, dir: string, st: JobStatus<J>[], json: boolean, resubmit: string): void {
+  const count = (s: string) => st.filter((x) => x.state === s).length;
+  if (json) {
+    console.log(JSON.stringify({ jobs: st.length, states: st.map((x) => ({ index: x.job.index, key: x.job.key, what: kind.describe(x.job), state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) }, null, 1));
+    return;
+  }
+  const lines = [`${dir}: ${st.length} jobs: ${count("done")} done, ${count("running")} running, ${count("failed")} failed, ${count("stale")} stale (killed), ${count("pending")} pending`];
+  for (const s of st) if (s.state !== "done" && s.state !== "pending") lines.push(`  ${s.job.index} ${s.state}: ${kind.describe(s.job)}${s.detail ? `: ${s.detail}` : ""}`);
+  const unfinished = st.filter((x) => x.state !== "done" && x.state !== "running").map((x) => x.job.index);
+  if (unfinished.length) lines.push(`to run: ${indexRanges(unfinished)} ('${resubmit} ${dir}' submits exactly these)`);
+  console.log(lines.join("\n"));
 }

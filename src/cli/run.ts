@@ -14,6 +14,7 @@ import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { readLayerList } from "../data/layerlist.js";
 import { loadManifest } from "../image/manifest.js";
 import { checkSimulator } from "../sim/build.js";
+import { addVerifyPlanOptions, registerVerifyJobCommands, verifyPlanned, wantsPlan } from "./verify-jobs.js";
 import {
   addTraceOptions, traceFromOptions, addBuildOptions, detail, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
 } from "./options.js";
@@ -94,14 +95,28 @@ export function registerRunCommands(program: Command): void {
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
-  addTraceOptions(addBuildOptions(addMemoryOptions(addLayerOptions(
+  const verifyCmd = addVerifyPlanOptions(addTraceOptions(addBuildOptions(addMemoryOptions(addLayerOptions(
     addDesignOptions(
-      program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch"),
+      program.command("verify").description("generate -> quantize -> golden -> simulate -> compare, end to end; exits non-zero on any mismatch; with --plan, one job per layer for a local pool or a cluster (docs/cluster.md)"),
     ),
   ))))
     .option("--out <dir>", "run folder (default: a fresh rtl-out/runs/verify-<design>-<date>-<time>); an earlier oltron run folder given here is replaced")
-    .option("--json", "print the JSON result")
+    .option("--json", "print the JSON result"));
+  registerVerifyJobCommands(verifyCmd);
+  verifyCmd
     .action(async (o: Record<string, unknown>) => {
+      if (wantsPlan(o) || o.jobs !== undefined) {
+        if (o.jobs !== undefined && !o.plan && !o.slurm) throw new UserError("--jobs runs the jobs of a plan: give --plan with it (and --out)");
+        const d = designFromOptions(o);
+        const layers = applyBudget(d, layersFromOptions(o, d), o);
+        const b = buildFromOptions(o);
+        const sim = {
+          simulator: b.simulator, memory: memoryFromOptions(o), buildFlags: b.buildFlags, threads: b.threads,
+          ...(o.maxCycles !== undefined ? { maxCycles: o.maxCycles as number } : {}), ...(o.maxSeconds !== undefined ? { maxSeconds: o.maxSeconds as number } : {}),
+        };
+        await verifyPlanned(o, d, layers, sim, tensorInputs(o, []));
+        return;
+      }
       const { r, dir } = await verify(o);
       printSim(r, !!o.json);
       log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs, sim-result.json)`);

@@ -194,6 +194,18 @@ function filesNotOurs(dir: string): string[] {
 }
 
 /**
+ * Marks a subfolder of an oltron folder whose every file oltron's jobs write while it stands
+ * (results, logs, markers of a plan of jobs, flows/jobs.ts): its marker lists no files, so the
+ * whole subfolder counts as oltron's when the folder is replaced. Jobs on several nodes add
+ * files there at once, which one shared file list could not record safely.
+ */
+export function markJobFolder(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const marker = path.join(dir, OUTPUT_MARKER);
+  if (!fs.existsSync(marker)) fs.writeFileSync(marker, "written by oltron: every file in this folder is a job's output, replaced with it\n");
+}
+
+/**
  * Records files oltron adds later to one of its folders (expected and simulated outputs), so
  * a later run may replace them; a folder without a marker is left as it is.
  */

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { trackTemp } from "../core/children.js";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/files.js";
+import { markJobFolder, writeFileAtomic } from "../core/files.js";
 import { alive } from "../core/lock.js";
 
 export interface PlanJob {
@@ -58,6 +58,11 @@ export function writeJson(file: string, v: unknown): void {
 function slurmIds(): Record<string, string> {
   const e = process.env;
   return e.SLURM_ARRAY_JOB_ID ? { slurmJob: `${e.SLURM_ARRAY_JOB_ID}_${e.SLURM_ARRAY_TASK_ID ?? ""}` } : e.SLURM_JOB_ID ? { slurmJob: e.SLURM_JOB_ID } : {};
+}
+
+/** The folders jobs write into beside a plan, marked as oltron's (`extra`: the plan kind's results). */
+export function prepareJobFolders(dir: string, extra: string[]): void {
+  for (const sub of ["running", "failed", "logs", "slurm", ...extra]) markJobFolder(path.join(dir, sub));
 }
 
 /** Checks that every job's index is its position: an edited plan is refused. */
