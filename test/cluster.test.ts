@@ -246,3 +246,52 @@ describe("on a one-node Slurm cluster", () => {
     }
   }, 1_800_000);
 });
+
+describe("verify as one job per layer", () => {
+  it("runs each layer's co-simulation as a job; each layer's simulated output equals the whole run's", async () => {
+    const dir = tmpDir("cluster-verify");
+    const layers = ["--layer", "qkv:8x16x8", "--layer", "down:8x32x8:fp12", "--layer", "o_proj:4x16x4:none"];
+    const whole = await oltron(["verify", "--preset", "tiny", ...layers, "--out", path.join(dir, "whole")]);
+    expect(whole.exitCode, whole.all).toBe(0);
+    const out = path.join(dir, "plan");
+    const planOnly = await oltron(["verify", "--preset", "tiny", ...layers, "--plan", "--out", out]);
+    expect(planOnly.exitCode, planOnly.all).toBe(0);
+    expect(planOnly.stdout).toMatch(/wrote .*plan\.json \(3 jobs, indices 0\.\.2; unfinished: 0-2\)/);
+    const early = await oltron(["verify", "collect", out]);
+    expect(early.exitCode).toBe(1);
+    expect(early.all).toMatch(/3 of 3 jobs are not finished \(pending: 0-2\)/);
+    const one = await oltron(["verify", "run-job", out, "1"]);
+    expect(one.exitCode, one.all).toBe(0);
+    const st = await oltron(["verify", "status", out]);
+    expect(st.stdout).toMatch(/3 jobs: 1 done, 0 running, 0 failed, 0 stale \(killed\), 2 pending/);
+    expect(st.stdout).toMatch(/to run: 0,2/);
+    const script = await oltron(["verify", "--preset", "tiny", ...layers, "--out", out, "--slurm", "--dry-run"]);
+    expect(script.exitCode, script.all).toBe(0);
+    expect(script.stdout).toMatch(/^#SBATCH --array=0,2$/m);
+    expect(script.stdout).toMatch(/--quiet verify run-job '.*plan\.json' "\$SLURM_ARRAY_TASK_ID"$/m);
+    // The same plan again keeps the folder and its finished job; the pool runs the other two.
+    const rest = await oltron(["verify", "--preset", "tiny", ...layers, "--plan", "--out", out, "--jobs", "2"]);
+    expect(rest.exitCode, rest.all).toBe(0);
+    expect(rest.all).toMatch(/kept from an earlier run\), 1 finished/);
+    expect(rest.all).toMatch(/verify: running 2 jobs with 2 workers/);
+    expect(rest.stdout).toMatch(/PASS \(bit-exact\): r4c4f2_\w+ on verilator, 3 layer\(s\) in 3 jobs/);
+    const merged = readJson(path.join(out, "verify-result.json"));
+    expect(merged.jobs.map((j: { pass: boolean }) => j.pass)).toEqual([true, true, true]);
+    const wholeMan = readJson(path.join(dir, "whole", "images", "manifest.json"));
+    const plan = readJson(path.join(out, "plan.json"));
+    for (const [i, l] of wholeMan.layers.entries()) {
+      const jobDir = path.join(out, plan.jobs[i].images);
+      const jl = readJson(path.join(jobDir, "manifest.json")).layers[0];
+      expect(jl.name).toBe(l.name);
+      expect(fs.readFileSync(path.join(jobDir, jl.out.file), "utf8"), l.name).toBe(fs.readFileSync(path.join(dir, "whole", "images", l.out.file), "utf8"));
+    }
+    // A plan folder is the plan's: another layer list replaces it, results and all.
+    const other = await oltron(["verify", "--preset", "tiny", "--layer", "qkv:8x16x8", "--plan", "--out", out]);
+    expect(other.exitCode, other.all).toBe(0);
+    expect(readJson(path.join(out, "plan.json")).jobs.length).toBe(1);
+    expect(fs.readdirSync(path.join(out, "results")).filter((f) => f.endsWith(".json"))).toEqual([]);
+    const noOut = await oltron(["verify", "--preset", "tiny", "--plan"]);
+    expect(noOut.exitCode).toBe(1);
+    expect(noOut.all).toMatch(/--plan and --slurm need --out <dir>/);
+  }, 900_000);
+});
