@@ -1,7 +1,7 @@
 # Oltron generator. `make demo` and `make test` each work alone on a fresh machine.
 SHELL := /bin/bash
 NODE_STAMP := node_modules/.oltron-stamp
-APT_TOOLS := verilator iverilog yosys chromium procps python3-numpy opensta qflow-tech-osu018
+APT_TOOLS := verilator iverilog yosys chromium procps python3-numpy opensta qflow-tech-osu018 slurm-wlm munge
 OLTRON := node bin/oltron.js
 
 .PHONY: deps demo test bench clean lint build tools
@@ -12,7 +12,8 @@ deps: tools $(NODE_STAMP) build
 # browser the report test drives (playwright-core; Playwright's own download does not work here);
 # procps gives `ps`, which the interrupt tests use to look for leftover processes; python3-numpy
 # runs the PyTorch-side fake-quantization helper (examples/pytorch) against the export;
-# opensta (sta) and qflow-tech-osu018 (the OSU 0.18 um standard-cell liberty) are the PPA flow.
+# opensta (sta) and qflow-tech-osu018 (the OSU 0.18 um standard-cell liberty) are the PPA flow;
+# slurm-wlm and munge give the one-node Slurm cluster the cluster test runs sweeps on (docs/cluster.md).
 tools:
 	@missing=""; \
 	command -v verilator >/dev/null || missing="$$missing verilator"; \
@@ -23,6 +24,8 @@ tools:
 	python3 -c "import numpy" 2>/dev/null || missing="$$missing python3-numpy"; \
 	command -v sta >/dev/null || missing="$$missing opensta"; \
 	[ -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib ] || missing="$$missing qflow-tech-osu018"; \
+	command -v slurmctld >/dev/null || missing="$$missing slurm-wlm"; \
+	command -v munged >/dev/null || missing="$$missing munge"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing from Debian packages"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

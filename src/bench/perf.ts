@@ -2,7 +2,8 @@
  * `oltron bench`: performance figures, written as JSON and markdown. Timing lives here and
  * never in pass/fail tests. Every figure is measured: golden-model GEMM speed, RTL
  * generation speed, and co-simulated cycles/utilization of LLaMA-7B-shaped layers plus
- * simulation speed and Verilator build time per array size.
+ * simulation speed and Verilator build time per array size, PE area against hand-written
+ * references, and the local worker pool's speed-up.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -21,6 +22,7 @@ import { generateRtl } from "../hw/generate.js";
 import { Rng } from "../core/rng.js";
 import { generateLayer, type LayerType } from "../data/synthetic.js";
 import { benchPeArea, peAreaMarkdown } from "./pe-area.js";
+import { benchPool, poolMarkdown } from "./pool.js";
 
 
 
@@ -34,7 +36,7 @@ export interface PerfOptions {
   sizes?: number[];
 }
 
-export const PERF_SECTIONS = ["golden", "generation", "layers", "speed", "pe-area"] as const;
+export const PERF_SECTIONS = ["golden", "generation", "layers", "speed", "pe-area", "pool"] as const;
 export type PerfSection = (typeof PERF_SECTIONS)[number];
 export const SPEED_SIZES = [16, 32, 64] as const;
 
@@ -204,6 +206,7 @@ export async function runPerfBench(opts: PerfOptions) {
     }
 
     const peArea = want("pe-area") ? await benchPeArea(log) : [];
+    const pool = want("pool") ? await benchPool(work, quick, log) : undefined;
     const result = {
       generatedAt: new Date().toISOString(),
       machine: { cpus: os.cpus().length, node: process.version },
@@ -213,6 +216,7 @@ export async function runPerfBench(opts: PerfOptions) {
       layers,
       simulationSpeed: speed,
       peArea,
+      pool,
     };
     fs.mkdirSync(opts.out, { recursive: true });
     writeFileAtomic(path.join(opts.out, "perf.json"), JSON.stringify(result, null, 1) + "\n");
@@ -311,6 +315,7 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
         s.threaded ? `${s.threaded.threads} threads: ${Math.round(s.threaded.simCyclesPerSecond)} cycles/s (${s.threaded.gain.toFixed(2)}x; ${s.threaded.speedRatio.toFixed(2)} of the single-threaded bare array), build ${s.threaded.buildSeconds.toFixed(1)} s` : "not measured"} |`),
     "",
     ...(r.peArea.length ? [peAreaMarkdown(r.peArea)] : []),
+    ...(r.pool ? [poolMarkdown(r.pool)] : []),
   ];
   return lines.join("\n");
 }

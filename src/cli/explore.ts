@@ -12,13 +12,13 @@ import { checkOutputFolder, writeFileAtomic } from "../core/files.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { CONTROL_ACTIVITY, DRAM_SOURCE } from "../flows/energy.js";
 import { blockResults, type PointResult } from "../flows/explore.js";
-import { checkPlanCurrent, collectResults, describeJob, EXPLORE_JOBS, exploreStatus, makePlan, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
+import { checkPlanCurrent, collectResults, EXPLORE_JOBS, exploreStatus, makePlan, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
 import { indexRanges, type JobKind, type PlanJob } from "../flows/jobs.js";
 import { exploreConfigSchema, loadExploreConfig } from "../flows/explore-config.js";
 import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, type ExploreReport } from "../report/explore.js";
 import { RAM_TABLE } from "../hw/ramcost.js";
 import type { SiliconReport } from "../hw/silicon.js";
-import { jobIndex, printStatus, runPool, serveWorker } from "./pool.js";
+import { addJobCommands, runPool } from "./pool.js";
 import { liveSlurmJobs, slurmOptions, submitSlurm } from "./cluster.js";
 import { intArg, log } from "./options.js";
 
@@ -78,37 +78,10 @@ export function registerExploreCommand(program: Command): void {
     await writeReport(plan, o.out, collectResults(plan, o.out), o.json === true, `${earlier} from earlier runs`);
   });
 
-  explore
-    .command("run-job")
-    .description("run one job of an explore plan (the entry point of every scheduler: Slurm arrays, GNU parallel, LSF, SGE); its result goes atomically into the plan's folder")
-    .argument("<plan>", "the plan file (or its results folder)")
-    .argument("[index]", "job index, 0-based (default: $SLURM_ARRAY_TASK_ID, or $LSB_JOBINDEX - 1, or $SGE_TASK_ID - 1)")
-    .option("--worker", "serve job indices over IPC (the local pool's workers)")
-    .action(async (planArg: string, indexArg: string | undefined, o: { worker?: boolean }) => {
-      const { plan, dir } = readPlan(planArg);
-      if (o.worker) {
-        await serveWorker((i) => runJob(plan, dir, i, () => {}));
-        return;
-      }
-      const index = jobIndex(indexArg, plan.jobs.length);
-      const r = await runJob(plan, dir, index, log);
-      if (r === "failed") {
-        process.exitCode = 1;
-        console.error(`oltron: job ${index} failed: its error and log are in ${path.join(dir, "failed")} ('oltron explore status ${dir}')`);
-      }
-    });
-
-  explore
-    .command("status")
-    .description("what each job of an explore plan is: done, failed (with its error and log), running, stale (killed) or pending")
-    .argument("<results>", "the results folder (or its plan file)")
-    .option("--json", "print the status as JSON")
-    .action(async (arg: string, _o: unknown, cmd: Command) => {
-      // --json is also an option of `explore` itself, which takes it wherever it stands.
-      const o = cmd.optsWithGlobals() as { json?: boolean };
-      const { plan, dir } = readPlan(arg);
-      printStatus(EXPLORE_JOBS, dir, exploreStatus(plan, dir, await liveSlurmJobs()), o.json === true, "oltron explore --slurm --out");
-    });
+  addJobCommands(explore, EXPLORE_JOBS, "an explore plan", (arg) => {
+    const { plan, dir } = readPlan(arg);
+    return { dir, count: plan.jobs.length, run: (i, l) => runJob(plan, dir, i, l), status: (live) => exploreStatus(plan, dir, live) };
+  }, liveSlurmJobs, "oltron explore --slurm --out");
 
   explore
     .command("collect")

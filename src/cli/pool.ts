@@ -5,9 +5,11 @@
  * runs in-process.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+import type { Command } from "commander";
 import { fileURLToPath } from "node:url";
 import { cleanupNow, trackGroup } from "../core/children.js";
-import { progress } from "../core/console.js";
+import { log as say, progress } from "../core/console.js";
 import { UserError } from "../core/errors.js";
 import { indexRanges, type JobKind, type JobStatus, type PlanJob } from "../flows/jobs.js";
 
@@ -145,4 +147,44 @@ export function printStatus<J extends PlanJob>(kind: JobKind<J>, dir: string, st
   const unfinished = st.filter((x) => x.state !== "done" && x.state !== "running").map((x) => x.job.index);
   if (unfinished.length) lines.push(`to run: ${indexRanges(unfinished)} ('${resubmit} ${dir}' submits exactly these)`);
   console.log(lines.join("\n"));
+}
+
+/**
+ * The `run-job` and `status` subcommands of a plan kind: `load` reads the plan named on the
+ * command line and gives its jobs' runner and status.
+ */
+export function addJobCommands<J extends PlanJob>(
+  parent: Command, kind: JobKind<J>, what: string,
+  load: (arg: string) => { dir: string; count: number; run: (index: number, log: (s: string) => void) => Promise<"ran" | "done" | "failed">; status: (slurmLive?: ReadonlySet<string>) => JobStatus<J>[] },
+  liveSlurm: () => Promise<ReadonlySet<string> | undefined>, resubmit: string,
+): void {
+  const name = kind.command[0];
+  parent
+    .command("run-job")
+    .description(`run one job of ${what} (the entry point of every scheduler: Slurm arrays, GNU parallel, LSF, SGE); its result goes atomically into the plan's folder`)
+    .argument("<plan>", "the plan file (or its folder)")
+    .argument("[index]", "job index, 0-based (default: $SLURM_ARRAY_TASK_ID, or $LSB_JOBINDEX - 1, or $SGE_TASK_ID - 1)")
+    .option("--worker", "serve job indices over IPC (the local pool's workers)")
+    .action(async (planArg: string, indexArg: string | undefined, o: { worker?: boolean }) => {
+      const p = load(planArg);
+      if (o.worker) {
+        await serveWorker((i) => p.run(i, () => {}));
+        return;
+      }
+      const index = jobIndex(indexArg, p.count);
+      if ((await p.run(index, say)) === "failed") {
+        process.exitCode = 1;
+        console.error(`oltron: job ${index} failed: its error and log are in ${path.join(p.dir, "failed")} ('oltron ${name} status ${p.dir}')`);
+      }
+    });
+  parent
+    .command("status")
+    .description(`what each job of ${what} is: done, failed (with its error and log), running, stale (killed) or pending`)
+    .argument("<dir>", "the plan's folder (or its plan file)")
+    .option("--json", "print the status as JSON")
+    .action(async (arg: string, _o: unknown, cmd: Command) => {
+      // --json is also an option of the parent command, which takes it wherever it stands.
+      const p = load(arg);
+      printStatus(kind, p.dir, p.status(await liveSlurm()), (cmd.optsWithGlobals() as { json?: boolean }).json === true, resubmit);
+    });
 }

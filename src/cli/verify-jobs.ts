@@ -15,7 +15,7 @@ import { indexRanges, type JobKind, type PlanJob } from "../flows/jobs.js";
 import { summarize, type SimResult } from "../flows/simulate.js";
 import { collectVerify, readVerifyPlan, runVerifyJob, VERIFY_JOBS, verifyStatus, writeVerifyPlan, type VerifyPlan, type VerifySimOptions } from "../flows/verify-jobs.js";
 import { liveSlurmJobs, slurmOptions, submitSlurm, type SlurmOpts } from "./cluster.js";
-import { jobIndex, printStatus, runPool, serveWorker } from "./pool.js";
+import { addJobCommands, runPool } from "./pool.js";
 import { intArg, log } from "./options.js";
 
 /** The plan-mode options of `verify`. */
@@ -105,32 +105,10 @@ function mergeAndPrint(plan: VerifyPlan, dir: string, results: SimResult[], json
 }
 
 export function registerVerifyJobCommands(verify: Command): void {
-  verify
-    .command("run-job")
-    .description("run one job of a verify plan (one layer's co-simulation); the entry point of every scheduler")
-    .argument("<plan>", "the plan file (or its folder)")
-    .argument("[index]", "job index, 0-based (default: $SLURM_ARRAY_TASK_ID, or $LSB_JOBINDEX - 1, or $SGE_TASK_ID - 1)")
-    .option("--worker", "serve job indices over IPC (the local pool's workers)")
-    .action(async (planArg: string, indexArg: string | undefined, o: { worker?: boolean }) => {
-      const { plan, dir } = readVerifyPlan(planArg);
-      if (o.worker) {
-        await serveWorker((i) => runVerifyJob(plan, dir, i, () => {}));
-        return;
-      }
-      const index = jobIndex(indexArg, plan.jobs.length);
-      if ((await runVerifyJob(plan, dir, index, log)) === "failed") {
-        process.exitCode = 1;
-        console.error(`oltron: job ${index} failed: its error and log are in ${path.join(dir, "failed")} ('oltron verify status ${dir}')`);
-      }
-    });
-  verify
-    .command("status")
-    .description("what each job of a verify plan is: done, failed (with its error and log), running, stale (killed) or pending")
-    .argument("<dir>", "the plan's folder (or its plan file)")
-    .action(async (arg: string, _o: unknown, cmd: Command) => {
-      const { plan, dir } = readVerifyPlan(arg);
-      printStatus(VERIFY_JOBS, dir, verifyStatus(plan, dir, await liveSlurmJobs()), (cmd.optsWithGlobals() as { json?: boolean }).json === true, "oltron verify ... --slurm --out");
-    });
+  addJobCommands(verify, VERIFY_JOBS, "a verify plan (one layer's co-simulation)", (arg) => {
+    const { plan, dir } = readVerifyPlan(arg);
+    return { dir, count: plan.jobs.length, run: (i, l) => runVerifyJob(plan, dir, i, l), status: (live) => verifyStatus(plan, dir, live) };
+  }, liveSlurmJobs, "oltron verify ... --slurm --out");
   verify
     .command("collect")
     .description("merge a finished verify plan: every layer's verdict, verify-result.json; exits 1 on any mismatch")

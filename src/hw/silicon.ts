@@ -233,7 +233,7 @@ export async function siliconReport(d: ElaboratedDesign, log: (s: string) => voi
       timings.set(m, parseReportChecks(block, STA_PERIOD_NS));
     }
     log(`silicon: power per module with OpenSTA (quiet cycle and each input group switching)...`);
-    const power = await modulePower(dir, logicModules.filter((m) => m !== rtl.top), new Set([...logicModules, ...ramNames]), d.name);
+    const power = await modulePower(dir, logicModules.filter((m) => m !== rtl.top), new Set([...logicModules, ...ramNames]), d.name, log);
     return summarize(d, rtl.top, stat, timings, rams, libertyAreas(lib), { libSha, yosysV, staV }, power);
   }, log);
 }
@@ -300,12 +300,21 @@ async function mapAndTime(dir: string, what: string, mapped: () => void = () => 
 }
 
 /** OpenSTA's power analysis of every logic module alone (hw/power.ts), on the netlist just mapped in `dir`. */
-async function modulePower(dir: string, modules: string[], strip: ReadonlySet<string>, what: string): Promise<Map<string, ModulePower>> {
+async function modulePower(dir: string, modules: string[], strip: ReadonlySet<string>, what: string, log: (s: string) => void): Promise<Map<string, ModulePower>> {
   fs.writeFileSync(path.join(dir, "power.v"), stripInstances(fs.readFileSync(path.join(dir, "mapped.v"), "utf8"), strip));
   fs.writeFileSync(path.join(dir, "power.tcl"), powerScript(modules));
-  const s = await runChild("sta", ["-no_splash", "-exit", "power.tcl"], { cwd: dir });
-  if (s.exitCode !== 0 || /^Error/m.test(s.all)) throw new Error(`OpenSTA power analysis failed on ${what} (exit ${s.exitCode}):\n${s.all.split("\n").filter((l) => /rror/.test(l)).slice(0, 10).join("\n")}`);
-  return parsePower(s.all);
+  // OpenSTA 2.0.17's report_power now and then computes a NaN (seen under heavy CPU load, on
+  // inputs that pass on every other run) and its Tcl then fails on it: such a run is repeated.
+  for (let attempt = 1; ; attempt++) {
+    const s = await runChild("sta", ["-no_splash", "-threads", "1", "-exit", "power.tcl"], { cwd: dir });
+    const failed = s.exitCode !== 0 || /^Error/m.test(s.all);
+    if (failed && attempt < 3 && /non-numeric floating-point value/.test(s.all)) {
+      log(`silicon: OpenSTA report_power gave a non-numeric value on ${what} (attempt ${attempt}); running it again`);
+      continue;
+    }
+    if (failed) throw new Error(`OpenSTA power analysis failed on ${what} (exit ${s.exitCode}):\n${s.all.split("\n").filter((l) => /rror/.test(l)).slice(0, 10).join("\n")}`);
+    return parsePower(s.all);
+  }
 }
 
 function summarize(
