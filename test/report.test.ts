@@ -81,6 +81,64 @@ describe("run report", () => {
     expect(none.stderr).toMatch(/not a folder/);
   }, 180_000);
 
+  it("runs no script planted in a run folder: figures that are not numbers are refused, text goes in as text", async () => {
+    const dir = tmpDir("report-hostile");
+    const run = path.join(dir, "run");
+    const v = await execa("node", [OLTRON, "verify", "--preset", "tiny", "--layer", "qkv:8x16x8:fp8", "--out", run], { reject: false, all: true });
+    expect(v.exitCode, v.all).toBe(0);
+    const resultFile = path.join(run, "images", "sim-result.json");
+    const original = JSON.parse(fs.readFileSync(resultFile, "utf8"));
+    const PAYLOAD = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
+    const set = (o: Record<string, unknown>, at: string, value: unknown) => {
+      const keys = at.split(".");
+      let x = o as Record<string, unknown>;
+      for (const k of keys.slice(0, -1)) x = x[k] as Record<string, unknown>;
+      x[keys[keys.length - 1]] = value;
+    };
+    // Figures: each refused by the schema, naming the field, with no stack trace and no page.
+    for (const at of ["cycles.total", "layers.0.mismatches", "layers.0.m", "words.read", "utilization", "idealCycles", "layers.0.traffic.read", "macs"]) {
+      const bad = JSON.parse(JSON.stringify(original));
+      set(bad, at, PAYLOAD);
+      fs.writeFileSync(resultFile, JSON.stringify(bad));
+      const r = await execa("node", [OLTRON, "report", run, "--out", path.join(dir, "rep-bad")], { reject: false, all: true });
+      expect(r.exitCode, `${at}: ${r.all}`).toBe(1);
+      expect(r.stderr).toContain(`not a sim-result this oltron reads: ${at} = `);
+      expect(r.all).not.toMatch(/\n\s+at /);
+      expect(fs.existsSync(path.join(dir, "rep-bad"))).toBe(false);
+    }
+    for (const doc of [null, { ...original, design: 42 }, { ...original, layers: {} }]) {
+      fs.writeFileSync(resultFile, JSON.stringify(doc));
+      const r = await execa("node", [OLTRON, "report", run, "--out", path.join(dir, "rep-bad")], { reject: false, all: true });
+      expect(r.exitCode, r.all).toBe(1);
+      expect(r.stderr).toMatch(/not a sim-result this oltron reads/);
+    }
+    // Text: every free-text field carries the script; the page shows it as text and runs none of it.
+    const hostile = JSON.parse(JSON.stringify(original));
+    for (const at of ["design", "build.key", "build.dir", "provenance.oltron", "provenance.node", "provenance.cwd"]) set(hostile, at, PAYLOAD);
+    hostile.provenance.command = [PAYLOAD];
+    fs.writeFileSync(resultFile, JSON.stringify(hostile));
+    const out = path.join(dir, "rep");
+    const r = await execa("node", [OLTRON, "report", run, "--out", out], { reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(0);
+    const html = fs.readFileSync(path.join(out, "report.html"), "utf8");
+    expect(html).not.toContain(PAYLOAD);
+    const browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      const dialogs: string[] = [];
+      page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
+      await page.route(/^https?:/, (route) => route.abort());
+      await page.goto(`file://${path.join(out, "report.html")}`);
+      await page.waitForSelector("body[data-rendered=yes]", { timeout: 20000 });
+      expect(await page.evaluate("window.__pwned")).toBeUndefined();
+      expect(dialogs).toEqual([]);
+      expect(await page.evaluate("document.querySelectorAll('img').length")).toBe(0);
+      expect(await page.evaluate("document.body.innerText")).toContain(PAYLOAD);
+    } finally {
+      await browser.close();
+    }
+  }, 180_000);
+
   it("draws the accuracy benchmark as SQNR-vs-bits curves per layer and method, in chromium", async () => {
     const out = tmpDir("acc-report");
     runAccuracyBench({ budgets: [4.25, 4.5], m: 16, calibTokens: 32, k: 256, n: 32, seed: 2, design: elaborate(resolveConfig({}, "16x16")), out, log: () => {} });

@@ -32,7 +32,15 @@ export function readAccuracy(dir: string): CurvePoint[] {
   }
   if (!a || !Array.isArray(a.layers)) throw new UserError(`${file}: not an accuracy benchmark result (no 'layers')`);
   const points: CurvePoint[] = [];
-  for (const l of a.layers) {
+  const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+  const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+  for (const [i, l] of a.layers.entries()) {
+    // Each row checked before use: a hand-edited file is named, never half-read.
+    const rows = isObj(l) ? [...(Array.isArray(l.baselines) ? l.baselines : []), ...(Array.isArray(l.adaptive) ? l.adaptive : [])] : [];
+    if (!isObj(l) || typeof l.layer !== "string" || typeof l.design !== "string" || rows.some((r) => !isObj(r) || !num(r.bits) || !(num(r.sqnrDb) || r.sqnrDb === null))
+      || (l.baselines ?? []).some((b) => typeof b.method !== "string" || typeof b.label !== "string")) {
+      throw new UserError(`${file}: layers[${i}] is not an accuracy result row (needs layer, design, and baselines/adaptive entries with numeric bits and sqnrDb); write it with 'oltron bench accuracy'`);
+    }
     const layer = l.weights ? `${l.layer} (${l.weights} weights)` : l.layer;
     for (const b of l.baselines ?? []) {
       // The authors' quantizer has one row per budget: one curve per salient type.

@@ -58,7 +58,9 @@ function rtlTable(points: PointResult[]): string {
   if (withRtl.length === 0) return "<p>No RTL samples (run with --rtl-sample to co-simulate every point's accuracy sample).</p>";
   const rows = withRtl.map((p) => {
     const r = p.rtlSample!;
-    return `<tr><td>${esc(p.design)} ${esc(p.point.layer.type)}</td><td>${r.shape.m}x${r.shape.k}x${r.shape.n}</td><td>${r.pass ? "bit-exact" : "FAIL"}</td><td>${r.cycles.rtl}</td><td>${r.cycles.model}</td><td>${r.toggles.rtl}</td><td>${r.toggles.images}</td><td>${r.outlierPairs.rtl}</td><td>${r.outlierPairs.images}</td></tr>`;
+    // Results come from files a cluster's jobs wrote: every value goes in as text.
+    return `<tr>${[`${p.design} ${p.point.layer.type}`, `${r.shape.m}x${r.shape.k}x${r.shape.n}`, r.pass ? "bit-exact" : "FAIL", r.cycles.rtl, r.cycles.model, r.toggles.rtl, r.toggles.images, r.outlierPairs.rtl, r.outlierPairs.images]
+      .map((v) => `<td>${esc(String(v))}</td>`).join("")}</tr>`;
   }).join("\n");
   return `<h2>RTL samples: the co-simulated accuracy sample against the model and the images</h2>
 <table><tr><th>point</th><th>sample MxKxN</th><th>RTL result</th><th>RTL cycles</th><th>model cycles</th><th>RTL row toggles</th><th>image row toggles</th><th>RTL outlier pairs</th><th>image outlier pairs</th></tr>
@@ -69,12 +71,14 @@ ${rows}
 const COLORS: Record<string, string> = { oltron: "#c62828", olive: "#1565c0", int4: "#2e7d32", w4a8: "#6a1b9a" };
 
 export function exploreHtml(rep: ExploreReport): string {
-  const f = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
-  const rows = rep.blocks.map((b) => `<tr><td>${esc(b.label)}</td><td>${esc(b.design)}</td><td>${f(b.sqnrDb)}</td><td>${f(b.actBits)}</td><td>${b.cycles}</td><td>${f(b.energyPerTokenNj, 1)}</td><td>${f(b.areaMm2, 3)}</td><td>${f(b.fmaxMHz, 0)}</td><td>${f(b.tokensPerSecond, 1)}</td><td>${f(b.topsPerW, 4)}</td><td>${f(b.topsPerMm2, 5)}</td></tr>`).join("\n");
-  const sens = rep.sensitivity.map((s) => `<tr><td>${esc(s.source)}</td><td>x${s.factor}</td><td class="${s.flips ? "flip" : ""}">${s.flips ? "ranking changes" : "same ranking"}</td><td>${esc(s.ranking.join(" < "))}</td></tr>`).join("\n");
+  const f = (v: number, d = 2) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(d) : "n/a");
+  const t = (v: unknown) => esc(String(v));
+  const rows = rep.blocks.map((b) => `<tr>${[b.label, b.design, f(b.sqnrDb), f(b.actBits), b.cycles, f(b.energyPerTokenNj, 1), f(b.areaMm2, 3), f(b.fmaxMHz, 0), f(b.tokensPerSecond, 1), f(b.topsPerW, 4), f(b.topsPerMm2, 5)]
+    .map((v) => `<td>${t(v)}</td>`).join("")}</tr>`).join("\n");
+  const sens = rep.sensitivity.map((s) => `<tr><td>${t(s.source)}</td><td>x${t(s.factor)}</td><td class="${s.flips ? "flip" : ""}">${s.flips ? "ranking changes" : "same ranking"}</td><td>${t(s.ranking.join(" < "))}</td></tr>`).join("\n");
   const data = JSON.stringify({ blocks: rep.blocks, colors: COLORS }).replace(/</g, "\\u003c");
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>oltron explore: ${rep.blocks.length} designs</title>
+<html lang="en"><head><meta charset="utf-8"><title>oltron explore: ${t(rep.blocks.length)} designs</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
@@ -82,7 +86,7 @@ th { background: #f2f2f2; } td:first-child { text-align: left; } .flip { color: 
 .chart { width: 900px; height: 420px; margin: 1em 0; }
 </style></head><body>
 <h1>oltron explore</h1>
-<p>${rep.blocks.length} design points (a decoder block of ${rep.config.layers.length} layers at ${rep.config.tokens} tokens each), ${rep.points.length} layer points. Generator ${esc(rep.generator)}.
+<p>${t(rep.blocks.length)} design points (a decoder block of ${t(rep.config.layers.length)} layers at ${t(rep.config.tokens)} tokens each), ${t(rep.points.length)} layer points. Generator ${esc(rep.generator)}.
 Energy-per-token ranking, best first: ${esc(rep.ranking.join(" < "))}.</p>
 <h2>Pareto plots</h2>
 <p>Hollow markers are dominated (another design is better on both axes).</p>

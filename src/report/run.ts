@@ -11,6 +11,7 @@ import { writeDirAtomic } from "../core/files.js";
 import { readTensorFile } from "../data/tensorio.js";
 import { loadManifest, type ManifestLayer } from "../image/manifest.js";
 import type { SimResult } from "../flows/simulate.js";
+import { simResultSchema } from "../flows/result-schema.js";
 import { chartJsSource, csv, esc } from "./page.js";
 
 const SALIENT_BITS: Record<string, number> = { none: 4, fp8: 8, fp12: 12 };
@@ -56,12 +57,22 @@ function median(v: number[]): number {
 
 export function collectRunReport(dir: string): RunReport {
   const { result, images } = locate(dir);
-  let r: SimResult;
+  let raw: unknown;
   try {
-    r = JSON.parse(fs.readFileSync(result, "utf8")) as SimResult;
+    raw = JSON.parse(fs.readFileSync(result, "utf8"));
   } catch (e) {
     throw new UserError(`${result}: not valid JSON (${(e as Error).message})`);
   }
+  // Checked against the published schema before any figure is used: a hand-edited or foreign
+  // file is named, never half-read (docs/schemas/sim-result.schema.json).
+  const parsed = simResultSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    const at = i.path.join(".");
+    const got = i.path.reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string | number, unknown>)[k] : undefined), raw);
+    throw new UserError(`${result}: not a sim-result this oltron reads: ${at || "the file"}${got !== undefined ? ` = ${JSON.stringify(got).slice(0, 80)}` : ""}: ${i.message}`);
+  }
+  const r = parsed.data as unknown as SimResult;
   const man = loadManifest(images);
   const layers = man.layers.map((l: ManifestLayer): LayerReport => {
     const res = r.layers?.find((x) => x.name === l.name);
@@ -102,7 +113,10 @@ export function collectRunReport(dir: string): RunReport {
 /** The page: tables in HTML, charts drawn by the embedded Chart.js from the embedded data. */
 export function reportHtml(rep: RunReport): string {
   const chartJs = chartJsSource();
-  const rows = rep.layers.map((l) => `<tr><td>${esc(l.name)}</td><td>${l.m}</td><td>${l.k}</td><td>${l.n}</td><td>${esc(l.format)}</td><td>${l.salientType}</td><td>${l.salientChannels}</td><td>${l.s}</td><td>${l.tiles} (${l.minTiles})</td><td>${l.averageBits.toFixed(2)}</td><td>${l.traffic.descriptors + l.traffic.activations + l.traffic.weights}</td><td>${l.traffic.written}</td><td>${l.mismatches}</td></tr>`).join("\n");
+  // Every value goes in as text: a run folder may come from someone else.
+  const t = (v: unknown) => esc(String(v));
+  const rows = rep.layers.map((l) => `<tr>${[l.name, l.m, l.k, l.n, l.format, l.salientType, l.salientChannels, l.s, `${l.tiles} (${l.minTiles})`, l.averageBits.toFixed(2),
+    l.traffic.descriptors + l.traffic.activations + l.traffic.weights, l.traffic.written, l.mismatches].map((v) => `<td>${t(v)}</td>`).join("")}</tr>`).join("\n");
   const perLayer = rep.layers.map((l, i) => `
 <h3>${esc(l.name)}</h3>
 ${l.channelMax ? `<div class="chart"><canvas id="ch${i}"></canvas></div>` : "<p>No float reference stored: per-channel magnitudes unavailable.</p>"}
@@ -119,7 +133,7 @@ th { background: #f2f2f2; } td:first-child { text-align: left; }
 </style></head><body>
 <h1>oltron run report</h1>
 <p>Design <b>${esc(rep.design)}</b> (architecture ${esc(rep.arch)}) on ${esc(rep.simulator)}: <b class="${rep.pass ? "pass" : "fail"}">${rep.pass ? "PASS (bit-exact)" : `FAIL (${esc(rep.status)})`}</b>.
-${rep.cycles.total} cycles (ideal ${Math.ceil(rep.cycles.ideal)}), utilization ${(100 * rep.utilization).toFixed(1)}%, ${rep.cycles.busy} busy and ${rep.cycles.stall} stall cycles.</p>
+${t(rep.cycles.total)} cycles (ideal ${t(Math.ceil(rep.cycles.ideal))}), utilization ${t((100 * rep.utilization).toFixed(1))}%, ${t(rep.cycles.busy)} busy and ${t(rep.cycles.stall)} stall cycles.</p>
 <table><tr><th>layer</th><th>M</th><th>K</th><th>N</th><th>format</th><th>salient</th><th>salient channels</th><th>S</th><th>tiles (min)</th><th>avg bits</th><th>words read</th><th>words written</th><th>mismatches</th></tr>
 ${rows}
 </table>
