@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { describe, expect, it } from "vitest";
+import { MAX_TIMER_MS, runChild } from "../src/core/children.js";
 import { tmpDir } from "./helpers/cosim.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
@@ -31,6 +32,13 @@ function start(args: string[], cache: string): ResultPromise<{ reject: false; al
 }
 
 describe("child processes and interrupts", () => {
+  it("a wall-clock limit beyond what Node's timers hold is no limit, not an instant timeout", async () => {
+    // --max-cycles 99999999999 derives a limit of years: the run must finish, not be cut at once.
+    const r = await runChild("sleep", ["0.3"], { timeoutSeconds: (MAX_TIMER_MS / 1000) * 10 });
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(0);
+  });
+
   it("SIGINT during a Verilator build stops verilator, make and the compiler, and leaves no partial cache entry", async () => {
     const cache = tmpDir("int-cache");
     const out = tmpDir("int-run");

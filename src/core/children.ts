@@ -37,6 +37,9 @@ export interface ChildResult {
   notStarted: boolean;
 }
 
+/** The longest delay a Node timer honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Runs a command under a supervisor in its own process group. `timeoutSeconds` is a wall-clock
  * limit: the group is killed when it passes.
@@ -44,7 +47,11 @@ export interface ChildResult {
 export async function runChild(
   cmd: string, args: string[], opts: { cwd?: string; timeoutSeconds?: number; onStdout?: (chunk: string) => void } = {},
 ): Promise<ChildResult> {
-  const execOpts: Options = { reject: false, all: true, cwd: opts.cwd, detached: true, ...(opts.timeoutSeconds ? { timeout: opts.timeoutSeconds * 1000, killSignal: "SIGTERM" } : {}) };
+  // Node's timers hold at most 2^31 - 1 ms (24.8 days) and fire at once beyond it: a longer
+  // limit is no limit.
+  const timeoutMs = opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined;
+  const limited = timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS;
+  const execOpts: Options = { reject: false, all: true, cwd: opts.cwd, detached: true, ...(limited ? { timeout: timeoutMs, killSignal: "SIGTERM" } : {}) };
   const p = execa(process.execPath, [SUPERVISOR, String(process.pid), cmd, ...args], execOpts);
   if (opts.onStdout) p.stdout?.on("data", (b: Buffer) => opts.onStdout!(b.toString()));
   const pid = p.pid;
