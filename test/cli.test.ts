@@ -774,3 +774,13 @@ describe("the PyTorch-side helper (examples/pytorch/oltron_fakequant.py)", () =>
     }
   }, 120_000);
 });
+
+describe("--json keeps stdout to one JSON document", () => {
+  it("with --budget, the adaptive plan's table goes to stderr", async () => {
+    const out = path.join(tmpDir("json-budget"), "run");
+    const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:8x64x8", "--budget", "4.5", "--json", "--out", out);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(JSON.parse(r.stdout).pass).toBe(true);
+    expect(r.stderr).toMatch(/adaptive: searching per-layer plans/);
+  }, 300_000);
+});

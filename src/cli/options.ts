@@ -134,7 +134,8 @@ export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record
   if (o.budget === undefined) return layers;
   log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
   const plan = chooseModelPlan(d, layers, o.budget as number);
-  console.log(formatPlanTable(plan));
+  // Under --json stdout carries the one JSON document only.
+  (o.json ? log : console.log)(formatPlanTable(plan));
   return layers.map((l, i) => ({
     ...l,
     plan: {
