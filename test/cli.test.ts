@@ -376,7 +376,13 @@ describe("oltron quantize / golden / sim / verify", () => {
     const q = await oltron("quantize", "--design", path.join(out, "design"), "--out", path.join(dir, "imgs"), "--layers", path.join(dir, "list.csv"), "--json");
     expect(q.exitCode, q.all).toBe(0);
     expect(JSON.parse(q.stdout).layers.map((l: { name: string; n: number }) => [l.name, l.n])).toEqual([["q", 8], ["o", 4]]);
+    // A spreadsheet's UTF-8 byte-order mark is not part of the first column's name.
+    fs.writeFileSync(path.join(dir, "bom.csv"), "\ufeffname,x,w,w_layout,salient_type,threshold,ratio\nq,t/q_in.npy,t/q_w.npy,,fp8,,0.05\n");
+    const bom = await oltron("quantize", "--design", path.join(out, "design"), "--out", path.join(dir, "imgs-bom"), "--layers", path.join(dir, "bom.csv"), "--json");
+    expect(bom.exitCode, bom.all).toBe(0);
+    expect(JSON.parse(bom.stdout).layers.map((l: { name: string }) => l.name)).toEqual(["q"]);
     const bad: [string, string, RegExp][] = [
+      ["twice.csv", "name,x,w,name\na,t/q_in.npy,t/q_w.npy,b\n", /the header names column 'name' twice; give each column once/],
       ["dup.yaml", "layers:\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy }\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy }", /layer 2: the name 'a' is used twice/],
       ["field.yaml", "layers:\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy, salient: fp8 }", /layer 1: unknown field\(s\) salient; the fields are name, x, w/],
       ["ratio.csv", "name,x,w,ratio\na,t/q_in.npy,t/q_w.npy,1.5\n", /row 2: ratio = "1.5": must be in 0\.\.1/],

@@ -54,7 +54,17 @@ export function readLayerList(file: string): LayerListEntry[] {
   let rows: unknown[];
   try {
     if (ext === ".csv") {
-      rows = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#" }) as unknown[];
+      // A spreadsheet's UTF-8 byte-order mark is not part of the first column's name; a column
+      // named twice would silently keep its last value.
+      let twice: string | undefined;
+      rows = parseCsv(text, {
+        bom: true, skip_empty_lines: true, trim: true, comment: "#",
+        columns: (header: string[]) => {
+          twice = header.find((h, i) => header.indexOf(h) !== i);
+          return header;
+        },
+      }) as unknown[];
+      if (twice !== undefined) throw new UserError(`--layers ${file}: the header names column '${twice}' twice; give each column once`);
     } else if (ext === ".yaml" || ext === ".yml" || ext === ".json") {
       const doc = YAML.parse(text) as { layers?: unknown } | null;
       if (!doc || typeof doc !== "object" || !Array.isArray(doc.layers)) throw new UserError(`--layers ${file}: expected a 'layers:' list`);
