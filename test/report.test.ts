@@ -87,6 +87,15 @@ describe("run report", () => {
     const v = await execa("node", [OLTRON, "verify", "--preset", "tiny", "--layer", "qkv:8x16x8:fp8", "--out", run], { reject: false, all: true });
     expect(v.exitCode, v.all).toBe(0);
     const resultFile = path.join(run, "images", "sim-result.json");
+    // The report never replaces what it reads: --out naming the run or its images is refused.
+    const before = fs.readFileSync(resultFile, "utf8");
+    for (const out of [run, path.join(run, "images"), path.join(run, "..")]) {
+      const r = await execa("node", [OLTRON, "report", run, "--out", out], { reject: false, all: true });
+      expect(r.exitCode, r.all).toBe(1);
+      expect(r.stderr).toMatch(/contains the run's file .*: writing it would replace the input; choose another --out/);
+    }
+    expect(fs.readFileSync(resultFile, "utf8")).toBe(before);
+    expect(fs.readdirSync(path.join(run, "images")).length).toBeGreaterThan(3);
     const original = JSON.parse(fs.readFileSync(resultFile, "utf8"));
     const PAYLOAD = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
     const set = (o: Record<string, unknown>, at: string, value: unknown) => {

@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { writeAccuracyReport } from "../report/accuracy.js";
-import { writeRunReport } from "../report/run.js";
+import { runReportInputs, writeRunReport } from "../report/run.js";
+import { checkOutputApart } from "../core/files.js";
 import { decodeTable, parseElemType, type TableRow } from "../core/formats.js";
 import { decodeInt8, decodeOvpPair, OVP_VICTIM } from "../core/actformats.js";
 import { PE_KINDS } from "../hw/parts.js";
@@ -93,11 +94,14 @@ export function registerReportCommands(program: Command): void {
     .action((folder: string, o: { out?: string; json?: boolean }) => {
       // A bench results folder (accuracy.json, no run) gets the SQNR-vs-bits curves.
       if (fs.existsSync(path.join(folder, "accuracy.json")) && !fs.existsSync(path.join(folder, "sim-result.json"))) {
+        checkOutputApart({ flag: "--out", path: o.out ?? path.join(folder, "report") }, [{ flag: "the results file", path: path.join(folder, "accuracy.json") }]);
         const a = writeAccuracyReport(folder, o.out);
         if (o.json) console.log(JSON.stringify(a.points, null, 1));
         (o.json ? log : console.log)(`wrote ${path.join(a.dir, "accuracy.html")} (SQNR vs bits per layer and method; works offline) and accuracy-points.csv in ${a.dir}`);
         return;
       }
+      // The report never replaces or buries what it reads (--out naming the run or its images).
+      checkOutputApart({ flag: "--out", path: o.out ?? path.join(folder, "report") }, runReportInputs(folder).map((p) => ({ flag: "the run's file", path: p })));
       const r = writeRunReport(folder, o.out);
       if (o.json) console.log(JSON.stringify(r.report, null, 1));
       (o.json ? log : console.log)(`wrote ${path.join(r.dir, "report.html")} (open it in a browser; it works offline) and ${r.files.filter((f) => f !== "report.html").join(", ")} in ${r.dir}`);

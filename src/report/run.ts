@@ -50,6 +50,13 @@ function locate(dir: string): { result: string; images: string } {
   throw new UserError(`${dir}: no sim-result.json with an image folder beside it; run 'oltron verify' (or 'oltron sim') first`);
 }
 
+/** The files a run report reads: its output must neither replace nor contain any of them. */
+export function runReportInputs(dir: string): string[] {
+  const { result, images } = locate(dir);
+  const man = loadManifest(images);
+  return [result, path.join(images, "manifest.json"), ...man.layers.flatMap((l) => (l.reference ? [path.join(images, l.reference.x)] : []))];
+}
+
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : 0;
