@@ -790,3 +790,25 @@ describe("--json keeps stdout to one JSON document", () => {
     expect(r.stderr).toMatch(/adaptive: searching per-layer plans/);
   }, 300_000);
 });
+
+describe("sim never writes over what it reads", () => {
+  it("refuses a --result or --trace inside the design folder or onto an image file, and leaves both intact", async () => {
+    const run = path.join(tmpDir("sim-apart"), "run");
+    const v = await oltron("verify", "--preset", "tiny", "--layer", "qkv:8x16x8", "--out", run);
+    expect(v.exitCode, v.all).toBe(0);
+    const manifest = fs.readFileSync(path.join(run, "images", "manifest.json"), "utf8");
+    const design = fs.readFileSync(path.join(run, "design", "design.json"), "utf8");
+    for (const [flag, file, msg] of [
+      ["--result", path.join(run, "images", "manifest.json"), /would overwrite manifest\.json of --images .*, which the simulation reads/],
+      ["--result", path.join(run, "design", "design.json"), /lies inside --design .*, which the simulation reads/],
+      ["--trace", path.join(run, "design", "w.vcd"), /--trace .* lies inside --design/],
+    ] as [string, string, RegExp][]) {
+      const r = await oltron("sim", "--design", path.join(run, "design"), "--images", path.join(run, "images"), flag, file);
+      expect(r.exitCode, r.all).toBe(1);
+      expect(r.stderr).toMatch(msg);
+    }
+    expect(fs.readFileSync(path.join(run, "images", "manifest.json"), "utf8")).toBe(manifest);
+    expect(fs.readFileSync(path.join(run, "design", "design.json"), "utf8")).toBe(design);
+    expect(fs.existsSync(path.join(run, "design", "w.vcd"))).toBe(false);
+  }, 300_000);
+});

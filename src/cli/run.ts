@@ -83,7 +83,9 @@ export function registerRunCommands(program: Command): void {
       for (const f of [resultFile]) {
         if (fs.existsSync(f) && !fs.statSync(f).isFile()) throw new UserError(`${f}: exists and is not a file; give a file name for the result`);
         if (!fs.existsSync(path.dirname(path.resolve(f)))) throw new UserError(`${f}: folder ${path.dirname(f)} does not exist`);
+        refuseInputAsOutput("--result", f, String(o.design), String(o.images));
       }
+      if (trace) refuseInputAsOutput("--trace", trace.file, String(o.design), String(o.images));
       const r = await simulate(String(o.design), String(o.images), {
         ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
       });
@@ -210,6 +212,26 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     recordOwned(imagesDir, ["sim-result.json"]);
   });
   return { r: r!, dir };
+}
+
+/**
+ * An output file of `sim` may not be a file the simulation reads: nothing inside the design
+ * folder, and inside the image folder only its own result (sim-result.json) or a new name.
+ */
+function refuseInputAsOutput(flag: string, file: string, designDir: string, imagesDir: string): void {
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const f = path.join(real(path.dirname(path.resolve(file))), path.basename(file));
+  const inside = (dir: string) => f.startsWith(real(dir) + path.sep);
+  if (inside(designDir)) throw new UserError(`${flag} ${file} lies inside --design ${designDir}, which the simulation reads: choose a file outside it`);
+  if (inside(imagesDir) && path.basename(f) !== "sim-result.json" && fs.existsSync(f)) {
+    throw new UserError(`${flag} ${file} would overwrite ${path.basename(f)} of --images ${imagesDir}, which the simulation reads: choose a new file name`);
+  }
 }
 
 /** The files a command reads (tensors, configuration, block), as inputs an output must stay apart from. */
