@@ -100,7 +100,7 @@ export async function takeLock(lock: string, published: () => boolean, log: (lin
     }
     if (!said) {
       const who = owner ? `pid ${owner.pid}${owner.host !== os.hostname() ? ` on ${owner.host}` : ""}` : "pid ?";
-      log(`${what}: waiting for another oltron process (${who}) doing the same work...`);
+      log(`${what}: waiting for another oltron process (${who}) doing the same work (lock ${lock}; taken over if its owner exits or it goes ${STALE_MS / 1000} s untouched)...`);
       said = true;
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
