@@ -105,13 +105,39 @@ describe("build cache", () => {
     fs.writeFileSync(path.join(root, "silicon", "0123456789abcdef.json"), "{}");
     fs.writeFileSync(path.join(root, "silicon", "mine.json"), "{}");
     expect(cacheEntries().map((e) => path.basename(e.path)).sort()).toEqual([path.basename(b.dir), `${path.basename(b.dir)}.tmp-abc123`, "0123456789abcdef.json"].sort());
-    const gone = cleanCache();
+    const gone = cleanCache().removed;
     expect(gone.length).toBe(3);
     expect(fs.readFileSync(path.join(root, "silicon", "mine.json"), "utf8")).toBe("{}");
     expect(gone.every((e) => e.bytes >= 0)).toBe(true);
     expect(fs.existsSync(b.dir)).toBe(false);
     expect(fs.readFileSync(path.join(root, "sim", "notes.txt"), "utf8")).toBe("mine");
     expect(fs.readFileSync(path.join(root, "keep.txt"), "utf8")).toBe("mine");
+  });
+
+  it("cache clean keeps an entry another process is building (its lock held), and removes one whose lock is dead", async () => {
+    const { b } = await build();
+    const root = cacheRoot();
+    // Being rebuilt by a live process (this one): the entry, its temporary and its lock stay.
+    fs.mkdirSync(`${b.dir}.lock`);
+    fs.writeFileSync(path.join(`${b.dir}.lock`, "pid"), String(process.pid));
+    fs.mkdirSync(`${b.dir}.tmp-xyz789`);
+    fs.mkdirSync(path.join(root, "silicon"), { recursive: true });
+    fs.writeFileSync(path.join(root, "silicon", "00000000000000aa.json.tmp-12"), "{");
+    fs.mkdirSync(path.join(root, "silicon", "00000000000000aa.lock"));
+    fs.writeFileSync(path.join(root, "silicon", "00000000000000aa.lock", "pid"), String(process.pid));
+    const { removed, inUse } = cleanCache();
+    expect(removed).toEqual([]);
+    expect(inUse.map((e) => path.basename(e.path)).sort()).toEqual([path.basename(b.dir), `${path.basename(b.dir)}.lock`, `${path.basename(b.dir)}.tmp-xyz789`, "00000000000000aa.json.tmp-12", "00000000000000aa.lock"].sort());
+    expect(fs.existsSync(b.dir)).toBe(true);
+    // Its owner gone (a pid that has exited): everything goes.
+    const { execFileSync } = await import("node:child_process");
+    const dead = execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    fs.writeFileSync(path.join(`${b.dir}.lock`, "pid"), dead);
+    fs.writeFileSync(path.join(root, "silicon", "00000000000000aa.lock", "pid"), dead);
+    const second = cleanCache();
+    expect(second.inUse).toEqual([]);
+    expect(second.removed.length).toBe(5);
+    expect(fs.existsSync(b.dir)).toBe(false);
   });
 
   it("`oltron cache list` and `cache clean` report the folder and what they removed", async () => {

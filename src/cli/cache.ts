@@ -2,6 +2,7 @@
  * `oltron cache`: where the build cache lives, what is in it, and cleaning it.
  */
 import type { Command } from "commander";
+import * as path from "node:path";
 import { cacheEntries, cacheRoot, cleanCache } from "../core/cache.js";
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -28,9 +29,12 @@ export function registerCacheCommands(program: Command): void {
     .description("remove every cached build and synthesis result (only oltron's own entries; anything else in the folder stays)")
     .option("--json", "print JSON")
     .action((o: { json?: boolean }) => {
-      const gone = cleanCache();
+      const { removed: gone, inUse } = cleanCache();
       const bytes = gone.reduce((a, e) => a + e.bytes, 0);
-      if (o.json) console.log(JSON.stringify({ root: cacheRoot(), removed: gone.map((e) => e.path), bytes }, null, 1));
-      else console.log(`removed ${gone.length} entries (${mib(bytes)}) from ${cacheRoot()}`);
+      if (o.json) console.log(JSON.stringify({ root: cacheRoot(), removed: gone.map((e) => e.path), bytes, inUse: inUse.map((e) => e.path) }, null, 1));
+      else {
+        console.log(`removed ${gone.length} entries (${mib(bytes)}) from ${cacheRoot()}`);
+        if (inUse.length) console.log(`kept ${inUse.length} entries another oltron process is building now: ${inUse.map((e) => path.basename(e.path)).join(", ")}`);
+      }
     });
 }

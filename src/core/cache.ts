@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { lockHeld } from "./lock.js";
 
 export function cacheRoot(): string {
   if (process.env.OLTRON_CACHE) return path.resolve(process.env.OLTRON_CACHE);
@@ -52,10 +53,28 @@ export function cacheEntries(): CacheEntry[] {
   return out;
 }
 
-/** Removes oltron's entries (and then the folders they leave empty); returns what went. */
-export function cleanCache(): CacheEntry[] {
-  const entries = cacheEntries();
-  for (const e of entries) fs.rmSync(e.path, { recursive: true, force: true });
+/** The lock guarding an entry (its build, its temporaries, its lock itself): `<stem>.lock`. */
+function lockOf(entry: string): string {
+  const dir = path.dirname(entry);
+  const stem = path.basename(entry).replace(/(\.lock|\.tmp-\w+)$/, "").replace(/\.json(\.tmp-\d+)?$/, "");
+  return path.join(dir, `${stem}.lock`);
+}
+
+/**
+ * Removes oltron's entries (and then the folders they leave empty); returns what went and
+ * what was kept because another process is building it right now (its lock is held).
+ */
+export function cleanCache(): { removed: CacheEntry[]; inUse: CacheEntry[] } {
+  const removed: CacheEntry[] = [];
+  const inUse: CacheEntry[] = [];
+  for (const e of cacheEntries()) {
+    if (lockHeld(lockOf(e.path))) {
+      inUse.push(e);
+      continue;
+    }
+    fs.rmSync(e.path, { recursive: true, force: true });
+    removed.push(e);
+  }
   const root = cacheRoot();
   for (const sub of Object.keys(OWNED)) {
     try {
@@ -64,5 +83,5 @@ export function cleanCache(): CacheEntry[] {
       // Not empty (someone else's files) or absent: left alone.
     }
   }
-  return entries;
+  return { removed, inUse };
 }

@@ -58,6 +58,14 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** Whether `lock` is held by a live owner now (present, its owner not known dead, touched lately). */
+export function lockHeld(lock: string): boolean {
+  if (!fs.existsSync(lock)) return false;
+  const owner = readOwner(lock);
+  if (owner !== undefined && owner.host === os.hostname() && !alive(owner.pid)) return false;
+  return idleMs(lock) <= STALE_MS;
+}
+
 /**
  * Takes the lock folder `lock`. Returns undefined when, while waiting, `published()` says
  * another process finished the work; else the release function. `what` names the work in
