@@ -146,6 +146,14 @@ describe("run report", () => {
     } finally {
       await browser.close();
     }
+    // An edited float reference is refused, as the golden model refuses it, not charted.
+    const xFile = path.join(run, "images", "L0_qkv.x.npy");
+    const xBytes = fs.readFileSync(xFile);
+    xBytes[xBytes.length - 1] ^= 0x40;
+    fs.writeFileSync(xFile, xBytes);
+    const edited = await execa("node", [OLTRON, "report", run, "--out", path.join(dir, "rep-edited")], { reject: false, all: true });
+    expect(edited.exitCode, edited.all).toBe(1);
+    expect(edited.stderr).toMatch(/L0_qkv\.x\.npy: sha256 does not match the manifest: the float reference was changed or damaged/);
   }, 180_000);
 
   it("draws the accuracy benchmark as SQNR-vs-bits curves per layer and method, in chromium", async () => {

@@ -10,6 +10,7 @@ import { recordOwned, sha256, writeFileAtomic } from "../core/files.js";
 import { readTensorFile, writeNpy } from "../data/tensorio.js";
 import { dequantize, matmulMod32, quantError, type ErrorFigures } from "../golden.js";
 import type { Block } from "../image/block.js";
+import type { Tensor } from "../core/tensor.js";
 import { layerActScale, type Manifest, type ManifestLayer } from "../image/manifest.js";
 import { outputBlock, readOperands, readOutputBlock } from "../image/read.js";
 
@@ -46,16 +47,7 @@ export function runGolden(dir: string, man: Manifest, opts: { write?: boolean; e
     const seconds = (performance.now() - t0) / 1000;
     let error: ErrorFigures | undefined;
     if (opts.error !== false && l.reference) {
-      for (const [file, sha] of [[l.reference.x, l.reference.xSha256], [l.reference.w, l.reference.wSha256]] as const) {
-        if (sha !== undefined && sha256(fs.readFileSync(path.join(dir, file))) !== sha) {
-          throw new UserError(`${dir}/${file}: sha256 does not match the manifest: the float reference was changed or damaged`);
-        }
-      }
-      const x = readTensorFile(path.join(dir, l.reference.x));
-      const wf = readTensorFile(path.join(dir, l.reference.w));
-      if (x.shape[0] !== l.m || x.shape[1] !== l.k || wf.shape[0] !== l.k || wf.shape[1] !== l.n) {
-        throw new UserError(`${dir}: reference tensors of layer ${l.name} do not have the manifest's shapes`);
-      }
+      const { x, w: wf } = readReference(dir, l);
       error = quantError(x.data, wf.data, l.m, l.k, l.n, y, l.paddedN, layerActScale(l), l.weightScales);
     }
     results.push({ name: l.name, m: l.m, k: l.k, n: l.n, macs: l.m * l.k * l.n, expectedFile, ...(dequantizedFile ? { dequantizedFile } : {}), error, seconds });
@@ -89,3 +81,23 @@ export function compareOutputs(man: Manifest, l: ManifestLayer, expected: Block,
   return { count, first };
 }
 
+
+/**
+ * A layer's stored float reference, checked against the manifest (sha256 and shapes): what
+ * the golden model and the run report read, never an edited or damaged file.
+ */
+export function readReference(dir: string, l: ManifestLayer): { x: Tensor; w: Tensor } {
+  const ref = l.reference;
+  if (!ref) throw new UserError(`${dir}: layer ${l.name} has no stored float reference`);
+  for (const [file, sha] of [[ref.x, ref.xSha256], [ref.w, ref.wSha256]] as const) {
+    if (sha !== undefined && sha256(fs.readFileSync(path.join(dir, file))) !== sha) {
+      throw new UserError(`${dir}/${file}: sha256 does not match the manifest: the float reference was changed or damaged`);
+    }
+  }
+  const x = readTensorFile(path.join(dir, ref.x));
+  const w = readTensorFile(path.join(dir, ref.w));
+  if (x.shape[0] !== l.m || x.shape[1] !== l.k || w.shape[0] !== l.k || w.shape[1] !== l.n) {
+    throw new UserError(`${dir}: reference tensors of layer ${l.name} do not have the manifest's shapes`);
+  }
+  return { x, w };
+}

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import { writeDirAtomic } from "../core/files.js";
-import { readTensorFile } from "../data/tensorio.js";
+import { readReference } from "../flows/golden.js";
 import { loadManifest, type ManifestLayer } from "../image/manifest.js";
 import type { SimResult } from "../flows/simulate.js";
 import { simResultSchema } from "../flows/result-schema.js";
@@ -86,7 +86,8 @@ export function collectRunReport(dir: string): RunReport {
     const traffic = res?.traffic as unknown as Record<string, number> | undefined;
     let channelMax: number[] | undefined;
     if (l.reference) {
-      const x = readTensorFile(path.join(images, l.reference.x));
+      // Checked against the manifest's sha256, as the golden model checks it.
+      const { x } = readReference(images, l);
       channelMax = Array.from({ length: l.k }, (_, c) => {
         let mx = 0;
         for (let t = 0; t < l.m; t++) mx = Math.max(mx, Math.abs(x.data[t * l.k + c]));
