@@ -219,6 +219,7 @@ describe("bench accuracy command", () => {
     await expect(run(["--out", out, "--layers", "qkv,mlp"])).rejects.toThrow(/unknown layer type 'mlp' in --layers/);
     await expect(run(["--out", out, "--preset", "huge"])).rejects.toThrow(/unknown preset 'huge'/);
     await expect(run(["--out", out, "--x", "a.npy"])).rejects.toThrow(/--x and --w go together/);
+    await expect(run(["--out", out, "--w-name", "w"])).rejects.toThrow(/--w-name names a tensor inside a \.safetensors --x\/--w file: give --x and --w with it/);
     await expect(run(["--out", out, "--max-tile-overhead", "-1"])).rejects.toThrow(/--max-tile-overhead must be a number >= 0/);
     await expect(run(["--out", out, "--flex-lines", "0", "--salient-types", "fp8"])).rejects.toThrow(UserError);
     expect(fs.existsSync(out)).toBe(false);

@@ -130,7 +130,9 @@ describe("oltron plan", () => {
   it.each([
     [[join(EX, "tiny-opt.json"), { example: "llama7b" }], /not both/],
     [[undefined, { example: "gpt2" }], /unknown example 'gpt2'/],
-    [[undefined, { permSeed: "x" }], /--perm-seed must be a non-negative integer, got 'x'/],
+    [[undefined, { permSeed: "x" }], /--perm-seed must be an integer in 0\.\.4294967295, got 'x'/],
+    [[undefined, { permSeed: "1e20" }], /--perm-seed must be an integer in 0\.\.4294967295, got '1e20'/],
+    [[undefined, { permSeed: "4294967296" }], /--perm-seed must be an integer in 0\.\.4294967295/],
     [["/nonexistent/block.json", {}], /cannot read \/nonexistent\/block.json: ENOENT/],
     [[undefined, { out: "/nonexistent/dir/out.json" }], /cannot write \/nonexistent\/dir\/out.json/],
   ] as const)("user errors: %j", (args, msg) => {

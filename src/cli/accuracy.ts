@@ -146,6 +146,7 @@ export function registerAccuracyCommands(bench: Command): void {
         opts.w = readTensorFile(o.w, o.wName);
         opts.name = path.basename(o.x).replace(/\.[^.]+$/, "").replace(/[^A-Za-z0-9_.-]/g, "_") || "user";
       } else {
+        if (o.xName !== undefined || o.wName !== undefined) throw new UserError(`${o.xName !== undefined ? "--x-name" : "--w-name"} names a tensor inside a .safetensors --x/--w file: give --x and --w with it`);
         if (o.m !== undefined) opts.m = intFlag("--m", o.m, 1, 65536);
         if (o.k !== undefined) opts.k = intFlag("--k", o.k, 1, 65536);
         if (o.n !== undefined) opts.n = intFlag("--n", o.n, 1, 65536);

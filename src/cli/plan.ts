@@ -44,7 +44,10 @@ export function runPlan(file: string | undefined, opts: PlanOptions): void {
   const model: Model = file ? modelFromJson(readJson(file), file) : exampleModel(opts.example ?? "llama7b");
   if (opts.permSeed !== undefined) {
     const seed = Number(opts.permSeed);
-    if (!Number.isInteger(seed) || seed < 0) throw new UserError(`--perm-seed must be a non-negative integer, got '${opts.permSeed}'`);
+    // The seeded generator takes 32-bit seeds; a larger number would be silently cut.
+    if (!/^\d+$/.test(String(opts.permSeed).trim()) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+      throw new UserError(`--perm-seed must be an integer in 0..4294967295, got '${opts.permSeed}'`);
+    }
     model.permutations = { layers: {}, derive: { ...model.permutations.derive, seed } };
   }
   const result = planModel(model);
