@@ -432,6 +432,13 @@ describe("oltron quantize / golden / sim / verify", () => {
       expect(fileSystemError(e)?.message).toMatch(msg);
     }
     expect(fileSystemError(new Error("plain"))).toBeUndefined();
+    // Inside oltron's cache, the message names the cache and OLTRON_CACHE, not TMPDIR or the user's folders.
+    const { cacheRoot } = await import("../src/core/cache.js");
+    for (const code of ["EROFS", "EACCES", "ENOSPC"]) {
+      const e = Object.assign(new Error("x"), { code, path: path.join(cacheRoot(), "sim", "verilator-0123456789abcdef.tmp-abc"), syscall: "mkdir" });
+      expect(fileSystemError(e)?.message).toMatch(new RegExp(`oltron's cache folder .* cannot be written \\(${code} in mkdir\\): set OLTRON_CACHE to a writable folder`));
+      expect(fileSystemError(e)?.message).not.toMatch(/TMPDIR/);
+    }
   });
 
   it("replaces its own folders, never a file it did not write; one writer per folder at a time", async () => {

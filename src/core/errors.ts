@@ -1,4 +1,6 @@
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { cacheRoot } from "./cache.js";
 /**
  * A mistake the user can fix (bad flag, bad file, bad configuration). The CLI prints
  * its message without a stack trace and exits non-zero; anything else is a bug.
@@ -63,6 +65,14 @@ export function fileSystemError(e: unknown): UserError | undefined {
     if (isFile) return new UserError(`${err.path}: is a file where a folder is needed (a part of the output path): choose another path (EEXIST in mkdir)`);
   }
   const dest = (err as { dest?: string }).dest;
+  // A failure inside oltron's cache is about the cache, not the folders the user named.
+  const cache = cacheRoot();
+  if (err.path && (err.path === cache || err.path.startsWith(cache + path.sep)) && ["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"].includes(err.code)) {
+    return new UserError(
+      `${err.path}: oltron's cache folder ${cache} cannot be written (${err.code}${err.syscall ? ` in ${err.syscall}` : ""}): ` +
+        `set OLTRON_CACHE to a writable folder with free space (it is ${process.env.OLTRON_CACHE ? "set by OLTRON_CACHE" : "$XDG_CACHE_HOME/oltron or ~/.cache/oltron"}), or free space with 'oltron cache clean'`,
+    );
+  }
   const where = err.path ? `${err.path}${dest ? ` -> ${dest}` : ""}` : "a file";
   return new UserError(`${where}: ${FS_ERRORS[err.code]} (${err.code}${err.syscall ? ` in ${err.syscall}` : ""})`);
 }
