@@ -12,13 +12,13 @@ import { describe, expect, it } from "vitest";
 import { sha256, writeFiles } from "../src/core/files.js";
 import { Rng } from "../src/core/rng.js";
 import type { Descriptor } from "../src/hw/descriptor.js";
-import { generateRtl } from "../src/hw/generate.js";
+import { DRAIN_CYCLES, generateRtl } from "../src/hw/generate.js";
 import { ERROR_CODES, REG_MAGIC } from "../src/hw/registers.js";
 import type { ElaboratedDesign } from "../src/hw/design.js";
 import { buildImageSet } from "../src/image/build.js";
 import { descriptorBlock } from "../src/image/layout.js";
 import type { QuantizedLayer } from "../src/quant/quantizer.js";
-import { IDEAL_MEMORY, memAddrBitsFor, runSim, VERILATOR_MEMORY_BYTES, type MemoryModel, type RawRun } from "../src/sim/driver.js";
+import { IDEAL_MEMORY, MEMORY_FAULTS, memAddrBitsFor, runSim, VERILATOR_MEMORY_BYTES, type MemoryModel, type RawRun } from "../src/sim/driver.js";
 import { buildSim, type Simulator } from "../src/sim/build.js";
 import type { SimResult } from "../src/flows/simulate.js";
 import { cosim, design, explain, formatCodeLayer, randomCodeLayer, tmpDir } from "./helpers/cosim.js";
@@ -224,6 +224,27 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
     const r = await runAltered(d, layer, () => {}, { memory: { ...IDEAL_MEMORY, slverrAt: 4 } });
     expect(r.status).toBe("error");
     expect(r.errorName).toBe("READ_SLVERR");
+  });
+
+  it("a faulty memory never wedges a run: unknown RID, missing or early RLAST, unexpected BID end in AXI_PROTOCOL on both simulators; abort ends it at once", async () => {
+    for (const simulator of ["verilator", "icarus"] as const) {
+      for (const kind of MEMORY_FAULTS) {
+        for (const at of [1, 4]) {
+          const r = await runAltered(d, layer, () => {}, { simulator, memory: { ...IDEAL_MEMORY, fault: { kind, at } } });
+          const what = `${simulator}: ${kind} on burst/response ${at}`;
+          expect(r.status, what).toBe("error");
+          expect(r.errorName, what).toBe("AXI_PROTOCOL");
+          // Ended by abandoning what the faulty memory left outstanding, far before the watchdog.
+          expect(r.cyclesTotal, what).toBeLessThan(2 * DRAIN_CYCLES);
+          expect(r.outputs, what).toBeUndefined();
+        }
+      }
+      // A stopped run the host aborts abandons what is outstanding at once; the first error stays.
+      const a = await runAltered(d, layer, () => {}, { simulator, abortAt: 300, memory: { ...IDEAL_MEMORY, fault: { kind: "rid", at: 1 } } });
+      expect(a.status).toBe("error");
+      expect(a.errorName).toBe("AXI_PROTOCOL");
+      expect(a.cyclesTotal).toBeLessThan(400);
+    }
   });
 
   it("a misaligned DESC_BASE -> DESC_ALIGN before any read", async () => {

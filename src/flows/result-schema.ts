@@ -25,6 +25,7 @@ export const simResultSchema = z.object({
     seed: count, readLatency: latency, writeLatency: latency,
     backpressure: z.object({ ar: z.number(), r: z.number(), aw: z.number(), w: z.number(), b: z.number() }),
     reorder: z.boolean(), bandwidth: z.number().optional(), slverrAt: count.optional(),
+    fault: z.object({ kind: z.enum(["rid", "no-rlast", "early-rlast", "bid"]), at: count }).optional(),
   }),
   axi: z.object({ readBursts: counter, readBeats: counter, writeBursts: counter, writeBeats: counter, writeResponses: counter, maxReadsInFlight: counter }),
   cycles: z.object({ total: counter, busy: counter, stall: counter, watchdog: count }),

@@ -53,6 +53,13 @@ export interface RamShape {
 }
 
 /** The RAMs of a design: input buffer, weight buffer, per-column accumulators, output buffers, statistics. */
+/**
+ * Cycles a stopped run waits without an AXI handshake before abandoning what a faulty memory
+ * left outstanding (docs/architecture.md, "Faults"): far above any legal latency we test (600).
+ */
+export const DRAIN_CYCLES = 4096;
+const DRAIN_BITS = 13;
+
 export function ramShapes(d: ElaboratedDesign): Record<"ibuf" | "wbuf" | "acc" | "out" | "stats", RamShape> {
   const T = 2 ** Math.max(1, lg(d.config.bufferTokens));
   const shape = (width: number, depth: number, lanes: number, instances: number, uses: string): RamShape => ({
@@ -289,10 +296,16 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     regAddrMsb: REG_ADDR_BITS - 1,
     // Each module declares the error codes it raises or compares: ERR_X = 8'd{{errCode.X}}.
     errCode: Object.fromEntries(ERROR_CODES.map((e) => [e.name, e.code])),
+    // A stopped run abandons AXI transactions a faulty memory leaves outstanding this long.
+    drainCycles: DRAIN_CYCLES,
+    drainBits: DRAIN_BITS,
+    drainMsb: DRAIN_BITS - 1,
     hasFp8: fp8,
     hasFp12: fp12,
     idBits,
     idMsb: idBits - 1,
+    // The top ID bit: the testbench's faulty memory flips it to make an ID no burst has.
+    idTop: 2 ** (idBits - 1),
     nOut,
     nOutMinus1: nOut - 1,
     otSlots: 2 ** otIdxBits,

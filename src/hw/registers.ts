@@ -107,7 +107,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   { name: "READ_DECERR", code: 2, doc: "a read burst returned DECERR (no memory at that address)" },
   { name: "WRITE_SLVERR", code: 3, doc: "a write burst returned SLVERR" },
   { name: "WRITE_DECERR", code: 4, doc: "a write burst returned DECERR (no memory at that address)" },
-  { name: "AXI_PROTOCOL", code: 5, doc: "the memory answered a read ID that was not outstanding, put RLAST on the wrong beat, or sent a write response nobody asked for" },
+  { name: "AXI_PROTOCOL", code: 5, doc: "the memory answered a read ID that was not outstanding, put RLAST on the wrong beat, or sent a write response nobody asked for or with an ID no write burst has; the run ends once what is outstanding completes or is abandoned (docs/architecture.md, Faults)" },
   { name: "DESC_ALIGN", code: 16, doc: "DESC_BASE is not a multiple of the memory word size" },
   { name: "DESC_TOKENS", code: 17, doc: "descriptor m is 0 or larger than bufferTokens" },
   { name: "DESC_KTILES", code: 18, doc: "descriptor kTiles is 0" },

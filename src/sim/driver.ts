@@ -70,7 +70,16 @@ export interface MemoryModel {
   bandwidth?: number;
   /** Answer the n-th read burst (1-based) with SLVERR: an error-path test. */
   slverrAt?: number;
+  /**
+   * Illegal slave behaviour, an error-path test: the n-th read burst's beats carry an ID no
+   * burst has (rid), lack RLAST (no-rlast) or carry it on every beat (early-rlast); or the n-th
+   * write response carries an ID no burst has (bid).
+   */
+  fault?: { kind: MemoryFault; at: number };
 }
+
+export type MemoryFault = "rid" | "no-rlast" | "early-rlast" | "bid";
+export const MEMORY_FAULTS: readonly MemoryFault[] = ["rid", "no-rlast", "early-rlast", "bid"];
 
 export const IDEAL_MEMORY: MemoryModel = {
   seed: 1, readLatency: [1, 1], writeLatency: [1, 1], backpressure: { ar: 0, r: 0, aw: 0, w: 0, b: 0 }, reorder: false,
@@ -86,6 +95,7 @@ export function memoryPlusargs(m: MemoryModel): string[] {
   ];
   if (m.bandwidth !== undefined) args.push(`+bw=${Math.max(1, Math.round(m.bandwidth * 1000))}`);
   if (m.slverrAt !== undefined) args.push(`+slverr_at=${m.slverrAt}`);
+  if (m.fault) args.push(`+fault=${MEMORY_FAULTS.indexOf(m.fault.kind) + 1}`, `+fault_at=${m.fault.at}`);
   return args;
 }
 
