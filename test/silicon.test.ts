@@ -114,3 +114,32 @@ describe("oltron report area", () => {
     expect(text.stdout).toMatch(/Area [0-9.]+ mm\^2: logic [0-9.]+ mm\^2 \(liberty cell areas\), RAM [0-9.]+ mm\^2 \(RAM table/);
   }, 1_800_000);
 });
+
+describe("OpenSTA's non-numeric gate power", () => {
+  it("a module whose report_power fails on a NaN gate (a wide counter's carry logic, as ABC mapped it once) is summed per instance without those gates", async () => {
+    const { gunzipSync } = await import("node:zlib");
+    const { parsePower, powerScript } = await import("../src/hw/power.js");
+    const os = await import("node:os");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-nan-"));
+    try {
+      // The run-control module of a w4a8 4x4 design as mapped in a loaded run: seven gates of its
+      // 64-bit counters' carry chains get 0/0 from OpenSTA 2.0.17's activity propagation.
+      fs.writeFileSync(path.join(dir, "power.v"), gunzipSync(fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "power-nan-runctl.v.gz"))));
+      fs.copyFileSync(LIBRARY.file, path.join(dir, "cells.lib"));
+      const m = "oltron_w4a8_r4c4_eca03e_runctl";
+      // The plain report fails on it: the fixture still shows the problem.
+      fs.writeFileSync(path.join(dir, "plain.tcl"), powerScript([m]).replace(/oltron_report_power$/gm, "report_power -digits 6"));
+      const plain = await execa("sta", ["-no_splash", "-exit", "plain.tcl"], { cwd: dir, reject: false, all: true });
+      expect(plain.all).toMatch(/can't use non-numeric floating-point value/);
+      fs.writeFileSync(path.join(dir, "power.tcl"), powerScript([m]));
+      const r = await execa("sta", ["-no_splash", "-exit", "power.tcl"], { cwd: dir, reject: false, all: true });
+      expect(r.all).not.toMatch(/^Error/m);
+      expect(r.all).toMatch(/oltron: summed per instance, 7 instances with a non-numeric power left out/);
+      const p = parsePower(r.all).get(m)!;
+      expect(Number.isFinite(p.idlePj) && p.idlePj > 0).toBe(true);
+      expect(Number.isFinite(p.perActivityPj.inputs!) && p.perActivityPj.inputs! > 0).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
