@@ -29,7 +29,7 @@ describe("bench --quick", () => {
       expect(s.verdict.length).toBeGreaterThan(0);
     }
     // The pool section ran the same sweep with 1 and with several workers, every run complete.
-    expect(r.pool!.points).toBe(10);
+    expect(r.pool!.points).toBe(3);
     expect(r.pool!.seconds.one.length).toBe(2);
     expect(r.pool!.seconds.many.length).toBe(2);
     expect(r.pool!.speedup).toBeCloseTo(r.pool!.medianOne / r.pool!.medianMany, 9);
@@ -38,5 +38,5 @@ describe("bench --quick", () => {
     expect(md).toContain("utilization, DRAM-like");
     expect(md).toContain("speed ratio");
     expect(JSON.parse(fs.readFileSync(path.join(out, "perf.json"), "utf8")).simulationSpeed.length).toBe(r.simulationSpeed.length);
-  });
+  }, 1_500_000);
 });
