@@ -819,3 +819,27 @@ describe("sim never writes over what it reads", () => {
     expect(fs.existsSync(path.join(run, "design", "w.vcd"))).toBe(false);
   }, 300_000);
 });
+
+describe("image regions lie apart", () => {
+  it("a manifest whose output region overlaps another region is refused before anything runs", async () => {
+    const run = path.join(tmpDir("overlap"), "run");
+    const v = await oltron("verify", "--preset", "tiny", "--layer", "qkv:8x16x8", "--layer", "o_proj:8x16x8", "--out", run);
+    expect(v.exitCode, v.all).toBe(0);
+    const file = path.join(run, "images", "manifest.json");
+    const man = JSON.parse(fs.readFileSync(file, "utf8"));
+    const out0 = man.layers[0].out;
+    for (const [what, edit, msg] of [
+      ["outputs onto the next layer's activations", (m: typeof man) => (m.layers[1].act.offset = out0.offset + 1), /layer L0_qkv outputs \(words \d+\.\.\d+\) overlap layer L1_o_proj activations/],
+      ["outputs onto the descriptor table", (m: typeof man) => (m.layers[0].out.offset = m.descriptorTable.offset), /layer L0_qkv outputs .* overlap the descriptor table/],
+      ["two layers' outputs on one region", (m: typeof man) => (m.layers[1].out.offset = out0.offset), /layer L0_qkv outputs .* overlap layer L1_o_proj outputs/],
+    ] as [string, (m: typeof man) => void, RegExp][]) {
+      const bad = JSON.parse(JSON.stringify(man));
+      edit(bad);
+      fs.writeFileSync(file, JSON.stringify(bad));
+      const r = await oltron("sim", "--design", path.join(run, "design"), "--images", path.join(run, "images"), "--result", path.join(run, "r.json"));
+      expect(r.exitCode, `${what}: ${r.all}`).toBe(1);
+      expect(r.stderr, what).toMatch(msg);
+      expect(r.stderr).toMatch(/every output region must lie apart from every other region/);
+    }
+  }, 300_000);
+});

@@ -129,8 +129,35 @@ export function loadManifest(dir: string): Manifest {
     }
   });
   plainName(p, "descriptorTable.file", m.descriptorTable.file);
+  checkRegionsApart(p, m);
   checkAgainstDescriptors(dir, m);
   return m;
+}
+
+/**
+ * A layer's outputs land on memory nothing else uses: an output region overlapping another
+ * layer's inputs or outputs, or the descriptor table, would make the result depend on the
+ * order the hardware happens to write and read in (docs/formats.md, section 1).
+ */
+function checkRegionsApart(p: string, m: Manifest): void {
+  const regions: { what: string; lo: number; hi: number; out: boolean }[] = [
+    { what: "the descriptor table", lo: m.descriptorTable.offset, hi: m.descriptorTable.offset + m.descriptorTable.words, out: false },
+  ];
+  for (const l of m.layers) {
+    regions.push({ what: `layer ${l.name} activations`, lo: l.act.offset, hi: l.act.offset + l.act.words, out: false });
+    regions.push({ what: `layer ${l.name} weights`, lo: l.wgt.offset, hi: l.wgt.offset + l.wgt.words, out: false });
+    regions.push({ what: `layer ${l.name} outputs`, lo: l.out.offset, hi: l.out.offset + l.out.words, out: true });
+  }
+  for (const [i, a] of regions.entries()) {
+    if (!a.out) continue;
+    for (const [j, b] of regions.entries()) {
+      if (i !== j && a.lo < b.hi && b.lo < a.hi) {
+        throw new UserError(
+          `${p}: ${a.what} (words ${a.lo}..${a.hi - 1}) overlap ${b.what} (words ${b.lo}..${b.hi - 1}); every output region must lie apart from every other region`,
+        );
+      }
+    }
+  }
 }
 
 /**
