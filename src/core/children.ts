@@ -5,21 +5,15 @@
  * temporary folders it registered before exiting, and if oltron is killed outright the
  * supervisor notices and kills its group.
  */
-import * as fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import { execa, type Options } from "execa";
+import { removeTemps, trackTemp } from "./temps.js";
 
 // bin/supervise.js, found the same way from src/core (tests) and dist/core (the package).
 const SUPERVISOR = fileURLToPath(new URL("../../bin/supervise.js", import.meta.url));
 
 const groups = new Set<number>();
-const temps = new Set<string>();
-
-/** Registers a temporary path to remove on interrupt; returns its unregister function. */
-export function trackTemp(p: string): () => void {
-  temps.add(p);
-  return () => temps.delete(p);
-}
+export { trackTemp };
 
 /** Registers a child that leads its own process group, killed with the others on interrupt. */
 export function trackGroup(pid: number): () => void {
@@ -78,8 +72,7 @@ export function cleanupNow(): void {
     }
   }
   groups.clear();
-  for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
-  temps.clear();
+  removeTemps();
 }
 
 let installed = false;

@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { trackTemp } from "./children.js";
+import { trackTemp } from "./temps.js";
 
 /** A lock untouched this long is stale: its owner touches it every HEARTBEAT_MS. */
 export const STALE_MS = 120_000;
