@@ -24,8 +24,8 @@ tools:
 	python3 -c "import numpy" 2>/dev/null || missing="$$missing python3-numpy"; \
 	command -v sta >/dev/null || missing="$$missing opensta"; \
 	[ -f /usr/share/qflow/tech/osu018/osu018_stdcells.lib ] || missing="$$missing qflow-tech-osu018"; \
-	command -v slurmctld >/dev/null || missing="$$missing slurm-wlm"; \
-	command -v munged >/dev/null || missing="$$missing munge"; \
+	{ command -v slurmctld || [ -x /usr/sbin/slurmctld ]; } >/dev/null || missing="$$missing slurm-wlm"; \
+	{ command -v munged || [ -x /usr/sbin/munged ]; } >/dev/null || missing="$$missing munge"; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing from Debian packages"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -182,7 +182,9 @@ describe("explore as jobs, locally", () => {
 
 describe("on a one-node Slurm cluster", () => {
   it("runs the plan as a job array, resubmits only a killed task, and merges results equal to a local run", async (ctx) => {
-    const installed = ["slurmctld", "slurmd", "sbatch", "munged"].every((b) => process.env.PATH!.split(":").some((d) => fs.existsSync(path.join(d, b))));
+    // Daemons live in sbin, which a non-login PATH may lack: look there too, as the helper does.
+    const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/sbin", "/usr/bin"];
+    const installed = ["slurmctld", "slurmd", "sbatch", "munged"].every((b) => dirs.some((d) => fs.existsSync(path.join(d, b))));
     const started = await startSlurm(tmpDir("slurm"), { cpus: 2 });
     if ("skip" in started) {
       // Skipped only where Slurm is not installed ('make deps' installs slurm-wlm and munge).
