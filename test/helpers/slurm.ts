@@ -6,7 +6,7 @@
  * Usage:
  *
  *   const c = await startSlurm(tmpDir("slurm"));
- *   if ("skip" in c) return ctx.skip(c.skip);
+ *   if ("unavailable" in c) throw new Error(c.unavailable);
  *   try {
  *     const { stdout } = await execa("sbatch", ["--parsable", "--wrap", "true"], { env: c.env });
  *     await waitForJobs(c, [stdout.trim()], 60_000);
@@ -241,13 +241,13 @@ PartitionName=${PARTITION} Nodes=${o.host} Default=YES MaxTime=INFINITE State=UP
 }
 
 /**
- * Returns the cluster, or { skip: reason } when Slurm or munge binaries are missing or the
+ * Returns the cluster, or { unavailable: reason } when Slurm or munge binaries are missing or the
  * daemons cannot start (reason says exactly what failed).
  *
  * `dir` is created if missing; its state/ and spool/ subdirectories are cleared, so a
  * directory reused from an earlier run brings back no jobs.
  */
-export async function startSlurm(dir: string, opts: { cpus?: number } = {}): Promise<SlurmCluster | { skip: string }> {
+export async function startSlurm(dir: string, opts: { cpus?: number } = {}): Promise<SlurmCluster | { unavailable: string }> {
   const bins: Record<string, string> = {};
   const missing: string[] = [];
   for (const name of [...DAEMONS, ...CLIENTS]) {
@@ -255,8 +255,8 @@ export async function startSlurm(dir: string, opts: { cpus?: number } = {}): Pro
     if (p) bins[name] = p;
     else missing.push(name);
   }
-  if (missing.length) return { skip: `Slurm/munge binaries not found: ${missing.join(", ")}` };
-  if (process.getuid?.() !== 0) return { skip: "a private Slurm cluster needs root (slurmd runs jobs as the submitting user)" };
+  if (missing.length) return { unavailable: `Slurm/munge binaries not found: ${missing.join(", ")}` };
+  if (process.getuid?.() !== 0) return { unavailable: "a private Slurm cluster needs root (slurmd runs jobs as the submitting user)" };
 
   dir = path.resolve(dir);
   for (const sub of ["state", "spool"]) fs.rmSync(path.join(dir, sub), { recursive: true, force: true });
@@ -284,7 +284,7 @@ export async function startSlurm(dir: string, opts: { cpus?: number } = {}): Pro
   try {
     [ctldPort, slurmdPort] = await pickPorts(2);
   } catch (e) {
-    return { skip: (e as Error).message };
+    return { unavailable: (e as Error).message };
   }
   const { cpus: hwCpus, memMb } = await detectHardware(bins.slurmd, env);
   const cpus = opts.cpus ?? hwCpus;
@@ -312,10 +312,10 @@ export async function startSlurm(dir: string, opts: { cpus?: number } = {}): Pro
     return stopping;
   };
 
-  const fail = async (what: string): Promise<{ skip: string }> => {
+  const fail = async (what: string): Promise<{ unavailable: string }> => {
     await stop();
     const logs = daemons.map((d) => `--- ${d.log} ---\n${tail(d.log)}`).join("\n");
-    return { skip: `private Slurm cluster in ${dir}: ${what}\n${logs}` };
+    return { unavailable: `private Slurm cluster in ${dir}: ${what}\n${logs}` };
   };
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   const died = (): Daemon | undefined => daemons.find((d) => !isRunning(d));
