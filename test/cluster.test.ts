@@ -95,12 +95,21 @@ describe("explore as jobs, locally", () => {
     expect(slurm.all).toMatch(new RegExp(`job ${pointIx} .*finished earlier, kept`));
     expect(fs.statSync(f).mtimeMs).toBe(before);
 
+    // A plan whose point was edited by hand, and one an older generator wrote: neither runs.
+    for (const [sub, edit] of [["edited", (p: { jobs: { point: { seed: number } }[] }) => (p.jobs[5].point.seed = 7)], ["older", (p: { generator: string }) => (p.generator = "0.0.1")]] as const) {
+      fs.mkdirSync(path.join(dir, sub));
+      const copy = JSON.parse(JSON.stringify(plan));
+      (edit as (p: unknown) => void)(copy);
+      fs.writeFileSync(path.join(dir, sub, "plan.json"), JSON.stringify(copy));
+    }
     for (const [args, extra, msg] of [
       [[out, "14"], {}, /invalid job index = '14': the plan has jobs 0\.\.13/],
       [[out, "-1"], {}, /invalid job index = '-1'/],
       [[out], { SGE_TASK_ID: "0" }, /invalid job \$SGE_TASK_ID = '0': the plan has jobs 1\.\.14 \(\$SGE_TASK_ID counts from 1\)/],
       [[out], {}, /run-job needs a job index/],
       [[path.join(dir, "sweep.json"), "0"], {}, /not an explore plan this oltron reads/],
+      [[path.join(dir, "edited", "plan.json"), "5"], {}, /job 5 is not what the plan's configuration gives: the plan was edited/],
+      [[path.join(dir, "older", "plan.json"), "5"], {}, /written by generator 0\.0\.1, this is \d+\.\d+\.\d+; write the plan again/],
     ] as [string[], Record<string, string>, RegExp][]) {
       const bad = await oltron(["explore", "run-job", ...args], { ...env, SLURM_ARRAY_TASK_ID: "", ...extra });
       // An empty SLURM_ARRAY_TASK_ID is not a task of an array.

@@ -61,22 +61,20 @@ async function toolVersions(rtlSample: boolean): Promise<Record<string, string>>
  */
 export async function makePlan(cfg: ExploreConfig, rtlSample: boolean): Promise<ExplorePlan> {
   const tools = await toolVersions(rtlSample);
+  return { format: "oltron-explore-plan", version: 1, generator: GENERATOR_VERSION, tools, config: cfg, rtlSample, jobs: planJobs(cfg, rtlSample, tools) };
+}
+
+/** The jobs of a sweep and their keys, for these tool versions. */
+function planJobs(cfg: ExploreConfig, rtlSample: boolean, tools: Record<string, string>): ExploreJob[] {
   const toolsKey = JSON.stringify(tools);
-  const points = explorePoints(cfg);
-  const designs = new Map<string, ElaboratedDesign>();
-  for (const p of points) {
-    const d = pointDesign(p);
-    if (!designs.has(d.name)) designs.set(d.name, d);
-  }
-  const jobs: ExploreJob[] = [];
-  for (const d of designs.values()) {
-    jobs.push({ index: jobs.length, kind: "silicon", key: sha256(JSON.stringify({ v: GENERATOR_VERSION, silicon: d.name, tools: toolsKey })).slice(0, 16), design: d.name });
-  }
-  for (const p of points) {
-    const d = pointDesign(p);
-    jobs.push({ index: jobs.length, kind: "point", key: sha256(pointKey(p, cfg, d, rtlSample) + toolsKey).slice(0, 16), design: d.name, point: p });
-  }
-  return { format: "oltron-explore-plan", version: 1, generator: GENERATOR_VERSION, tools, config: cfg, rtlSample, jobs };
+  const points = explorePoints(cfg).map((p) => ({ p, d: pointDesign(p) }));
+  const designs = [...new Set(points.map((x) => x.d.name))];
+  return [
+    ...designs.map((name, index): ExploreJob => ({ index, kind: "silicon", key: sha256(JSON.stringify({ v: GENERATOR_VERSION, silicon: name, tools: toolsKey })).slice(0, 16), design: name })),
+    ...points.map(({ p, d }, i): ExploreJob => ({
+      index: designs.length + i, kind: "point", key: sha256(pointKey(p, cfg, d, rtlSample) + toolsKey).slice(0, 16), design: d.name, point: p,
+    })),
+  ];
 }
 
 export function writePlan(dir: string, plan: ExplorePlan): string {
@@ -102,6 +100,18 @@ export function readPlan(fileOrDir: string): { plan: ExplorePlan; file: string; 
   }
   const plan = parsed.data as ExplorePlan;
   checkIndices(file, plan.jobs, "oltron explore --plan");
+  // A job runs with this oltron and files its result under the plan's key: the plan must be
+  // this generator's, and every job's inputs what its configuration plans (nothing hand-edited).
+  // Keys depend on the tool versions too: collect compares them with today's (checkPlanCurrent).
+  if (plan.generator !== GENERATOR_VERSION) {
+    throw new UserError(`${file}: written by generator ${plan.generator}, this is ${GENERATOR_VERSION}; write the plan again with 'oltron explore --plan' (finished jobs whose keys did not change are kept)`);
+  }
+  const want = planJobs(plan.config, plan.rtlSample, {});
+  const inputs = (j: ExploreJob) => JSON.stringify([j.index, j.kind, j.design, j.point ?? null]);
+  const edited = want.length !== plan.jobs.length ? -1 : want.findIndex((j, i) => inputs(j) !== inputs(plan.jobs[i]));
+  if (edited !== -1 || want.length !== plan.jobs.length) {
+    throw new UserError(`${file}: ${edited >= 0 ? `job ${edited} is not what the plan's configuration gives` : `the plan lists ${plan.jobs.length} jobs, its configuration gives ${want.length}`}: the plan was edited; write it again with 'oltron explore --plan'`);
+  }
   return { plan, file, dir: path.dirname(file) };
 }
 
