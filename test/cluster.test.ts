@@ -264,6 +264,16 @@ describe("verify as one job per layer", () => {
     const early = await oltron(["verify", "collect", out]);
     expect(early.exitCode).toBe(1);
     expect(early.all).toMatch(/3 of 3 jobs are not finished \(pending: 0-2\)/);
+    // Images edited after the plan was made: the job refuses to file another computation under its key.
+    const plan0 = readJson(path.join(out, "plan.json"));
+    const man0 = path.join(out, plan0.jobs[0].images, "manifest.json");
+    const man0Text = fs.readFileSync(man0, "utf8");
+    fs.writeFileSync(man0, JSON.stringify({ ...JSON.parse(man0Text), actScale: 123 }, null, 1));
+    const edited = await oltron(["verify", "run-job", out, "0"]);
+    expect(edited.exitCode, edited.all).toBe(1);
+    expect(edited.all).toMatch(/layer L0_qkv: .*manifest\.json or the design changed since the plan was made/);
+    fs.writeFileSync(man0, man0Text);
+    fs.rmSync(path.join(out, "failed", `${plan0.jobs[0].key}.json`));
     const one = await oltron(["verify", "run-job", out, "1"]);
     expect(one.exitCode, one.all).toBe(0);
     const st = await oltron(["verify", "status", out]);

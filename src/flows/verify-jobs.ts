@@ -16,7 +16,7 @@ import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import { checkSimulator, type Simulator } from "../sim/build.js";
 import type { MemoryModel } from "../sim/driver.js";
 import type { LayerInput } from "../quant/quantizer.js";
-import { writeDesign } from "./design.js";
+import { loadDesign, writeDesign } from "./design.js";
 import { checkIndices, planStatus, prepareJobFolders, readJson, requireFinished, runPlanJob, writeJson, type JobKind, type JobStatus, type PlanJob } from "./jobs.js";
 import { quantizeToDir } from "./quantize.js";
 import { simulate, type SimResult } from "./simulate.js";
@@ -85,13 +85,18 @@ export async function writeVerifyPlan(dir: string, d: ElaboratedDesign, layers: 
     log(`verify: quantizing layer ${i + 1}/${layers.length} (${l.name}) into ${images}`);
     quantizeToDir(d, [l], path.join(dir, images), { log: () => {} });
     const manifest = fs.readFileSync(path.join(dir, images, "manifest.json"), "utf8");
-    const key = sha256(JSON.stringify({ v: GENERATOR_VERSION, tools, d: d.hash, sim, manifest: sha256(manifest) })).slice(0, 16);
+    const key = jobKey(tools, d.hash, sim, manifest);
     jobs.push({ index: i, key, layer: l.name, images });
   }
   const plan: VerifyPlan = { format: "oltron-verify-plan", version: 1, generator: GENERATOR_VERSION, tools, design: d.name, sim, jobs };
   writeJson(path.join(dir, VERIFY_PLAN_FILE), plan);
   prepareJobFolders(dir, ["results"]);
   return plan;
+}
+
+/** A layer job's key: its images (through the manifest's checksums), the design, the simulation options and the tools. */
+function jobKey(tools: Record<string, string>, designHash: string, sim: VerifySimOptions, manifest: string): string {
+  return sha256(JSON.stringify({ v: GENERATOR_VERSION, tools, d: designHash, sim, manifest: sha256(manifest) })).slice(0, 16);
 }
 
 /** Reads a verify plan file, or the plan of a folder. */
@@ -111,6 +116,12 @@ export function readVerifyPlan(fileOrDir: string): { plan: VerifyPlan; file: str
 
 export function runVerifyJob(plan: VerifyPlan, dir: string, index: number, log: (s: string) => void): Promise<"ran" | "done" | "failed"> {
   return runPlanJob(VERIFY_JOBS, plan.jobs, dir, index, log, async (j, jobLog) => {
+    // The images and design must be what the plan was made from: an edited folder would file
+    // another computation under this key.
+    const manifest = fs.readFileSync(path.join(dir, j.images, "manifest.json"), "utf8");
+    if (jobKey(plan.tools, loadDesign(path.join(dir, "design")).hash, plan.sim, manifest) !== j.key) {
+      throw new Error(`layer ${j.layer}: ${j.images}/manifest.json or the design changed since the plan was made; write the plan again with 'oltron verify ... --plan'`);
+    }
     // A hang or an accelerator error is the layer's result (collect reports it), not a job failure.
     const r = await simulate(path.join(dir, "design"), path.join(dir, j.images), { ...plan.sim, log: jobLog });
     writeJson(resultFile(dir, j), { key: j.key, result: r });
