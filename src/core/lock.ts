@@ -58,12 +58,17 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Whether `lock` is held by a live owner now (present, its owner not known dead, touched lately). */
-export function lockHeld(lock: string): boolean {
-  if (!fs.existsSync(lock)) return false;
+/** Why an existing lock may be taken over (its owner is dead here, or it went untouched), or undefined while it is held. */
+function staleReason(lock: string): string | undefined {
   const owner = readOwner(lock);
-  if (owner !== undefined && owner.host === os.hostname() && !alive(owner.pid)) return false;
-  return idleMs(lock) <= STALE_MS;
+  if (owner !== undefined && owner.host === os.hostname() && !alive(owner.pid)) return `its owner, pid ${owner.pid}, has exited`;
+  const idle = idleMs(lock);
+  return idle > STALE_MS ? `untouched for ${Math.round(idle / 1000)} s` : undefined;
+}
+
+/** Whether `lock` is held by a live owner now. */
+export function lockHeld(lock: string): boolean {
+  return fs.existsSync(lock) && staleReason(lock) === undefined;
 }
 
 /**
@@ -98,14 +103,13 @@ export async function takeLock(lock: string, published: () => boolean, log: (lin
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
     if (published()) return undefined;
-    const owner = readOwner(lock);
-    const idle = idleMs(lock);
-    const dead = owner !== undefined && owner.host === os.hostname() && !alive(owner.pid);
-    if (dead || idle > STALE_MS) {
-      log(`lock: taking over ${lock} (${dead ? `its owner, pid ${owner!.pid}, has exited` : `untouched for ${Math.round(idle / 1000)} s`})`);
+    const stale = staleReason(lock);
+    if (stale) {
+      log(`lock: taking over ${lock} (${stale})`);
       fs.rmSync(lock, { recursive: true, force: true });
       continue;
     }
+    const owner = readOwner(lock);
     if (!said) {
       const who = owner ? `pid ${owner.pid}${owner.host !== os.hostname() ? ` on ${owner.host}` : ""}` : "pid ?";
       log(`${what}: waiting for another oltron process (${who}) doing the same work (lock ${lock}; taken over if its owner exits or it goes ${STALE_MS / 1000} s untouched)...`);
