@@ -100,7 +100,7 @@ describe("oltron generate", () => {
     fs.writeFileSync(path.join(dir, "thesis.tex"), "precious");
     const r = await oltron("generate", "--preset", "tiny", "--out", dir);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/exists and was not written by oltron .* refusing to replace it/);
+    expect(r.stderr).toMatch(/exists and is not provably oltron.s \(1 entry; no .oltron-output marker\); refusing to replace it/);
     expect(fs.readFileSync(path.join(dir, "thesis.tex"), "utf8")).toBe("precious");
     const file = path.join(dir, "thesis.tex");
     expect((await oltron("generate", "--preset", "tiny", "--out", file)).stderr).toMatch(/exists and is not a folder/);
@@ -452,7 +452,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     fs.writeFileSync(path.join(run, "images", "notes.txt"), "mine\n");
     const refused = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(/holds 1 file\(s\) oltron did not write \(images\/notes\.txt\); refusing to replace it/);
+    expect(refused.stderr).toMatch(/holds 1 file\(s\) oltron did not write or that changed since \(images\/notes\.txt\); refusing to replace it/);
     expect(fs.readFileSync(path.join(run, "images", "notes.txt"), "utf8")).toBe("mine\n");
     fs.rmSync(path.join(run, "images", "notes.txt"));
     // A live writer's lock refuses a second run, naming it; a dead writer's lock is taken over.

@@ -164,7 +164,7 @@ describe("oltron explore on a small sweep", () => {
     fs.writeFileSync(path.join(dir, "thesis.tex"), "mine");
     const r = await execa("node", [OLTRON, "explore", "--out", dir], { reject: false, all: true });
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/holds files oltron explore did not write/);
+    expect(r.stderr).toMatch(/holds files and is not provably oltron.s \(no .oltron-output marker\)/);
     expect(fs.readFileSync(path.join(dir, "thesis.tex"), "utf8")).toBe("mine");
   });
 });

@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { STALE_MS, takeLock } from "../src/core/lock.js";
+import { spawn } from "node:child_process";
+import { processStart, STALE_MS, takeLock } from "../src/core/lock.js";
 import { tmpDir } from "./helpers/cosim.js";
 
 function fakeLock(lock: string, owner: { host?: string; pid?: string }, ageMs: number): void {
@@ -69,12 +70,49 @@ describe("cache locks", () => {
     const d = await takesWithin(path.join(dir, "dead.lock"), 3000);
     expect(d.took).toBe(true);
     expect(d.logs.join("\n")).toMatch(new RegExp(`its owner, pid ${dead}, has exited`));
-    // A live unrelated pid (1), an owner on another node, no owner record: all stale by age.
-    for (const [name, owner] of [["reused", { host: os.hostname(), pid: "1" }], ["remote", { host: "node-17", pid: "4242" }], ["empty", {}]] as const) {
+    // A live pid (1) without a start time recorded, an owner on another node: stale by age.
+    for (const [name, owner] of [["reused", { host: os.hostname(), pid: "1" }], ["remote", { host: "node-17", pid: "4242" }]] as const) {
       fakeLock(path.join(dir, `${name}.lock`), owner, STALE_MS + 5000);
       const r = await takesWithin(path.join(dir, `${name}.lock`), 3000);
       expect(r.took, name).toBe(true);
       expect(r.logs.join("\n"), name).toMatch(/untouched for \d+ s/);
+    }
+  });
+
+  it("take over a malformed lock a few seconds after it was made, and a pid that now belongs to another process at once", async () => {
+    const dir = tmpDir("lock-malformed");
+    for (const [name, owner] of [["empty", {}], ["garbage", { pid: "abc" }], ["negative", { pid: "-5" }]] as const) {
+      fakeLock(path.join(dir, `${name}.lock`), owner, 0);
+      expect((await takesWithin(path.join(dir, `${name}.lock`), 1000)).took, `${name}, just made`).toBe(false);
+      fakeLock(path.join(dir, `${name}.lock`), owner, 15_000);
+      const r = await takesWithin(path.join(dir, `${name}.lock`), 3000);
+      expect(r.took, name).toBe(true);
+      expect(r.logs.join("\n"), name).toMatch(/it holds no valid owner record \(pid file missing or not a pid\) after \d+ s/);
+    }
+    // pid 1 is alive, but started long before the owner this lock records.
+    const lock = path.join(dir, "reused.lock");
+    fakeLock(lock, { host: os.hostname(), pid: "1" }, 0);
+    fs.writeFileSync(path.join(lock, "start"), String(Number(processStart(1)) + 12345));
+    const r = await takesWithin(lock, 3000);
+    expect(r.took).toBe(true);
+    expect(r.logs.join("\n")).toMatch(/pid 1 now belongs to another process/);
+  });
+
+  it("wait for a live owner on this host however long its lock goes untouched, and at most the wait limit, naming the lock", async () => {
+    const dir = tmpDir("lock-bound");
+    const owner = spawn("sleep", ["60"]);
+    try {
+      const lock = path.join(dir, "busy.lock");
+      fakeLock(lock, { host: os.hostname(), pid: String(owner.pid) }, STALE_MS + 5000);
+      fs.writeFileSync(path.join(lock, "start"), processStart(owner.pid!)!);
+      const t0 = Date.now();
+      const err = await takeLock(lock, () => false, () => {}, "sim", 1500).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/^sim: waited \d+ s for another oltron process \(pid \d+\) holding .*busy\.lock; stopped at the wait limit \(--max-seconds\)/);
+      expect(err?.message).toContain(`(pid ${owner.pid}) holding ${lock};`);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+      expect(fs.existsSync(lock)).toBe(true);
+    } finally {
+      owner.kill();
     }
   });
 });

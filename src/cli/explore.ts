@@ -8,11 +8,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { checkOutputFolder, writeFileAtomic } from "../core/files.js";
+import { claimKeptFolder, writeOwnedFile } from "../core/files.js";
 import { GENERATOR_VERSION } from "../hw/design.js";
 import { CONTROL_ACTIVITY, DRAM_SOURCE } from "../flows/energy.js";
 import { blockResults, type PointResult } from "../flows/explore.js";
-import { checkPlanCurrent, collectResults, EXPLORE_JOBS, exploreStatus, makePlan, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
+import { checkPlanCurrent, collectResults, EXPLORE_JOB_FOLDERS, EXPLORE_JOBS, exploreStatus, makePlan, readPlan, runJob, writePlan, type ExplorePlan } from "../flows/explore-jobs.js";
 import { indexRanges, type JobKind, type PlanJob } from "../flows/jobs.js";
 import { exploreConfigSchema, loadExploreConfig } from "../flows/explore-config.js";
 import { blocksCsv, energyRanking, exploreHtml, pointsCsv, sensitivityStudy, type ExploreReport } from "../report/explore.js";
@@ -25,14 +25,6 @@ import { intArg, log } from "./options.js";
 /** The file that marks a folder as an explore results folder (written before anything else). */
 const MARKER = "explore-config.json";
 
-function checkResultsFolder(out: string): void {
-  checkOutputFolder("--out", out);
-  if (!fs.existsSync(out)) return;
-  const entries = fs.readdirSync(out);
-  if (entries.length > 0 && !entries.includes(MARKER)) {
-    throw new UserError(`--out ${out} holds files oltron explore did not write (no ${MARKER}); give an empty or new folder, or an earlier explore's results folder`);
-  }
-}
 
 export function registerExploreCommand(program: Command): void {
   const explore = program
@@ -51,9 +43,8 @@ export function registerExploreCommand(program: Command): void {
   slurmOptions(explore);
   explore.action(async (o: ExploreOpts) => {
     const cfg = loadExploreConfig(o.config);
-    checkResultsFolder(o.out);
-    fs.mkdirSync(o.out, { recursive: true });
-    writeFileAtomic(path.join(o.out, MARKER), JSON.stringify(cfg, null, 1) + "\n");
+    claimKeptFolder("--out", o.out, EXPLORE_JOB_FOLDERS);
+    writeOwnedFile(o.out, MARKER, JSON.stringify(cfg, null, 1) + "\n");
     const plan = await makePlan(cfg, o.rtlSample === true);
     const planFile = writePlan(o.out, plan);
     const nSi = plan.jobs.filter((j) => j.kind === "silicon").length;
@@ -129,10 +120,10 @@ async function writeReport(
       energy: `OpenSTA report_power per module (quiet cycle + input groups at the measured activities; control inputs at ${CONTROL_ACTIVITY}); RAM table (${RAM_TABLE.source}); DRAM ${DRAM_SOURCE}`,
     },
   };
-  writeFileAtomic(path.join(out, "explore.json"), JSON.stringify(report, null, 1) + "\n");
-  writeFileAtomic(path.join(out, "points.csv"), pointsCsv(results));
-  writeFileAtomic(path.join(out, "blocks.csv"), blocksCsv(blocks));
-  writeFileAtomic(path.join(out, "explore.html"), exploreHtml(report));
+  writeOwnedFile(out, "explore.json", JSON.stringify(report, null, 1) + "\n");
+  writeOwnedFile(out, "points.csv", pointsCsv(results));
+  writeOwnedFile(out, "blocks.csv", blocksCsv(blocks));
+  writeOwnedFile(out, "explore.html", exploreHtml(report));
   if (json) console.log(JSON.stringify(report, null, 1));
   (json ? log : console.log)(
     `explore: ${results.length} points (${origin}), ${blocks.length} design points; wrote explore.html (Pareto plots), explore.json, points.csv, blocks.csv in ${out}\n` +

@@ -325,7 +325,7 @@ export function addMemoryOptions(cmd: Command): Command {
     .addOption(new Option("--mem-bandwidth <beats>", "cap on read plus write beats per cycle, in (0, 1] (default: no cap)").argParser(fractionArg("--mem-bandwidth", 0, 1, true)))
     .addOption(new Option("--mem-seed <n>", "seed of the memory model's random choices").argParser(intArg("--mem-seed", 0, 2 ** 31 - 1)).default(1))
     .addOption(new Option("--max-cycles <n>", "watchdog in cycles (default: 4x an estimate from the shapes and the memory model)").argParser(intArg("--max-cycles", 1, 2 ** 40)))
-    .addOption(new Option("--max-seconds <n>", "wall-clock limit of the simulator run (default: derived from the watchdog, far above any healthy run)").argParser(intArg("--max-seconds", 1, 7 * 24 * 3600)));
+    .addOption(new Option("--max-seconds <n>", "wall-clock limit of the simulator run, and of any wait for another process building the same model (default: derived from the watchdog, far above any healthy run; waits: 4 h)").argParser(intArg("--max-seconds", 1, 7 * 24 * 3600)));
 }
 
 export function memoryFromOptions(o: Record<string, unknown>): MemoryModel {

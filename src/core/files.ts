@@ -6,8 +6,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { trackTemp } from "./children.js";
+import { trackTemp } from "./temps.js";
 import { UserError } from "./errors.js";
+import { alive, tryLock } from "./lock.js";
 
 export function sha256(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
@@ -15,7 +16,8 @@ export function sha256(data: string | Uint8Array): string {
 
 /** Writes a file atomically: a temporary sibling, then rename. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp-${ownerTag()}`;
+  removeDeadTemps(file);
   try {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
@@ -25,25 +27,83 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
+/** Removes `<file>.tmp-<host>.<pid>` siblings whose owner, on this host, has exited (a killed run's). */
+function removeDeadTemps(file: string): void {
+  const prefix = `${path.basename(file)}.tmp-${os.hostname().replace(/[^\w-]/g, "_")}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(file));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = n.startsWith(prefix) ? Number(n.slice(prefix.length)) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) fs.rmSync(path.join(path.dirname(file), n), { force: true });
+  }
+}
+
 /** Every folder oltron writes carries this file, so it knows what it may replace. */
 export const OUTPUT_MARKER = ".oltron-output";
 
-/** A folder oltron wrote: the marker, or our own design.json / manifest.json (older runs). */
-function isOltronOutput(dir: string, entries: string[]): boolean {
-  if (entries.includes(OUTPUT_MARKER)) return true;
-  const ours = (file: string, test: (j: Record<string, unknown>) => boolean) => {
-    try {
-      return entries.includes(file) && test(JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")));
-    } catch {
-      return false;
-    }
-  };
-  // A run folder of an earlier version (design/, images/ and the result it wrote).
-  const olderRun = () => ours("sim-result.json", (j) => typeof j.design === "string" && typeof j.cycles === "object" && typeof j.simulator === "string")
-    && entries.every((e) => ["design", "images", "sim-result.json"].includes(e));
-  return ours("design.json", (j) => (j.generator as { name?: string } | undefined)?.name === "oltron-gen")
-    || ours("manifest.json", (j) => j.format === "oltron-images")
-    || olderRun();
+/**
+ * The ownership marker (docs/files.md): a header with its version, the sha256 of its own
+ * list, then one line per file oltron wrote (`f <sha256 of the file> <name>`) and per job
+ * folder whose every file is oltron's (`d <name>/`). A file counts as oltron's only when it is
+ * listed and its bytes still match; a marker that is not a regular file, lacks the header, or
+ * whose list does not match its checksum proves nothing. So neither oltron's file names nor a
+ * copied or forged marker can make a user's file look like oltron's.
+ */
+const MARKER_MAGIC = "oltron-output 2";
+const MARKER_NOTE = "written by oltron: a later run may replace this folder; only the files listed below (with their sha256) are oltron's, any other file stops it";
+/** The first line of a job folder's own marker (markJobFolder): honoured only through its parent's `d` entry. */
+const JOB_FOLDER_MARKER = "written by oltron: every file in this folder is a job's output, replaced with it\n";
+
+interface Marker {
+  files: Map<string, string>;
+  folders: Set<string>;
+}
+
+function markerText(m: Marker): string {
+  const lines = [...[...m.files].map(([name, hash]) => `f ${hash} ${name}`), ...[...m.folders].map((d) => `d ${d}/`)].sort();
+  const body = lines.map((l) => `${l}\n`).join("");
+  return `${MARKER_MAGIC}\n${MARKER_NOTE}\nlist-sha256 ${sha256(body)}\n${body}`;
+}
+
+/** The valid marker of `dir`, or why there is none ("missing" when there is no marker at all). */
+function readMarker(dir: string): Marker | string {
+  const file = path.join(dir, OUTPUT_MARKER);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return "missing";
+  }
+  if (!st.isFile()) return `its ${OUTPUT_MARKER} is not a regular file`;
+  const text = fs.readFileSync(file, "utf8");
+  const lines = text.split("\n");
+  if (lines[0] !== MARKER_MAGIC) {
+    return text.startsWith("written by oltron; this folder may be replaced") ? `its ${OUTPUT_MARKER} is an older oltron's, without checksums` : `its ${OUTPUT_MARKER} is empty or not an oltron marker`;
+  }
+  const sum = /^list-sha256 ([0-9a-f]{64})$/.exec(lines[2] ?? "");
+  const body = lines.slice(3).join("\n");
+  if (!sum || !text.endsWith("\n") || sha256(body) !== sum[1]) return `its ${OUTPUT_MARKER} is truncated or edited (its checksum does not match)`;
+  const m: Marker = { files: new Map(), folders: new Set() };
+  for (const line of lines.slice(3, -1)) {
+    const f = /^f ([0-9a-f]{64}) (.+)$/.exec(line);
+    const d = /^d (.+)\/$/.exec(line);
+    if (f) m.files.set(f[2], f[1]);
+    else if (d) m.folders.add(d[1]);
+    else return `its ${OUTPUT_MARKER} has a line oltron never writes`;
+  }
+  return m;
+}
+
+function hashFile(file: string): string | undefined {
+  try {
+    return fs.lstatSync(file).isFile() ? sha256(fs.readFileSync(file)) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -100,20 +160,24 @@ function prepareDir(dir: string): { target: string; tmp: string; untrack: () => 
   if (fs.existsSync(target)) {
     if (!fs.statSync(target).isDirectory()) throw new UserError(`${dir} exists and is not a folder: choose another output folder`);
     const entries = fs.readdirSync(target);
-    if (entries.length > 0 && !isOltronOutput(target, entries)) {
-      throw new UserError(`${dir} exists and was not written by oltron (${entries.length} entries); refusing to replace it: choose another output folder or remove it`);
-    }
-    if (target === process.cwd()) throw new UserError(`${dir} is the current folder; choose a subfolder as output`);
-    const foreign = filesNotOurs(target);
-    if (foreign.length) {
-      throw new UserError(`${dir} holds ${foreign.length} file(s) oltron did not write (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}); refusing to replace it: move them, or choose another output folder`);
+    if (target === process.cwd() && entries.length > 0) throw new UserError(`${dir} is the current folder; choose a subfolder as output`);
+    if (entries.length > 0) {
+      const marker = readMarker(target);
+      if (typeof marker === "string") {
+        throw new UserError(`${dir} exists and is not provably oltron's (${entries.length} ${entries.length === 1 ? "entry" : "entries"}; ${marker === "missing" ? `no ${OUTPUT_MARKER} marker` : marker}); refusing to replace it: choose another output folder, or remove it yourself`);
+      }
+      const foreign = filesNotOurs(target, marker);
+      if (foreign.length) {
+        throw new UserError(`${dir} holds ${foreign.length} file(s) oltron did not write or that changed since (${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}); refusing to replace it: move them, or choose another output folder`);
+      }
     }
   }
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
   const releaseLock = lockDir(target);
   try {
-    const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
+    removeOrphans(parent, `.${path.basename(target)}.tmp-`);
+    const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-${ownerTag()}-`));
     const untrackTmp = trackTemp(tmp);
     // mkdtemp makes the folder private (0700); outputs get the usual permissions.
     fs.chmodSync(tmp, 0o777 & ~process.umask());
@@ -124,43 +188,32 @@ function prepareDir(dir: string): { target: string; tmp: string; untrack: () => 
   }
 }
 
+/** This process in temporary names: host and pid, so a later run can tell an orphan. */
+function ownerTag(): string {
+  return `${os.hostname().replace(/[^\w-]/g, "_")}.${process.pid}`;
+}
+
 /**
- * One writer per output folder: a lock folder beside it (made atomically, holding the owner's
- * pid). A second run writing the same folder is refused, naming the first; a lock whose owner
- * has died is taken over.
+ * Removes temporaries of `prefix` in `dir` left by killed runs. Called while holding the
+ * output folder's lock, under which alone its temporaries are made: every one there is an
+ * orphan (older versions' unnamed ones included), whatever its owner or age.
+ */
+function removeOrphans(dir: string, prefix: string): void {
+  for (const e of fs.readdirSync(dir)) {
+    if (e.startsWith(prefix)) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+  }
+}
+
+/**
+ * One writer per output folder: a lock folder beside it (core/lock.ts: owner's host, pid and
+ * start time). A second run writing the same folder is refused, naming the first and the lock;
+ * a lock whose owner is gone is taken over, with a message.
  */
 function lockDir(target: string): () => void {
   const lock = path.join(path.dirname(target), `.${path.basename(target)}.lock`);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.mkdirSync(lock);
-      fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
-      const untrack = trackTemp(lock);
-      return () => {
-        fs.rmSync(lock, { recursive: true, force: true });
-        untrack();
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(path.join(lock, "pid"), "utf8"));
-    } catch {
-      // Being created right now: treated as held.
-    }
-    let alive = true;
-    if (Number.isInteger(owner) && owner > 0) {
-      try {
-        process.kill(owner, 0);
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === "EPERM";
-      }
-    }
-    if (alive) throw new UserError(`${target} is being written by another oltron process (pid ${Number.isNaN(owner) ? "?" : owner}); wait for it to finish or choose another output folder`);
-    fs.rmSync(lock, { recursive: true, force: true });
-  }
-  throw new UserError(`${target}: could not take its lock ${lock}; remove it if no oltron process is running`);
+  const got = tryLock(lock, (line) => process.stderr.write(`${line}\n`));
+  if ("release" in got) return got.release;
+  throw new UserError(`${target} is being written by another oltron process (${got.holder}; lock ${lock}); wait for it to finish or choose another output folder (remove the lock only if no oltron process is running)`);
 }
 
 /** Every file under `dir`, relative, with '/' separators. */
@@ -171,61 +224,127 @@ function listFiles(dir: string, rel = ""): string[] {
   });
 }
 
-const MARKER_HEAD = "written by oltron; this folder may be replaced by a later run. Files oltron wrote:";
-
-/** Files in an oltron folder that its marker does not list (none when the marker has no list). */
-function filesNotOurs(dir: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, OUTPUT_MARKER), "utf8");
-  } catch {
-    return [];
-  }
-  if (!text.startsWith(MARKER_HEAD)) return [];
-  const listed = new Set(text.split("\n").slice(1).filter(Boolean));
-  // A subfolder with its own marker (an image folder inside a run folder) answers for itself.
-  const walk = (rel: string): string[] => fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (!e.isDirectory()) return r === OUTPUT_MARKER || listed.has(r) ? [] : [r];
-    if (fs.existsSync(path.join(dir, r, OUTPUT_MARKER))) return filesNotOurs(path.join(dir, r)).map((f) => `${r}/${f}`);
-    return walk(r);
-  });
-  return walk("");
+/**
+ * Entries under `dir` (a folder with a valid marker) that are not provably oltron's: not
+ * listed, or listed but changed since, or not a regular file. A subfolder with its own valid
+ * marker (an image folder inside a run folder) may also vouch for its files; a `d` entry
+ * vouches for a whole job folder.
+ */
+function filesNotOurs(dir: string, marker: Marker): string[] {
+  const walk = (rel: string, vouchers: { base: string; m: Marker }[]): string[] =>
+    fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory() && !e.isSymbolicLink()) {
+        if (rel === "" && marker.folders.has(e.name) && isJobFolder(path.join(dir, r))) return [];
+        const own = readMarker(path.join(dir, r));
+        return walk(r, typeof own === "string" ? vouchers : [...vouchers, { base: r, m: own }]);
+      }
+      if (e.name === OUTPUT_MARKER && e.isFile()) {
+        // The top marker was read already; a nested one is oltron's only if valid.
+        return rel === "" || typeof readMarker(path.join(dir, rel)) !== "string" ? [] : [r];
+      }
+      if (!e.isFile()) return [r];
+      const hash = hashFile(path.join(dir, r));
+      const ok = vouchers.some((v) => {
+        const name = v.base ? r.slice(v.base.length + 1) : r;
+        return v.m.files.get(name) === hash;
+      });
+      return ok ? [] : [r];
+    });
+  return walk("", [{ base: "", m: marker }]);
 }
 
 /**
  * Marks a subfolder of an oltron folder whose every file oltron's jobs write while it stands
- * (results, logs, markers of a plan of jobs, flows/jobs.ts): its marker lists no files, so the
- * whole subfolder counts as oltron's when the folder is replaced. Jobs on several nodes add
- * files there at once, which one shared file list could not record safely.
+ * (results, logs, markers of a plan of jobs, flows/jobs.ts): the enclosing folder's marker
+ * lists it as a job folder, so the whole subfolder counts as oltron's when the folder is
+ * replaced. Jobs on several nodes add files there at once, which one shared file list could
+ * not record safely. (Made inside the folder before it is published.)
  */
 export function markJobFolder(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   const marker = path.join(dir, OUTPUT_MARKER);
-  if (!fs.existsSync(marker)) fs.writeFileSync(marker, "written by oltron: every file in this folder is a job's output, replaced with it\n");
+  if (!fs.existsSync(marker)) fs.writeFileSync(marker, JOB_FOLDER_MARKER);
+}
+
+/** A job folder: its own marker is the job folder marker, byte for byte (honoured only through a valid parent marker's `d` entry). */
+function isJobFolder(dir: string): boolean {
+  try {
+    return fs.lstatSync(path.join(dir, OUTPUT_MARKER)).isFile() && fs.readFileSync(path.join(dir, OUTPUT_MARKER), "utf8") === JOB_FOLDER_MARKER;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Records files oltron adds later to one of its folders (expected and simulated outputs), so
- * a later run may replace them; a folder without a marker is left as it is.
+ * Takes `dir` as a folder oltron keeps and adds to across runs (an explore results folder):
+ * a new or empty folder gets a marker (with `jobFolders` as job folders); an existing one must
+ * carry a valid marker. Files are then written with writeOwnedFile, which never overwrites a
+ * file the marker does not vouch for.
+ */
+export function claimKeptFolder(flag: string, dir: string, jobFolders: string[]): void {
+  checkOutputFolder(flag, dir);
+  fs.mkdirSync(dir, { recursive: true });
+  const entries = fs.readdirSync(dir);
+  let m = readMarker(dir);
+  if (typeof m === "string") {
+    if (entries.length > 0) throw new UserError(`${flag} ${dir} holds files and is not provably oltron's (${m === "missing" ? `no ${OUTPUT_MARKER} marker` : m}); give an empty or new folder, or an earlier run's results folder`);
+    m = { files: new Map(), folders: new Set() };
+  }
+  for (const j of jobFolders) {
+    if (!m.folders.has(j) && fs.existsSync(path.join(dir, j))) throw new UserError(`${flag} ${dir}: ${j} is there but is not one of oltron's job folders; move it, or give another folder`);
+    markJobFolder(path.join(dir, j));
+    m.folders.add(j);
+  }
+  writeFileAtomic(path.join(dir, OUTPUT_MARKER), markerText(m));
+}
+
+/** Writes `name` in a folder oltron keeps (claimKeptFolder) atomically, refusing to overwrite a file oltron did not write, and records it. */
+export function writeOwnedFile(dir: string, name: string, data: string | Uint8Array): void {
+  const file = path.join(dir, name);
+  const m = readMarker(dir);
+  if (typeof m === "string") throw new UserError(`${dir}: ${m}; refusing to write ${name} there`);
+  if (fs.existsSync(file) || isSymlink(file)) {
+    if (m.files.get(name) !== hashFile(file)) throw new UserError(`${file} exists and oltron did not write it (or it changed since); refusing to overwrite it: move it, or give another folder`);
+  }
+  writeFileAtomic(file, data);
+  recordOwned(dir, [name]);
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Records files oltron adds later to one of its folders (expected and simulated outputs), with
+ * their bytes' checksums, so a later run may replace them; a folder without a valid marker is
+ * left as it is. Call it after the files are written.
  */
 export function recordOwned(dir: string, names: string[]): void {
-  const marker = path.join(dir, OUTPUT_MARKER);
-  let text: string;
-  try {
-    text = fs.readFileSync(marker, "utf8");
-  } catch {
-    return;
+  const m = readMarker(dir);
+  if (typeof m === "string") return;
+  for (const n of names) {
+    const hash = hashFile(path.join(dir, n));
+    if (hash !== undefined) m.files.set(n, hash);
   }
-  if (!text.startsWith(MARKER_HEAD)) return;
-  const listed = new Set(text.split("\n").slice(1).filter(Boolean));
-  const add = names.filter((n) => !listed.has(n));
-  if (add.length) writeFileAtomic(marker, text + add.map((n) => `${n}\n`).join(""));
+  writeFileAtomic(path.join(dir, OUTPUT_MARKER), markerText(m));
 }
 
 function publishDir(tmp: string, target: string): void {
-  const files = listFiles(tmp).filter((f) => f !== OUTPUT_MARKER).sort();
-  fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), `${MARKER_HEAD}\n${files.map((f) => `${f}\n`).join("")}`);
+  const m: Marker = { files: new Map(), folders: new Set() };
+  for (const e of fs.readdirSync(tmp, { withFileTypes: true })) {
+    if (e.isDirectory() && isJobFolder(path.join(tmp, e.name))) m.folders.add(e.name);
+  }
+  for (const f of listFiles(tmp)) {
+    // Markers are never listed (each vouches for itself); nor are job folders' files.
+    if (path.basename(f) === OUTPUT_MARKER || m.folders.has(f.split("/")[0])) continue;
+    m.files.set(f, hashFile(path.join(tmp, f)) ?? "");
+  }
+  fs.writeFileSync(path.join(tmp, OUTPUT_MARKER), markerText(m));
   const old = `${tmp}.old`;
   if (fs.existsSync(target)) fs.renameSync(target, old);
   fs.renameSync(tmp, target);

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
+import { writeFileAtomic } from "../core/files.js";
 import { numel, type Tensor } from "../core/tensor.js";
 
 // ------------------------------------------------------------------ public API
@@ -625,18 +626,11 @@ function readWhole(file: string): Buffer {
   }
 }
 
-/** Readers never see a half-written file: write beside the target, then rename over it. */
+/** Readers never see a half-written file (core/files.ts); a failure names the file. */
 function writeAtomic(file: string, bytes: Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, bytes);
   } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // the temporary file may never have been created
-    }
     throw new UserError(`${file}: cannot write: ${(e as Error).message}`);
   }
 }

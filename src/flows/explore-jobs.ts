@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { UserError } from "../core/errors.js";
-import { sha256, writeFileAtomic } from "../core/files.js";
-import { checkIndices, planStatus, readJson, requireFinished, runPlanJob, writeJson, type JobKind, type JobStatus } from "./jobs.js";
+import { sha256, writeFileAtomic, writeOwnedFile } from "../core/files.js";
+import { checkIndices, JOB_FOLDERS, planStatus, readJson, requireFinished, runPlanJob, writeJson, type JobKind, type JobStatus } from "./jobs.js";
 import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import { siliconReport, siliconToolVersions, type SiliconReport } from "../hw/silicon.js";
 import { checkSimulator } from "../sim/build.js";
@@ -77,9 +77,12 @@ function planJobs(cfg: ExploreConfig, rtlSample: boolean, tools: Record<string, 
   ];
 }
 
+/** The folders of an explore results folder that its jobs write into, each wholly oltron's. */
+export const EXPLORE_JOB_FOLDERS = [...JOB_FOLDERS, "silicon", "points"];
+
 export function writePlan(dir: string, plan: ExplorePlan): string {
   const file = path.join(dir, PLAN_FILE);
-  writeFileAtomic(file, JSON.stringify(plan, null, 1) + "\n");
+  writeOwnedFile(dir, PLAN_FILE, JSON.stringify(plan, null, 1) + "\n");
   return file;
 }
 

@@ -60,9 +60,12 @@ function slurmIds(): Record<string, string> {
   return e.SLURM_ARRAY_JOB_ID ? { slurmJob: `${e.SLURM_ARRAY_JOB_ID}_${e.SLURM_ARRAY_TASK_ID ?? ""}` } : e.SLURM_JOB_ID ? { slurmJob: e.SLURM_JOB_ID } : {};
 }
 
+/** The folders every plan's jobs write into beside it (markers, failure records, logs, Slurm output). */
+export const JOB_FOLDERS = ["running", "failed", "logs", "slurm"];
+
 /** The folders jobs write into beside a plan, marked as oltron's (`extra`: the plan kind's results). */
 export function prepareJobFolders(dir: string, extra: string[]): void {
-  for (const sub of ["running", "failed", "logs", "slurm", ...extra]) markJobFolder(path.join(dir, sub));
+  for (const sub of [...JOB_FOLDERS, ...extra]) markJobFolder(path.join(dir, sub));
 }
 
 /** Checks that every job's index is its position: an edited plan is refused. */

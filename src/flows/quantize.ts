@@ -11,7 +11,7 @@ import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js
 import { writeNpy } from "../data/tensorio.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { buildImageSet, type ImageSet } from "../image/build.js";
-import type { Manifest } from "../image/manifest.js";
+import { manifestText, type Manifest } from "../image/manifest.js";
 import { quantizeLayer, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
 
 /** A synthetic layer spec: <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]] */
@@ -96,7 +96,7 @@ export function quantizeToDir(
 export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerInput[]): Manifest {
   if (reference) {
     for (const l of set.manifest.layers) l.reference = { x: `${l.name}.x.npy`, w: `${l.name}.w.npy` };
-    set.files["manifest.json"] = JSON.stringify(set.manifest, null, 1) + "\n";
+    set.files["manifest.json"] = manifestText(set.manifest);
   }
   writeDirAtomic(outDir, (tmp) => {
     writeFiles(tmp, set.files);
@@ -111,7 +111,7 @@ export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerIn
         l.reference.xSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.x)));
         l.reference.wSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.w)));
       }
-      fs.writeFileSync(path.join(tmp, "manifest.json"), JSON.stringify(set.manifest, null, 1) + "\n");
+      fs.writeFileSync(path.join(tmp, "manifest.json"), manifestText(set.manifest));
     }
   });
   return set.manifest;

@@ -176,7 +176,7 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   for (const [what, got, want] of geometry) {
     if (got !== want) throw new UserError(`${imagesDir}/manifest.json: design.${what} is ${got}, but design ${d.name} has ${want}; the manifest was edited`);
   }
-  const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man, simulator), trace: opts.trace ? traceFormatOf(opts.trace.file) : undefined, log: opts.log, rebuild: opts.rebuild, extraFlags: opts.buildFlags, threads: opts.threads });
+  const build = await buildSim(rtl, { simulator, memAddrBits: memAddrBitsFor(man, simulator), trace: opts.trace ? traceFormatOf(opts.trace.file) : undefined, log: opts.log, rebuild: opts.rebuild, extraFlags: opts.buildFlags, threads: opts.threads, maxWaitSeconds: opts.maxSeconds });
   const memory = opts.memory ?? IDEAL_MEMORY;
   const watchdog = opts.maxCycles ?? watchdogCycles(d, man, memory);
   const run = await runSim(build, imagesDir, man, { maxCycles: watchdog, maxSeconds: opts.maxSeconds, trace: opts.trace, log: opts.log, memory, abortAt: opts.abortAt });

@@ -10,7 +10,7 @@ import { floatFormat, SALIENT_TYPES, type SalientType } from "../core/formats.js
 import { ARCH_NAMES, ARCHS, composeParts, isArchName, PE_KINDS, type ActFormat, type ArchName, type DecoderKindName, type PeKindName } from "./parts.js";
 
 export const GENERATOR_NAME = "oltron-gen";
-export const GENERATOR_VERSION = "0.3.0";
+export const GENERATOR_VERSION = "0.3.1";
 
 /** What a user chooses. Every field has a default (see DEFAULT_CONFIG). */
 export interface ArchConfig {

@@ -9,7 +9,7 @@ import { sha256 } from "../core/files.js";
 import { checkOverflow, type QuantizedLayer } from "../quant/quantizer.js";
 import { Block } from "./block.js";
 import { actSlot, descriptorBlock, descriptorsFor, mapLayer, placeOutput, rowNibble, type LayerMap } from "./layout.js";
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type ImageRef, type Manifest, type ManifestLayer } from "./manifest.js";
+import { MANIFEST_FORMAT, MANIFEST_VERSION, manifestText, type ImageRef, type Manifest, type ManifestLayer } from "./manifest.js";
 
 function actBlock(d: ElaboratedDesign, q: QuantizedLayer, map: LayerMap): Block {
   const W = d.config.memWordBits;
@@ -124,7 +124,7 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[], opt
   const desc = descriptorBlock(d, descriptors);
   const descText = desc.toHex();
   files["descriptors.hex"] = descText;
-  const manifest: Manifest = {
+  const body: Omit<Manifest, "manifestSha256"> = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
     design: {
@@ -140,6 +140,7 @@ export function buildImageSet(d: ElaboratedDesign, layers: QuantizedLayer[], opt
     descriptorTable: { file: "descriptors.hex", offset: 0, words: desc.words, sha256: sha256(descText), count: descriptors.length },
     layers: mLayers,
   };
-  files["manifest.json"] = JSON.stringify(manifest, null, 1) + "\n";
+  const manifest: Manifest = { ...body, manifestSha256: "" };
+  files["manifest.json"] = manifestText(manifest);
   return { manifest, files, descriptors };
 }

@@ -78,6 +78,7 @@ export const manifestSchema = z.object({
   memoryWords: int(1, 2 ** 32),
   descriptorTable: image.extend({ count: int(1, 2 ** 32) }),
   layers: z.array(manifestLayerSchema).min(1),
+  manifestSha256: sha,
 }).passthrough();
 
 /** The first problems zod found, each naming the field, the value found and what is legal. */

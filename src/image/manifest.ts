@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import { schemaProblems } from "./manifest-schema.js";
 import { readImage } from "./block.js";
-import { chunkWordOffset } from "./layout.js";
+import { chunkWordOffset, chunkWords } from "./layout.js";
+import { sha256 } from "../core/files.js";
 import type { LayerPlan } from "../quant/quantizer.js";
 import type { SalientKind } from "../core/formats.js";
 import type { ActScale } from "../core/tensor.js";
@@ -94,6 +95,24 @@ export interface Manifest {
   memoryWords: number;
   descriptorTable: ImageRef & { count: number };
   layers: ManifestLayer[];
+  /**
+   * sha256 of the manifest without this field, as compact JSON: the fields no image checksum
+   * covers (scales, salient sets, lanes, addresses) are trusted by the golden model and the
+   * comparison, so an edit of any of them is refused.
+   */
+  manifestSha256: string;
+}
+
+/** A manifest's file text, its checksum (re)computed: every writer of manifest.json goes through here. */
+export function manifestText(m: Manifest): string {
+  m.manifestSha256 = manifestDigest(m);
+  return JSON.stringify(m, null, 1) + "\n";
+}
+
+/** The checksum a manifest carries: sha256 of its compact JSON without the checksum itself. */
+export function manifestDigest(m: Omit<Manifest, "manifestSha256"> & { manifestSha256?: string }): string {
+  const { manifestSha256: _, ...rest } = m;
+  return sha256(JSON.stringify(rest));
 }
 
 export function loadManifest(dir: string): Manifest {
@@ -108,6 +127,7 @@ export function loadManifest(dir: string): Manifest {
   if (!m || typeof m !== "object" || Array.isArray(m)) throw new UserError(`${p}: not a manifest object (got ${JSON.stringify(m)?.slice(0, 40)})`);
   if (m.format !== MANIFEST_FORMAT) throw new UserError(`${p}: format '${m.format}' is not '${MANIFEST_FORMAT}'`);
   if (m.version !== MANIFEST_VERSION) throw new UserError(`${p}: version ${m.version} is not supported (expected ${MANIFEST_VERSION})`);
+  if (!("manifestSha256" in m)) throw new UserError(`${p}: no manifestSha256: written by an oltron older than 0.3.1 (or edited); quantize again`);
   // Every field's type and range first (docs/schemas/manifest.schema.json), then consistency.
   const problems = schemaProblems(m);
   if (problems.length) throw new UserError(`${p}: ${problems.join("; ")}`);
@@ -131,6 +151,13 @@ export function loadManifest(dir: string): Manifest {
   plainName(p, "descriptorTable.file", m.descriptorTable.file);
   checkRegionsApart(p, m);
   checkAgainstDescriptors(dir, m);
+  checkExtents(p, m);
+  // Last, so an edit the checks above name gets their specific message.
+  if (manifestDigest(m) !== m.manifestSha256) {
+    throw new UserError(
+      `${p}: the manifest was edited after oltron wrote it (manifestSha256 does not match its contents); its scales, salient sets and addresses are trusted by the golden model and the comparison, so quantize again instead of editing it`,
+    );
+  }
   return m;
 }
 
@@ -156,6 +183,36 @@ function checkRegionsApart(p: string, m: Manifest): void {
           `${p}: ${a.what} (words ${a.lo}..${a.hi - 1}) overlap ${b.what} (words ${b.lo}..${b.hi - 1}); every output region must lie apart from every other region`,
         );
       }
+    }
+  }
+}
+
+/**
+ * Every read and write the descriptors make (what the manifest implies, which
+ * checkAgainstDescriptors proved equal to the table) stays inside its own image region, and
+ * every region inside the memory: no descriptor reaches another layer's data or beyond.
+ */
+function checkExtents(p: string, m: Manifest): void {
+  const W = m.memWordBits;
+  const T = m.design.bufferTokens;
+  const inside = (what: string, lo: number, hi: number, region: { offset: number; words: number }, name: string) => {
+    if (lo < region.offset || hi > region.offset + region.words) {
+      throw new UserError(`${p}: ${what}: words ${lo}..${hi - 1}, outside ${name} (words ${region.offset}..${region.offset + region.words - 1}); the manifest and descriptors were edited or are inconsistent`);
+    }
+  };
+  const mem = { offset: 0, words: m.memoryWords };
+  inside("the descriptor table", m.descriptorTable.offset, m.descriptorTable.offset + m.descriptorTable.words, mem, "the memory");
+  for (const l of m.layers) {
+    for (const [f, r] of [["act", l.act], ["wgt", l.wgt], ["out", l.out]] as const) inside(`layer ${l.name} ${f} region`, r.offset, r.offset + r.words, mem, "the memory");
+    for (let c = 0; c < l.descriptors.count; c++) {
+      const m0 = c * T;
+      const rows = Math.min(T, l.m - m0);
+      const d = `layer ${l.name} descriptor ${l.descriptors.first + c}`;
+      const actBase = l.act.offset + chunkWordOffset(m.design.actStrideBits, m0, W, T);
+      inside(`${d} activation reads`, actBase, actBase + (l.tiles - 1) * l.act.tileStride + chunkWords(m.design.actStrideBits, rows, W), l.act, "its activation image");
+      inside(`${d} weight reads`, l.wgt.offset, l.wgt.offset + (l.nTiles * l.tiles - 1) * l.wgt.blockStride + chunkWords(m.design.wgtStrideBits, l.tileChannels, W), l.wgt, "its weight image");
+      const outBase = l.out.offset + chunkWordOffset(m.design.outStrideBits, m0, W, T);
+      inside(`${d} output writes`, outBase, outBase + (l.nTiles - 1) * l.out.tileStride + chunkWords(m.design.outStrideBits, rows, W), l.out, "its output region");
     }
   }
 }

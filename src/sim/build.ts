@@ -43,6 +43,8 @@ export interface BuildOptions {
   threads?: number;
   /** Extra flags passed to verilator / iverilog as given (part of the cache key). */
   extraFlags?: string[];
+  /** The longest wait for another process building the same model (--max-seconds), in seconds. */
+  maxWaitSeconds?: number;
   /** Build again even when a valid cached build exists. */
   rebuild?: boolean;
   /** Progress lines go here (default: stderr). */
@@ -169,7 +171,7 @@ export async function buildSim(rtl: GeneratedRtl, opts: BuildOptions): Promise<S
 
   // One builder per key: another process building the same model is waited for, not repeated.
   fs.mkdirSync(simCacheDir(), { recursive: true });
-  const release = await takeLock(`${dir}.lock`, () => !opts.rebuild && checkEntry(dir, binary, key) === undefined, log, "sim");
+  const release = await takeLock(`${dir}.lock`, () => !opts.rebuild && checkEntry(dir, binary, key) === undefined, log, "sim", opts.maxWaitSeconds !== undefined ? opts.maxWaitSeconds * 1000 : undefined);
   if (!release) return hit();
   try {
     if (!opts.rebuild && checkEntry(dir, binary, key) === undefined) return hit();
