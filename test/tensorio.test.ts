@@ -433,3 +433,26 @@ describe("errors", () => {
     expect(Array.from(readTensorFile(tmp("order.safetensors"), "b").data)).toEqual([-2]);
   });
 });
+
+describe("tensor paths that are not regular files", () => {
+  it("refuses a device file, a FIFO, a folder and symbolic links to them, at once and naming what they are", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const fifo = tmp("pipe.npy");
+    execFileSync("mkfifo", [fifo]);
+    fs.symlinkSync("/dev/zero", tmp("zero.npy"));
+    fs.symlinkSync(fifo, tmp("to-pipe.safetensors"));
+    fs.mkdirSync(tmp("dir.npy"));
+    const cases: [string, RegExp][] = [
+      [tmp("zero.npy"), /zero\.npy \(a symbolic link to \/dev\/zero\) is a device file, not a tensor file/],
+      [fifo, /pipe\.npy is a FIFO \(named pipe\), not a tensor file/],
+      [tmp("to-pipe.safetensors"), /to-pipe\.safetensors \(a symbolic link to .*pipe\.npy\) is a FIFO \(named pipe\)/],
+      [tmp("dir.npy"), /dir\.npy is a directory, not a tensor file/],
+    ];
+    for (const [file, msg] of cases) {
+      const t0 = Date.now();
+      expect(() => readTensorFile(file, file.endsWith(".safetensors") ? "x" : undefined), file).toThrow(msg);
+      expect(() => readTensorFile(file, file.endsWith(".safetensors") ? "x" : undefined), file).toThrow(UserError);
+      expect(Date.now() - t0, file).toBeLessThan(5000);
+    }
+  });
+});

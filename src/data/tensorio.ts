@@ -616,13 +616,29 @@ function checkFinite(file: string, what: string, t: Tensor): void {
   }
 }
 
+/** What a path is when it is not a regular file (after symbolic links), for messages. */
+function kindOf(st: fs.Stats): string {
+  return st.isDirectory() ? "a directory" : st.isCharacterDevice() || st.isBlockDevice() ? "a device file" : st.isFIFO() ? "a FIFO (named pipe)" : st.isSocket() ? "a socket" : "not a regular file";
+}
+
 function readWhole(file: string): Buffer {
+  let fd: number | undefined;
   try {
-    return fs.readFileSync(file);
+    // O_NONBLOCK: opening a FIFO with no writer must not hang before it can be refused.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      const link = fs.lstatSync(file).isSymbolicLink() ? ` (a symbolic link to ${fs.realpathSync(file)})` : "";
+      throw new UserError(`${file}${link} is ${kindOf(st)}, not a tensor file: give a regular .npy or .safetensors file`);
+    }
+    return fs.readFileSync(fd);
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const err = e as NodeJS.ErrnoException;
     const why = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "is a directory" : err.message;
     throw new UserError(`${file}: cannot read: ${why}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
