@@ -82,4 +82,28 @@ describe("child processes and interrupts", () => {
     expect(result.wallClockLimit).toBe(1);
     expect(await processesWith(cache)).toEqual([]);
   }, 180_000);
+
+  it("SIGINT during quantize over an existing folder stops it at once with 130, publishing nothing and leaving no temporary", async () => {
+    const dir = tmpDir("int-quantize");
+    const cache = path.join(dir, "cache");
+    const design = path.join(dir, "design");
+    expect((await start(["generate", "--preset", "tiny", "--out", design], cache)).exitCode).toBe(0);
+    const out = path.join(dir, "img");
+    expect((await start(["quantize", "--design", design, "--layer", "qkv:8x16x8", "--out", out], cache)).exitCode).toBe(0);
+    const before = fs.readFileSync(path.join(out, "manifest.json"), "utf8");
+    // A layer large enough that quantizing it takes seconds.
+    const p = start(["quantize", "--design", design, "--layer", "down:2048x4096x2048", "--out", out], cache);
+    let said = "";
+    p.all?.on("data", (b: Buffer) => (said += b.toString()));
+    await until("quantize to start", async () => /quantize: layer 1\/1/.test(said) || fs.readdirSync(dir).some((f) => f.startsWith(".img.tmp-")), 60);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    p.kill("SIGINT");
+    const r = await p;
+    expect(r.exitCode, r.all).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(r.all).toMatch(/SIGINT: stopping child processes and removing temporary files/);
+    expect(fs.readFileSync(path.join(out, "manifest.json"), "utf8")).toBe(before);
+    expect(fs.readdirSync(dir).filter((f) => f !== "cache").sort()).toEqual(["design", "img"]);
+  }, 120_000);
 });

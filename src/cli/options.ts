@@ -130,12 +130,12 @@ export function addLayerOptions(cmd: Command): Command {
 }
 
 /** Applies the adaptive per-layer plan when --budget is given; prints the chosen plan. */
-export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record<string, unknown>): LayerInput[] {
+export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record<string, unknown>, print: (s: string) => void = console.log): LayerInput[] {
   if (o.budget === undefined) return layers;
   log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
   const plan = chooseModelPlan(d, layers, o.budget as number);
   // Under --json stdout carries the one JSON document only.
-  (o.json ? log : console.log)(formatPlanTable(plan));
+  (o.json ? log : print)(formatPlanTable(plan));
   return layers.map((l, i) => ({
     ...l,
     plan: {

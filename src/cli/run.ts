@@ -12,7 +12,8 @@ import { quantizeToDir } from "../flows/quantize.js";
 import { exportImages } from "../flows/export.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { readLayerList } from "../data/layerlist.js";
-import { loadManifest } from "../image/manifest.js";
+import { loadManifest, type Manifest } from "../image/manifest.js";
+import { quantizeOffThread } from "./work.js";
 import { checkSimulator } from "../sim/build.js";
 import { addVerifyPlanOptions, registerVerifyJobCommands, verifyPlanned, wantsPlan } from "./verify-jobs.js";
 import {
@@ -31,17 +32,24 @@ export function registerRunCommands(program: Command): void {
     .option("--golden", "also run the golden model and write <layer>.expected.hex")
     .option("--export <dir>", "also write fake-quantized activations and dequantized weights (original channel order, .npy and .safetensors) for PyTorch")
     .option("--json", "print one JSON document (the layers written, and the golden results with --golden); messages go to stderr")
-    .action((o: Record<string, unknown>) => {
+    .action(async (o: Record<string, unknown>) => {
       const inputs = tensorInputs(o, [{ flag: "--design", path: String(o.design) }]);
       checkOutputApart({ flag: "--out", path: String(o.out) }, inputs);
       if (o.export !== undefined) checkOutputApart({ flag: "--export", path: String(o.export) }, [...inputs, { flag: "--out", path: String(o.out) }]);
+      checkTmpDir();
       const d = loadDesign(String(o.design));
-      const layers = applyBudget(d, layersFromOptions(o, d), o);
-      const man = quantizeToDir(d, layers, String(o.out), { reference: o.reference !== false, log });
-      if (o.export !== undefined) {
-        const e = exportImages(String(o.out), String(o.export));
-        log(`quantize: exported ${e.files.length} files to ${e.dir} (fake-quantized activations and dequantized weights; docs/quantization.md shows how to use them in PyTorch)`);
-      }
+      let man: Manifest | undefined;
+      // The work runs off the main thread (Ctrl-C stops it at once, publishing nothing); the
+      // export is written before the image folder is published, so a failing export leaves
+      // --out as it was.
+      await writeDirAtomicAsync(String(o.out), async (tmp) => {
+        man = await quantizeOffThread(String(o.design), o, tmp);
+        if (o.export !== undefined) {
+          const e = exportImages(tmp, String(o.export), String(o.out));
+          log(`quantize: exported ${e.files.length} files to ${e.dir} (fake-quantized activations and dequantized weights; docs/quantization.md shows how to use them in PyTorch)`);
+        }
+      });
+      if (!man) throw new Error("quantize: no manifest");
       if (o.json) {
         const golden = o.golden ? runGolden(String(o.out), loadManifest(String(o.out))) : undefined;
         console.log(JSON.stringify({

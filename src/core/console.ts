@@ -13,6 +13,10 @@ export function setVerbosity(v: Verbosity): void {
   verbosity = v;
 }
 
+export function getVerbosity(): Verbosity {
+  return verbosity;
+}
+
 /** The live bar on the terminal, if any: one at a time, and notes are printed above it. */
 let liveBar: cliProgress.SingleBar | undefined;
 

@@ -41,9 +41,10 @@ export function exportLayer(imagesDir: string, man: ReturnType<typeof loadManife
 
 /**
  * Writes <out>/<layer>.x_fq.npy, <layer>.w_dq.npy, export.safetensors (tensors
- * "<layer>.x_fq" and "<layer>.w_dq") and export.json (what each file holds).
+ * "<layer>.x_fq" and "<layer>.w_dq") and export.json (what each file holds). `recordAs`: the
+ * image folder's name in export.json, when `imagesDir` is the temporary folder it is written in.
  */
-export function exportImages(imagesDir: string, outDir: string): { dir: string; files: string[] } {
+export function exportImages(imagesDir: string, outDir: string, recordAs = imagesDir): { dir: string; files: string[] } {
   const man = loadManifest(imagesDir);
   const layers = man.layers.map((l) => exportLayer(imagesDir, man, l));
   const files: string[] = [];
@@ -60,7 +61,7 @@ export function exportImages(imagesDir: string, outDir: string): { dir: string; 
     const info = {
       format: "oltron-export",
       version: 1,
-      images: path.resolve(imagesDir),
+      images: path.resolve(recordAs),
       design: man.design.name,
       layers: man.layers.map((l) => ({
         name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels,

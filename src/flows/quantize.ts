@@ -76,6 +76,15 @@ export function quantizeToDir(
   outDir: string,
   opts: { reference?: boolean; log?: (s: string) => void } = {},
 ): Manifest {
+  let man: Manifest | undefined;
+  writeDirAtomic(outDir, (tmp) => {
+    man = quantizeInto(d, layers, tmp, opts);
+  });
+  return man!;
+}
+
+/** Quantizes layers for a design into `dir` (a fresh folder that a caller publishes). */
+export function quantizeInto(d: ElaboratedDesign, layers: LayerInput[], dir: string, opts: { reference?: boolean; log?: (s: string) => void } = {}): Manifest {
   const quantized = layers.map((l, i) => {
     opts.log?.(`quantize: layer ${i + 1}/${layers.length} ${l.name} (${l.x.shape.join("x")} x ${l.w.shape[1]})`);
     const q = quantizeLayer(d, l);
@@ -89,30 +98,33 @@ export function quantizeToDir(
     return q;
   });
   const set = buildImageSet(d, quantized);
-  return writeImageDir(outDir, set, opts.reference === false ? undefined : layers);
+  return fillImageDir(dir, set, opts.reference === false ? undefined : layers);
 }
 
 /** Writes an image set (and, given the float layers, their reference tensors) atomically. */
 export function writeImageDir(outDir: string, set: ImageSet, reference?: LayerInput[]): Manifest {
+  writeDirAtomic(outDir, (tmp) => fillImageDir(tmp, set, reference));
+  return set.manifest;
+}
+
+function fillImageDir(tmp: string, set: ImageSet, reference?: LayerInput[]): Manifest {
   if (reference) {
     for (const l of set.manifest.layers) l.reference = { x: `${l.name}.x.npy`, w: `${l.name}.w.npy` };
     set.files["manifest.json"] = manifestText(set.manifest);
   }
-  writeDirAtomic(outDir, (tmp) => {
-    writeFiles(tmp, set.files);
-    for (const l of reference ?? []) {
-      writeNpy(path.join(tmp, `${l.name}.x.npy`), l.x);
-      writeNpy(path.join(tmp, `${l.name}.w.npy`), l.w);
+  writeFiles(tmp, set.files);
+  for (const l of reference ?? []) {
+    writeNpy(path.join(tmp, `${l.name}.x.npy`), l.x);
+    writeNpy(path.join(tmp, `${l.name}.w.npy`), l.w);
+  }
+  if (reference) {
+    // The float reference is protected like the images: its sha256 is in the manifest.
+    for (const l of set.manifest.layers) {
+      if (!l.reference) continue;
+      l.reference.xSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.x)));
+      l.reference.wSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.w)));
     }
-    if (reference) {
-      // The float reference is protected like the images: its sha256 is in the manifest.
-      for (const l of set.manifest.layers) {
-        if (!l.reference) continue;
-        l.reference.xSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.x)));
-        l.reference.wSha256 = sha256(fs.readFileSync(path.join(tmp, l.reference.w)));
-      }
-      fs.writeFileSync(path.join(tmp, "manifest.json"), manifestText(set.manifest));
-    }
-  });
+    fs.writeFileSync(path.join(tmp, "manifest.json"), manifestText(set.manifest));
+  }
   return set.manifest;
 }
