@@ -106,4 +106,22 @@ describe("child processes and interrupts", () => {
     expect(fs.readFileSync(path.join(out, "manifest.json"), "utf8")).toBe(before);
     expect(fs.readdirSync(dir).filter((f) => f !== "cache").sort()).toEqual(["design", "img"]);
   }, 120_000);
+
+  it("SIGINT during golden stops it at once with 130", async () => {
+    const dir = tmpDir("int-golden");
+    const cache = path.join(dir, "cache");
+    const design = path.join(dir, "design");
+    expect((await start(["generate", "--preset", "tiny", "--out", design], cache)).exitCode).toBe(0);
+    const out = path.join(dir, "img");
+    expect((await start(["quantize", "--design", design, "--layer", "down:512x4096x1024", "--out", out], cache)).exitCode).toBe(0);
+    const p = start(["golden", "--images", out], cache);
+    // The golden model of this layer takes seconds; interrupt it once it is under way.
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    p.kill("SIGINT");
+    const r = await p;
+    expect(r.exitCode, r.all).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(r.all).not.toMatch(/golden L0_down/);
+  }, 120_000);
 });

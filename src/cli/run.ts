@@ -7,13 +7,12 @@ import { Option, type Command } from "commander";
 import { EXIT, UserError } from "../core/errors.js";
 import { checkOutputApart, checkTmpDir, freshDir, recordOwned, writeDirAtomicAsync, writeFileAtomic } from "../core/files.js";
 import { loadDesign, writeDesign } from "../flows/design.js";
-import { runGolden } from "../flows/golden.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { exportImages } from "../flows/export.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { readLayerList } from "../data/layerlist.js";
-import { loadManifest, type Manifest } from "../image/manifest.js";
-import { quantizeOffThread } from "./work.js";
+import type { Manifest } from "../image/manifest.js";
+import { goldenOffThread, quantizeOffThread } from "./work.js";
 import { checkSimulator } from "../sim/build.js";
 import { addVerifyPlanOptions, registerVerifyJobCommands, verifyPlanned, wantsPlan } from "./verify-jobs.js";
 import {
@@ -51,7 +50,7 @@ export function registerRunCommands(program: Command): void {
       });
       if (!man) throw new Error("quantize: no manifest");
       if (o.json) {
-        const golden = o.golden ? runGolden(String(o.out), loadManifest(String(o.out))) : undefined;
+        const golden = o.golden ? await goldenOffThread(String(o.out)) : undefined;
         console.log(JSON.stringify({
           out: path.resolve(String(o.out)), design: d.name, memoryWords: man.memoryWords, memWordBits: man.memWordBits,
           layers: man.layers.map((l) => ({
@@ -67,7 +66,7 @@ export function registerRunCommands(program: Command): void {
         console.log(`  ${l.name.padEnd(16)} M=${l.m} K=${l.k} N=${l.n} ${formatText(l.actFormat, `${l.salientType} salient=${l.salientChannels} S=${l.s}/tile`)} tiles=${l.tiles} (min ${l.minTiles}) x ${l.nTiles} N-tiles, s_a=${l.actScale.toPrecision(4)}`);
       }
       console.log(`wrote ${man.layers.length} layer(s), ${man.memoryWords} memory words of ${man.memWordBits} bits, to ${o.out}`);
-      if (o.golden) printGolden(String(o.out));
+      if (o.golden) await printGolden(String(o.out));
     });
 
   program
@@ -168,9 +167,9 @@ function printSim(r: SimResult, json: boolean): void {
   console.log(summarize(r));
 }
 
-function printGolden(dir: string, json = false, out: (line: string) => void = (l) => console.log(l)): void {
-  const man = loadManifest(dir);
-  const res = runGolden(dir, man);
+async function printGolden(dir: string, json = false, out: (line: string) => void = (l) => console.log(l)): Promise<void> {
+  // Off the main thread: Ctrl-C stops a long golden run at once.
+  const res = await goldenOffThread(dir);
   if (json) {
     out(JSON.stringify(res, null, 1));
     return;
@@ -205,7 +204,7 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
     log(`verify: quantizing ${layers.length} layer(s)`);
     quantizeToDir(d, layers, imagesDir, { log });
     // Progress, so stderr: with --json, stdout carries the one result document only.
-    printGolden(imagesDir, false, log);
+    await printGolden(imagesDir, false, log);
     const inputs = given.map((i) => i.path).filter((f) => fs.existsSync(f) && fs.statSync(f).isFile());
     r = await simulate(designDir, imagesDir, {
       ...buildFromOptions(o), log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined, inputs, trace,
