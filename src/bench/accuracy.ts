@@ -27,7 +27,7 @@ import { olive } from "../quant/olive.js";
 import { progress } from "../core/console.js";
 import { elaborate, resolveConfig, type ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/files.js";
+import { claimKeptFolder, writeOwnedFile } from "../core/files.js";
 import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
 import type { Tensor } from "../core/tensor.js";
 import { tileGeometry } from "../quant/tobe.js";
@@ -560,9 +560,9 @@ function finish(
     summary: { rows, targetMet: met, failures, released: { rows, met: heldOutMet, failures: heldOutFailures, metAtEqualOrFewerBits: equalBitsMet } },
   };
   if (opts.out) {
-    fs.mkdirSync(opts.out, { recursive: true });
-    writeFileAtomic(path.join(opts.out, "accuracy.json"), JSON.stringify(result, null, 1) + "\n");
-    writeFileAtomic(path.join(opts.out, "accuracy.md"), accuracyMarkdown(result));
+    claimKeptFolder("--out", opts.out, []);
+    writeOwnedFile(opts.out, "accuracy.json", JSON.stringify(result, null, 1) + "\n");
+    writeOwnedFile(opts.out, "accuracy.md", accuracyMarkdown(result));
   }
   return result;
 }

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { trackTemp } from "../core/temps.js";
 import { fileURLToPath } from "node:url";
 import { runChild } from "../core/children.js";
 import { log, progress } from "../core/console.js";
@@ -17,7 +18,7 @@ import { IDEAL_MEMORY, type MemoryModel } from "../sim/driver.js";
 import { verilatorBuildFlags } from "../sim/build.js";
 import { quantizeToDir } from "../flows/quantize.js";
 import { matmulMod32 } from "../golden.js";
-import { writeFileAtomic } from "../core/files.js";
+import { claimKeptFolder, writeOwnedFile } from "../core/files.js";
 import { generateRtl } from "../hw/generate.js";
 import { Rng } from "../core/rng.js";
 import { generateLayer, type LayerType } from "../data/synthetic.js";
@@ -117,6 +118,8 @@ export async function runPerfBench(opts: PerfOptions) {
   const quick = !!opts.quick;
   const want = (s: PerfSection) => !opts.only || opts.only.includes(s);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "oltron-bench-"));
+  // Removed on Ctrl-C too, with the simulator builds inside it (core/children.ts).
+  const untrack = trackTemp(work);
   try {
     let golden: ReturnType<typeof benchGolden> | undefined;
     if (want("golden")) {
@@ -218,12 +221,13 @@ export async function runPerfBench(opts: PerfOptions) {
       peArea,
       pool,
     };
-    fs.mkdirSync(opts.out, { recursive: true });
-    writeFileAtomic(path.join(opts.out, "perf.json"), JSON.stringify(result, null, 1) + "\n");
-    writeFileAtomic(path.join(opts.out, "perf.md"), perfMarkdown(result));
+    claimKeptFolder("--out", opts.out, []);
+    writeOwnedFile(opts.out, "perf.json", JSON.stringify(result, null, 1) + "\n");
+    writeOwnedFile(opts.out, "perf.md", perfMarkdown(result));
     return result;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
+    untrack();
   }
 }
 

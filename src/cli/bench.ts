@@ -5,7 +5,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { PERF_SECTIONS, perfMarkdown, runPerfBench, SPEED_SIZES, type PerfSection } from "../bench/perf.js";
 import { UserError } from "../core/errors.js";
-import { checkOutputFolder } from "../core/files.js";
+import { checkOutputFolder, claimKeptFolder } from "../core/files.js";
 import { registerAccuracyCommands } from "./accuracy.js";
 
 export function registerBenchCommands(program: Command): void {
@@ -20,6 +20,8 @@ export function registerBenchCommands(program: Command): void {
     .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string; json?: boolean }) => {
       if (!o.out) throw new UserError("--out needs a folder");
       checkOutputFolder("--out", o.out);
+      // Refused now, not after the benchmarks ran: a folder oltron cannot prove is its own.
+      claimKeptFolder("--out", o.out, []);
       const only = o.only === undefined ? undefined : o.only.split(",").map((x) => x.trim());
       for (const x of only ?? []) {
         if (!(PERF_SECTIONS as readonly string[]).includes(x)) throw new UserError(`--only: unknown section '${x}'; choose from ${PERF_SECTIONS.join(", ")}`);
