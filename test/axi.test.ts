@@ -220,6 +220,21 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
     });
   }
 
+  it("ERROR_INFO names the descriptor whose read or write failed, the last one included, on both simulators", async () => {
+    // Three descriptors (20 tokens, 8 per descriptor). The loader is on descriptor i + 1 (or
+    // done) when a late read or a write of descriptor i fails: the burst's own descriptor counts.
+    for (const simulator of ["verilator", "icarus"] as const) {
+      for (const index of [0, 1, 2]) {
+        const rd = await runAltered(d, layer, (x) => (x.wgtBase = BEYOND), { index, simulator });
+        expect(rd.errorName, `${simulator}: weights of descriptor ${index}`).toBe("READ_DECERR");
+        expect(rd.errorDescriptor, `${simulator}: weights of descriptor ${index}`).toBe(index);
+        const wr = await runAltered(d, layer, (x) => (x.outBase = BEYOND), { index, simulator });
+        expect(wr.errorName, `${simulator}: outputs of descriptor ${index}`).toBe("WRITE_DECERR");
+        expect(wr.errorDescriptor, `${simulator}: outputs of descriptor ${index}`).toBe(index);
+      }
+    }
+  });
+
   it("a SLVERR read response -> READ_SLVERR", async () => {
     const r = await runAltered(d, layer, () => {}, { memory: { ...IDEAL_MEMORY, slverrAt: 4 } });
     expect(r.status).toBe("error");
@@ -267,18 +282,21 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
     // An abort or an error response can land while a write beat waits for WREADY: that beat
     // must stay on the bus unchanged, and the bursts already announced must still complete.
     const rng = new Rng(SEED + 7);
+    let broken = -1;
     for (let i = 0; i < 12; i++) {
       const m = memory(rng.int(1, 1 << 30), [1, rng.int(1, 60)], rng.pick([0.3, 0.5, 0.7]), rng.int(0, 1) === 1);
       const which = i % 3;
       const r = which === 0
         ? await runAltered(d, layer, () => {}, { abortAt: rng.int(20, 400), memory: m })
         : which === 1
-          ? await runAltered(d, layer, (x) => (x.outBase = BEYOND), { memory: m, index: rng.int(0, 2) })
+          ? await runAltered(d, layer, (x) => (x.outBase = BEYOND), { memory: m, index: (broken = rng.int(0, 2)) })
           : await runAltered(d, layer, () => {}, { memory: { ...m, slverrAt: rng.int(1, 10) } });
       const tag = `case ${i} (${["abort", "write DECERR", "read SLVERR"][which]}) under ${JSON.stringify(m)}`;
       expect(["error", "done"], tag).toContain(r.status);
       if (which !== 0) expect(r.status, tag).toBe("error");
       if (r.status === "error") expect(r.errorName, tag).toBe(["ABORTED", "WRITE_DECERR", "READ_SLVERR"][which]);
+      // Under any timing, a write error names the descriptor whose outputs failed.
+      if (which === 1) expect(r.errorDescriptor, tag).toBe(broken);
     }
   });
 

@@ -44,7 +44,7 @@ beforeAll(async () => {
 }, 600_000);
 
 /** Writes an image folder (descriptors optionally altered), runs the host, returns its result and dump. */
-async function run(tag: string, man: Manifest, files: Record<string, string>, latency: number) {
+async function run(tag: string, man: Manifest, files: Record<string, string>, latency: number, extra: string[] = []) {
   const dir = path.join(work, tag);
   writeFiles(dir, files);
   fs.writeFileSync(path.join(dir, "mem.hex"), assembleMemoryImage(dir, man));
@@ -52,12 +52,13 @@ async function run(tag: string, man: Manifest, files: Record<string, string>, la
   const hi = Math.max(...man.layers.map((l) => l.out.offset + l.out.words)) - 1;
   const r = await execa(binary, [
     `+image=${path.join(dir, "mem.hex")}`, `+desc_base=${man.descriptorTable.offset}`, `+latency=${latency}`,
-    `+dump=${path.join(dir, "out.hex")}`, `+dump_lo=${lo}`, `+dump_hi=${hi}`, `+result=${path.join(dir, "result.txt")}`,
+    `+dump=${path.join(dir, "out.hex")}`, `+dump_lo=${lo}`, `+dump_hi=${hi}`, `+result=${path.join(dir, "result.txt")}`, ...extra,
   ], { reject: false, all: true });
   const lines = fs.readFileSync(path.join(dir, "result.txt"), "utf8").trim().split("\n");
-  const kv = Object.fromEntries(lines.filter((l) => !l.startsWith("stat ")).map((l) => l.split(" ") as [string, string]));
+  const kv = Object.fromEntries(lines.filter((l) => !/^(raw_)?stat /.test(l)).map((l) => l.split(" ") as [string, string]));
   const stats = lines.filter((l) => l.startsWith("stat ")).map((l) => l.split(" ").slice(1).map(Number));
-  return { exitCode: r.exitCode, kv, stats, dir, dump: fs.readFileSync(path.join(dir, "out.hex"), "utf8").trim().split("\n"), lo };
+  const rawStats = lines.filter((l) => l.startsWith("raw_stat ")).map((l) => l.split(" ").slice(1).map(Number));
+  return { exitCode: r.exitCode, kv, stats, rawStats, dir, dump: fs.readFileSync(path.join(dir, "out.hex"), "utf8").trim().split("\n"), lo };
 }
 
 describe("the C driver, as the host of the Verilator model", () => {
@@ -101,6 +102,28 @@ describe("the C driver, as the host of the Verilator model", () => {
       });
       expect(prev[0]).toBeLessThanOrEqual(Number(res.kv.cycles_total));
     }
+  });
+
+  it("a second, shorter run's statistics hold its own entries only: an entry it did not record reads 0, not the first run's", async () => {
+    const layers = [randomCodeLayer(D, new Rng(80), { name: "A", m: 19, k: 11, n: 7, type: "fp8" })];
+    const set = buildImageSet(D, layers, { allowOverflow: true });
+    const n = set.descriptors.length;
+    expect(n).toBeGreaterThan(2);
+    // The second run starts at the last descriptor (it carries the last flag): a 1-descriptor table.
+    const last = set.manifest.descriptorTable.offset + (n - 1) * D.descriptorWords;
+    const res = await run("rerun", set.manifest, set.files, 3, [`+rerun_desc=${last}`]);
+    expect(res.exitCode, JSON.stringify(res.kv)).toBe(0);
+    expect(res.kv.rerun_status).toBe("done");
+    expect(Number(res.kv.stats_count)).toBe(1);
+    expect(res.rawStats.map((x) => x[0])).toEqual(set.descriptors.map((_, i) => i));
+    expect(res.rawStats[0][1]).toBeGreaterThan(0);
+    expect(res.rawStats[0][2]).toBe(set.descriptors[n - 1].m * set.descriptors[n - 1].kTiles * set.descriptors[n - 1].nTiles);
+    for (const [i, end, busy] of res.rawStats.slice(1)) expect([end, busy], `entry ${i}`).toEqual([0, 0]);
+    // Running a descriptor again rewrites the same outputs.
+    runGolden(res.dir, set.manifest, { error: false });
+    const l = set.manifest.layers[0];
+    const expected = fs.readFileSync(path.join(res.dir, `${l.name}.expected.hex`), "utf8").trim().split("\n");
+    expect(res.dump.slice(l.out.offset - res.lo, l.out.offset - res.lo + l.out.words)).toEqual(expected);
   });
 
   it("reports a descriptor the hardware refuses by the header's error name", async () => {

@@ -22,7 +22,7 @@ typedef struct {
 typedef struct {
     uint32_t status;       /* STATUS after the run */
     uint32_t error_code;   /* OLTRON_ERR_* (0 when done) */
-    uint32_t error_desc;   /* descriptor being processed at the error */
+    uint32_t error_desc;   /* descriptor the error belongs to (ERROR_INFO) */
     uint64_t cycles_total, cycles_busy, cycles_stall, words_read, words_written;
 } oltron_result;
 

@@ -292,6 +292,12 @@ export function templateContext(d: ElaboratedDesign): Record<string, unknown> {
     regs,
     reg: Object.fromEntries(regs.map((r) => [r.name, r.hex])),
     tbQueue: Math.max(8, nOut + 2),
+    // Write bursts awaiting their response, at most (each remembers its descriptor for
+    // ERROR_INFO): at least the testbench memory's queue, so that memory never meets the limit.
+    wqSlots: 2 ** Math.ceil(Math.log2(Math.max(8, nOut + 2))),
+    wqBits: Math.ceil(Math.log2(Math.max(8, nOut + 2))),
+    wqMsb: Math.ceil(Math.log2(Math.max(8, nOut + 2))) - 1,
+    wqCountBits: Math.ceil(Math.log2(Math.max(8, nOut + 2))) + 1,
     regAddrBits: REG_ADDR_BITS,
     regAddrMsb: REG_ADDR_BITS - 1,
     // Each module declares the error codes it raises or compares: ERR_X = 8'd{{errCode.X}}.

@@ -61,7 +61,7 @@ export function registers(d: ElaboratedDesign): Register[] {
     { name: "DESC_BASE", offset: 0x1c, access: "rw", doc: "byte address of the descriptor table (a multiple of the memory word size)", read: "desc_base" },
     { name: "IRQ_ENABLE", offset: 0x20, access: "rw", doc: "interrupt enables: done [0], error [1]", read: "{30'd0, irq_en}" },
     { name: "IRQ_STATUS", offset: 0x24, access: "w1c", doc: "pending interrupts: done [0], error [1]; write 1 to clear", read: "{30'd0, irq_pend}" },
-    { name: "ERROR_INFO", offset: 0x28, access: "ro", doc: "index of the descriptor being processed when the error occurred", read: "err_desc" },
+    { name: "ERROR_INFO", offset: 0x28, access: "ro", doc: "index of the descriptor the error belongs to: the one whose read or write burst failed, the one the loader refused, or the one being loaded at an abort", read: "err_desc" },
     { name: "DESC_COUNT", offset: 0x2c, access: "ro", doc: "descriptors fetched in the current or last run", read: "desc_count" },
     ...counter("CYCLES_TOTAL", "cycles_total", "cycles from start to the end of the run"),
     ...counter("CYCLES_BUSY", "cycles_busy", "cycles the array was fed a token row"),
@@ -72,7 +72,7 @@ export function registers(d: ElaboratedDesign): Register[] {
     { name: "STATS_INDEX", offset: 0, access: "rw", doc: "descriptor whose statistics STATS_ISSUE_END and STATS_BUSY show (0 = the first of the run)", read: "stats_index" },
     {
       name: "STATS_ISSUE_END", offset: 0, access: "ro",
-      doc: "CYCLES_TOTAL (bits 31:0) at the end of the cycle that issued descriptor STATS_INDEX's last token; 0 when not recorded",
+      doc: "CYCLES_TOTAL (bits 31:0) at the end of the cycle that issued descriptor STATS_INDEX's last token; 0 when not recorded (STATS_INDEX >= STATS_COUNT, or past the first statsDepth): never an earlier run's",
       read: "stats_ok ? stats_q[31:0] : 32'd0",
     },
     {

@@ -158,7 +158,7 @@ export interface RawRun {
   /** The accelerator's ERROR code (hw/registers.ts) when status is "error". */
   errorCode: number;
   errorName: string;
-  /** Index of the descriptor being processed when the error occurred. */
+  /** Index of the descriptor the error belongs to (ERROR_INFO): the failing burst's, the refused one, or the one being loaded at an abort. */
   errorDescriptor: number;
   /** The ID register as the testbench's host read it over AXI4-Lite. */
   registerId: number;
