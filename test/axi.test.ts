@@ -11,12 +11,12 @@ import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { sha256, writeFiles } from "../src/core/files.js";
 import { Rng } from "../src/core/rng.js";
-import type { Descriptor } from "../src/hw/descriptor.js";
 import { DRAIN_CYCLES, generateRtl } from "../src/hw/generate.js";
 import { ERROR_CODES, REG_MAGIC } from "../src/hw/registers.js";
 import type { ElaboratedDesign } from "../src/hw/design.js";
 import { buildImageSet } from "../src/image/build.js";
 import { descriptorBlock } from "../src/image/layout.js";
+import { DESC_FLAG_LAST, type Descriptor } from "../src/hw/descriptor.js";
 import type { QuantizedLayer } from "../src/quant/quantizer.js";
 import { IDEAL_MEMORY, MEMORY_FAULTS, memAddrBitsFor, runSim, VERILATOR_MEMORY_BYTES, type MemoryModel, type RawRun } from "../src/sim/driver.js";
 import { buildSim, type Simulator } from "../src/sim/build.js";
@@ -165,7 +165,7 @@ describe("Verilator and Icarus agree on outputs and cycles for the same memory s
 /** Runs one layer whose first (or `index`-th) descriptor was altered after the images were made. */
 async function runAltered(
   d: ElaboratedDesign, layer: QuantizedLayer, alter: (desc: Descriptor) => void,
-  opts: { index?: number; memory?: MemoryModel; abortAt?: number; descBaseBytes?: number; simulator?: Simulator } = {},
+  opts: { index?: number; memory?: MemoryModel; abortAt?: number; descBaseBytes?: number; simulator?: Simulator; descLimit?: number } = {},
 ): Promise<RawRun> {
   const set = buildImageSet(d, [layer], { allowOverflow: true });
   alter(set.descriptors[opts.index ?? 0]);
@@ -232,6 +232,24 @@ describe("errors stop the run cleanly with a named code, never with wrong data",
         expect(wr.errorName, `${simulator}: outputs of descriptor ${index}`).toBe("WRITE_DECERR");
         expect(wr.errorDescriptor, `${simulator}: outputs of descriptor ${index}`).toBe(index);
       }
+    }
+  });
+
+  it("DESC_LIMIT bounds table parsing: a table missing its last flag stops at the limit instead of being read on", async () => {
+    for (const simulator of ["verilator", "icarus"] as const) {
+      // Three descriptors, the last flagged: a limit of 3 (or none) runs them all; 2 stops before the third.
+      for (const limit of [0, 3]) {
+        const r = await runAltered(d, layer, () => {}, { simulator, descLimit: limit });
+        expect(r.status, `${simulator}: limit ${limit}`).toBe("done");
+      }
+      const short = await runAltered(d, layer, () => {}, { simulator, descLimit: 2 });
+      expect(short.errorName, simulator).toBe("DESC_LIMIT");
+      expect(short.errorDescriptor, simulator).toBe(2);
+      // The last flag removed: what follows the table is never parsed as a descriptor.
+      const unflagged = await runAltered(d, layer, (x) => (x.flags &= ~DESC_FLAG_LAST), { simulator, index: 2, descLimit: 3 });
+      expect(unflagged.errorName, simulator).toBe("DESC_LIMIT");
+      expect(unflagged.errorDescriptor, simulator).toBe(3);
+      expect(unflagged.statsCount, simulator).toBe(3);
     }
   });
 

@@ -39,6 +39,10 @@ int oltron_run(const oltron_bus *bus, uint32_t desc_base, uint64_t max_cycles, o
     return (res->status & OLTRON_STATUS_DONE) ? 0 : 1;
 }
 
+void oltron_set_desc_limit(const oltron_bus *bus, uint32_t limit) {
+    bus->write32(bus->ctx, OLTRON_REG_DESC_LIMIT, limit);
+}
+
 uint32_t oltron_stats_count(const oltron_bus *bus) {
     return bus->read32(bus->ctx, OLTRON_REG_STATS_COUNT);
 }

@@ -36,6 +36,11 @@ int oltron_probe(const oltron_bus *bus);
 int oltron_run(const oltron_bus *bus, uint32_t desc_base, uint64_t max_cycles, oltron_result *res);
 /* Error names: oltron_error_name() in the generated header. */
 
+/* Bounds the descriptors a run reads (DESC_LIMIT; 0 = no limit, the reset value): a table
+ * whose last-descriptor flag is not among the first `limit` stops with DESC_LIMIT instead of
+ * being read on into whatever follows it. Takes effect at the next start. */
+void oltron_set_desc_limit(const oltron_bus *bus, uint32_t limit);
+
 /*
  * Per-descriptor statistics of the last run (docs/architecture.md, "Cycle counts"):
  * oltron_stats_count is the number of descriptors whose last token row entered the array;

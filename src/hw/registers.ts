@@ -80,6 +80,11 @@ export function registers(d: ElaboratedDesign): Register[] {
       doc: "CYCLES_BUSY (bits 31:0) at the same cycle: consecutive differences are each descriptor's busy cycles",
       read: "stats_ok ? stats_q[63:32] : 32'd0",
     },
+    {
+      name: "DESC_LIMIT", offset: 0, access: "rw",
+      doc: "most descriptors a run reads, 0 = no limit: a table whose last-descriptor flag is not among its first DESC_LIMIT descriptors stops with DESC_LIMIT instead of being read on into whatever follows it",
+      read: "desc_limit",
+    },
   ];
   let next = 0x30;
   for (const r of regs) {
@@ -116,6 +121,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   { name: "DESC_TYPE", code: 21, doc: "descriptor salientType is not a type this design supports (0 none, 1 fp8, 2 fp12)" },
   { name: "DESC_SALIENT", code: 22, doc: "descriptor S does not fit: S > tileChannels, salient lanes > flexLines, lanes + normal channels > rows, or S > 0 with type none" },
   { name: "DESC_ADDRESS", code: 23, doc: "a block of the descriptor lies beyond the 32-bit byte address space" },
+  { name: "DESC_LIMIT", code: 24, doc: "DESC_LIMIT descriptors were read and none carried the last-descriptor flag (ERROR_INFO: DESC_LIMIT, the first descriptor not read)" },
   { name: "ABORTED", code: 32, doc: "the host wrote CTRL.abort" },
 ];
 

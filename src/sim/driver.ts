@@ -106,6 +106,8 @@ export interface RunOptions {
   abortAt?: number;
   /** DESC_BASE as a raw byte address (default: the descriptor table's word offset x word bytes). */
   descBaseBytes?: number;
+  /** DESC_LIMIT for the run (0: no limit, the reset value). */
+  descLimit?: number;
   /** Waveform file and cycle window (build must have trace enabled). */
   trace?: { file: string; from?: number; to?: number };
   /** Wall-clock limit of the run in seconds (default: wallClockLimit of the watchdog). */
@@ -199,6 +201,7 @@ export async function runSim(build: SimBuild, imagesDir: string, man: Manifest, 
       ...memoryPlusargs(opts.memory ?? IDEAL_MEMORY),
     ];
     if (opts.abortAt !== undefined) args.push(`+abort_at=${opts.abortAt}`);
+    if (opts.descLimit !== undefined) args.push(`+desc_limit=${opts.descLimit}`);
     if (opts.descBaseBytes !== undefined) args.push(`+desc_base_bytes=${opts.descBaseBytes}`);
     if (opts.trace) {
       args.push(`+trace=${path.resolve(opts.trace.file)}`);
