@@ -461,7 +461,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
     const busy = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run);
     expect(busy.exitCode).toBe(1);
-    expect(busy.stderr).toMatch(new RegExp(`is being written by another oltron process \\(pid ${process.pid}\\)`));
+    expect(busy.stderr).toMatch(new RegExp(`is being written by another oltron process \\(pid ${process.pid}; lock .*\\.run\\.lock\\)`));
     const dead = (await execa("node", ["-e", "process.stdout.write(String(process.pid))"])).stdout;
     fs.writeFileSync(path.join(lock, "pid"), dead);
     expect((await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run)).exitCode).toBe(0);

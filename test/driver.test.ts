@@ -129,7 +129,7 @@ describe("driver", () => {
       [(m) => (m.layers[0].salientType = "fp12"), /does not match descriptor 0 \(field 5/],
       [(m) => (m.layers[0].tileChannels += 1), /paddedK \d+ != tiles/],
       [(m) => m.layers[0].weightScales.pop(), /weightScales must list 5 scales/],
-      [(m) => (m.design.actStrideBits = 64), /design.actStrideBits is 64, but design/],
+      [(m) => (m.design.actStrideBits = 64), /layer L0 descriptor 0 activation reads: words \d+\.\.\d+, outside its activation image/],
       [(m) => (m.layers[0].k = 6), /permutation\[\d+\] = \d+ is out of range 0\.\.5 or repeated/],
       [(m) => ((m.layers[0].n = 2), m.layers[0].weightScales.splice(2)), /n = 2 does not fit nTiles 2 \/ paddedN 8/],
       [(m) => (m.layers[0].paddedN = 12), /does not fit nTiles/],
