@@ -1,16 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { cacheRoot } from "./cache.js";
-/**
- * A mistake the user can fix (bad flag, bad file, bad configuration). The CLI prints
- * its message without a stack trace and exits non-zero; anything else is a bug.
- */
-export class UserError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UserError";
-  }
-}
+import { UserError } from "./user-error.js";
+
+export { UserError };
 
 /** Throws a UserError unless `cond` holds. */
 export function check(cond: unknown, message: string | (() => string)): asserts cond {

@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { UserError } from "./errors.js";
+import { UserError } from "./user-error.js";
 import { trackTemp } from "./temps.js";
 
 /** A lock untouched this long is stale: its owner touches it every HEARTBEAT_MS. */

@@ -1,0 +1,11 @@
+/**
+ * A mistake the user can fix (bad flag, bad file, bad configuration). The CLI prints
+ * its message without a stack trace and exits non-zero; anything else is a bug. (Its own
+ * file, importing nothing, so the lowest modules, the locks among them, can raise it.)
+ */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UserError";
+  }
+}
