@@ -683,6 +683,25 @@ describe("progress on a terminal", () => {
 });
 
 describe("oltron quantize --export", () => {
+  it("an export that cannot be written leaves --out as it was: the export is written before the images are published", async () => {
+    const dir = tmpDir("export-first");
+    const design = path.join(dir, "design");
+    expect((await oltron("generate", "--preset", "tiny", "--out", design)).exitCode).toBe(0);
+    const out = path.join(dir, "img");
+    expect((await oltron("quantize", "--design", design, "--layer", "qkv:4x16x4", "--out", out)).exitCode).toBe(0);
+    const before = fs.readFileSync(path.join(out, "manifest.json"), "utf8");
+    const mine = path.join(dir, "mine");
+    fs.mkdirSync(mine);
+    fs.writeFileSync(path.join(mine, "thesis.tex"), "precious");
+    const r = await oltron("quantize", "--design", design, "--layer", "down:8x16x4", "--out", out, "--export", mine);
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.stderr).toMatch(/mine exists and is not provably oltron's/);
+    // Neither folder changed, and nothing is left beside them.
+    expect(fs.readFileSync(path.join(out, "manifest.json"), "utf8")).toBe(before);
+    expect(fs.readdirSync(mine)).toEqual(["thesis.tex"]);
+    expect(fs.readdirSync(dir).sort()).toEqual(["design", "img", "mine"]);
+  });
+
   it("writes fake-quantized activations and dequantized weights whose product is the golden model's dequantized output", async () => {
     const dir = tmpDir("export");
     const design = path.join(dir, "design");

@@ -8,10 +8,11 @@
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { OUTPUT_MARKER, claimKeptFolder, markJobFolder, recordOwned, writeDirAtomic, writeOwnedFile } from "../src/core/files.js";
+import { OUTPUT_MARKER, claimKeptFolder, markJobFolder, recordOwned, writeDirAtomic, writeFileAtomic, writeOwnedFile } from "../src/core/files.js";
 import { UserError } from "../src/core/errors.js";
 import { tmpDir } from "./helpers/cosim.js";
 
@@ -173,6 +174,27 @@ describe("output folder ownership", () => {
     fs.writeFileSync(path.join(dir, "logs", "1.log"), "a later job's log\n");
     writeDirAtomic(dir, (tmp) => fs.writeFileSync(path.join(tmp, "b.txt"), "b"));
     expect(fs.readdirSync(dir).sort()).toEqual([OUTPUT_MARKER, "b.txt"]);
+  });
+
+  it("removes temporaries a killed run left beside the folder, and only those", () => {
+    const parent = tmpDir("own-orphans");
+    const dir = path.join(parent, "out");
+    oltronFolder(dir, { nested: false, jobs: false, recorded: false }, "a");
+    // A killed run's temporary folder (any owner: only the lock holder makes them), an older
+    // version's unnamed one, a half-renamed old folder.
+    for (const t of [".out.tmp-otherhost.123-abcdef", ".out.tmp-Xy12Zq", ".out.tmp-host.1-abcdef.old"]) {
+      fs.mkdirSync(path.join(parent, t));
+      fs.writeFileSync(path.join(parent, t, "big.hex"), "00\n".repeat(1000));
+    }
+    const dead = execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+    const host = os.hostname().replace(/[^\w-]/g, "_");
+    fs.writeFileSync(path.join(parent, "keep.txt"), "the user's");
+    writeDirAtomic(dir, (tmp) => fs.writeFileSync(path.join(tmp, "manifest.json"), "{}"));
+    expect(fs.readdirSync(parent).sort()).toEqual(["keep.txt", "out"]);
+    // A dead process's temporary file goes when the same file is written atomically again.
+    fs.writeFileSync(path.join(dir, `manifest.json.tmp-${host}.${dead}`), "half");
+    writeFileAtomic(path.join(dir, "manifest.json"), "{}");
+    expect(fs.readdirSync(dir).sort()).toEqual([OUTPUT_MARKER, "manifest.json"]);
   });
 
   it("names why a folder is not provably oltron's", () => {
