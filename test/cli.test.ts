@@ -245,6 +245,11 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(noDir.stderr).toMatch(/folder \/nonexistent-oltron does not exist/);
     const window = await oltron("sim", "--design", designDir, "--images", images, "--trace", path.join(images, "w.vcd"), "--trace-from", "50", "--trace-to", "10");
     expect(window.stderr).toMatch(/--trace-to 10 is before --trace-from 50/);
+    // A file the simulator could not create (it would not say so) is refused before the run.
+    const unwritable = await oltron("sim", "--design", designDir, "--images", images, "--trace", "/proc/sys/oltron-w.vcd");
+    expect(unwritable.exitCode).toBe(1);
+    expect(unwritable.stderr).toMatch(/--trace \/proc\/sys\/oltron-w\.vcd: cannot be written/);
+    expect(unwritable.stderr).not.toContain("    at ");
     const late = await oltron("sim", "--design", designDir, "--images", images, "--simulator", "icarus", "--trace", path.join(images, "w.vcd"), "--trace-from", "100000");
     expect(late.exitCode).toBe(0);
     expect(late.stderr).toMatch(/no waveform written: the run ended after \d+ cycles/);

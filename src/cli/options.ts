@@ -376,5 +376,15 @@ export function traceFromOptions(o: Record<string, unknown>): { file: string; fr
   if (trace.from !== undefined && trace.to !== undefined && trace.to < trace.from) throw new UserError(`--trace-to ${trace.to} is before --trace-from ${trace.from}`);
   if (fs.existsSync(trace.file) && !fs.statSync(trace.file).isFile()) throw new UserError(`--trace ${o.trace}: exists and is not a file`);
   if (!fs.existsSync(path.dirname(trace.file))) throw new UserError(`--trace ${o.trace}: folder ${path.dirname(String(o.trace))} does not exist`);
+  // The simulator opens the file itself and says nothing when it cannot: try it first.
+  const existed = fs.existsSync(trace.file);
+  try {
+    fs.closeSync(fs.openSync(trace.file, "a"));
+    if (!existed) fs.rmSync(trace.file, { force: true });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "EACCES" || err.code === "EPERM" ? "permission denied" : err.code === "EROFS" ? "read-only file system" : err.code === "ENOSPC" ? "no space left" : err.message;
+    throw new UserError(`--trace ${o.trace}: cannot be written (${why}); give a file in a writable folder`);
+  }
   return trace;
 }

@@ -262,5 +262,6 @@ function tensorInputs(o: Record<string, unknown>, more: { flag: string; path: st
 function reportTrace(r: SimResult, trace: { file: string; from?: number; to?: number } | undefined): void {
   if (!trace) return;
   if (fs.existsSync(trace.file)) log(`wrote waveform ${trace.file} (cycles ${trace.from ?? 0}..${trace.to ?? "end"}); view it with: gtkwave ${trace.file}`);
-  else log(`no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
+  else if ((trace.from ?? 0) >= r.cycles.total) log(`no waveform written: the run ended after ${r.cycles.total} cycles, before --trace-from ${trace.from ?? 0}`);
+  else log(`warning: no waveform written: the simulator did not create ${trace.file} (is its folder writable, with free space?)`);
 }
