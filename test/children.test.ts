@@ -124,4 +124,30 @@ describe("child processes and interrupts", () => {
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(r.all).not.toMatch(/golden L0_down/);
   }, 120_000);
+
+  it("SIGINT during bench stops it with 130 and leaves neither its work folder nor a simulator build behind", async () => {
+    const dir = tmpDir("int-bench");
+    const cache = path.join(dir, "cache");
+    const tmp = path.join(dir, "tmp");
+    fs.mkdirSync(tmp);
+    const p = execa("node", [OLTRON, "bench", "--quick", "--only", "layers", "--out", path.join(dir, "results")], {
+      reject: false, all: true, env: { OLTRON_CACHE: cache, TMPDIR: tmp },
+    });
+    let said = "";
+    p.all?.on("data", (b: Buffer) => (said += b.toString()));
+    await until("a co-simulation to start", async () => /bench: co-simulating/.test(said), 120);
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    p.kill("SIGINT");
+    const r = await p;
+    expect(r.exitCode, r.all).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(await processesWith(cache)).toEqual([]);
+    expect(await processesWith(tmp)).toEqual([]);
+    // No results were written, and no half-built model is left in the cache.
+    expect(fs.existsSync(path.join(dir, "results", "perf.json"))).toBe(false);
+    const sim = path.join(cache, "sim");
+    for (const e of fs.existsSync(sim) ? fs.readdirSync(sim) : []) expect(e, "a partial cache entry").not.toMatch(/\.tmp-/);
+  }, 240_000);
 });

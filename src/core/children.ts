@@ -36,16 +36,21 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Runs a command under a supervisor in its own process group. `timeoutSeconds` is a wall-clock
- * limit: the group is killed when it passes.
+ * limit: the group is killed when it passes. `tmpDir` becomes the command's TMPDIR.
  */
 export async function runChild(
-  cmd: string, args: string[], opts: { cwd?: string; timeoutSeconds?: number; onStdout?: (chunk: string) => void } = {},
+  cmd: string, args: string[], opts: { cwd?: string; timeoutSeconds?: number; onStdout?: (chunk: string) => void; tmpDir?: string } = {},
 ): Promise<ChildResult> {
   // Node's timers hold at most 2^31 - 1 ms (24.8 days) and fire at once beyond it: a longer
   // limit is no limit.
   const timeoutMs = opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined;
   const limited = timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS;
-  const execOpts: Options = { reject: false, all: true, cwd: opts.cwd, detached: true, ...(limited ? { timeout: timeoutMs, killSignal: "SIGTERM" } : {}) };
+  // tmpDir: the child's temporary files (a compiler's) go into a folder oltron removes with
+  // the rest on an interrupt, instead of the shared TMPDIR they would outlive a kill in.
+  const execOpts: Options = {
+    reject: false, all: true, cwd: opts.cwd, detached: true, ...(limited ? { timeout: timeoutMs, killSignal: "SIGTERM" } : {}),
+    ...(opts.tmpDir ? { env: { TMPDIR: opts.tmpDir } } : {}),
+  };
   const p = execa(process.execPath, [SUPERVISOR, String(process.pid), cmd, ...args], execOpts);
   if (opts.onStdout) p.stdout?.on("data", (b: Buffer) => opts.onStdout!(b.toString()));
   const pid = p.pid;

@@ -284,11 +284,14 @@ async function buildUnlocked(b: {
       bar.update(files.filter((f) => f.endsWith(".o")).length, Math.max(1, cpp));
     }, 500);
     const out = path.join(tmp, path.basename(binary));
+    // The compiler's temporary files live in the build folder, so an interrupt removes them too.
+    const ccTmp = path.join(tmp, "cc-tmp");
+    fs.mkdirSync(ccTmp);
     try {
       const tool = simulator === "verilator" ? "verilator" : "iverilog";
       const r = simulator === "verilator"
-        ? await runChild(tool, [...flags, "--Mdir", path.join(tmp, "obj"), "-o", out, ...srcs])
-        : await runChild(tool, [...flags, "-o", out, ...srcs]);
+        ? await runChild(tool, [...flags, "--Mdir", path.join(tmp, "obj"), "-o", out, ...srcs], { tmpDir: ccTmp })
+        : await runChild(tool, [...flags, "-o", out, ...srcs], { tmpDir: ccTmp });
       if (r.notStarted) throw new UserError(`${tool} could not be started (${tail(r.all, 1)}): run 'make deps'`);
       if (r.exitCode !== 0) {
         // With flags the user passed through, a failed build is theirs to fix; without, it is a bug.
@@ -300,6 +303,7 @@ async function buildUnlocked(b: {
       bar.stop();
     }
     fs.rmSync(path.join(tmp, "obj"), { recursive: true, force: true });
+    fs.rmSync(ccTmp, { recursive: true, force: true });
     const buildSeconds = (performance.now() - t0) / 1000;
     const record: EntryRecord = { ...want, binarySha256: sha256(fs.readFileSync(out)), buildSeconds, builtAt: new Date().toISOString() };
     // The record is written last: an entry without one is incomplete by definition.
