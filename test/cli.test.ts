@@ -606,9 +606,35 @@ describe("oltron sim/verify: the testbench memory", () => {
     ];
     for (const [flags, msg] of cases) {
       const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x8x4", "--out", path.join(tmpDir("mem"), "x"), ...flags);
-      expect(r.exitCode, flags.join(" ")).toBe(2);
+      // A bad value is bad input (1), whichever code checks it; the hint, not the whole help.
+      expect(r.exitCode, flags.join(" ")).toBe(1);
       expect(r.stderr, flags.join(" ")).toMatch(msg);
       expect(r.stderr).not.toContain("    at ");
+      expect(r.stderr.trim().split("\n").length, r.stderr).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it("exit codes and --json errors are a contract: bad values 1, bad usage 2, one JSON document on stdout", async () => {
+    const cases: [string[], number, RegExp][] = [
+      [["generate", "--rows", "abc"], 1, /--rows must be a number, got 'abc'/],
+      [["generate", "--rows", "300"], 1, /rows \(--rows\) = 300: must be an integer in 2\.\.256/],
+      [["sim", "--design", "d", "--images", "i", "--simulator", "vcs"], 1, /'vcs' is invalid\. Allowed choices are verilator, icarus/],
+      [["verify", "--lyer", "x"], 2, /unknown option '--lyer'\n\(Did you mean --layer\?\)/],
+      [["quantize", "--layer", "qkv:4x8x4"], 2, /required option '--design <dir>' not specified/],
+      [["frobnicate"], 2, /unknown command 'frobnicate'/],
+    ];
+    for (const [args, code, msg] of cases) {
+      const r = await oltron(...args);
+      expect(r.exitCode, args.join(" ")).toBe(code);
+      expect(r.stderr, args.join(" ")).toMatch(msg);
+      // A hint names the command's help instead of printing all of it.
+      expect(r.stderr.trim().split("\n").length, r.stderr).toBeLessThanOrEqual(3);
+      const j = await oltron(...args, "--json");
+      expect(j.exitCode, `${args.join(" ")} --json`).toBe(code);
+      const doc = JSON.parse(j.stdout);
+      expect(doc.error.exitCode).toBe(code);
+      expect(doc.error.kind).toBe(code === 1 ? "bad-input" : "usage");
+      expect(doc.error.message).toMatch(msg.source.includes("\\n") ? /unknown option/ : msg);
     }
   });
 });
@@ -780,7 +806,7 @@ describe("quantization options on the command line", () => {
     expect(b.exitCode).toBe(1);
     expect(b.stderr).toMatch(/--rotate does not apply to --block/);
     const c = await oltron("verify", "--preset", "tiny", "--weights", "awq", "--layer", "qkv:4x8x8");
-    expect(c.exitCode).toBe(2);
+    expect(c.exitCode).toBe(1);
     expect(c.stderr).toMatch(/--weights.*awq.*rtn, gptq/s);
     const d = await oltron("verify", "--preset", "tiny", "--act-scaling", "token", "--act-clip", "1.5", "--layer", "qkv:4x8x8");
     expect(d.exitCode).toBe(1);

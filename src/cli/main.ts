@@ -18,7 +18,8 @@ export function buildProgram(): Command {
   const program = new Command("oltron")
     .description("Open hardware generator for Oltron-style outlier-aware LLM accelerators")
     .version(GENERATOR_VERSION)
-    .showHelpAfterError()
+    // A hint, not the whole help: the error (and commander's "did you mean ...?") stays in view.
+    .showHelpAfterError("(see 'oltron <command> --help' for its options)")
     .option("-q, --quiet", "print results, warnings and errors only (no progress)")
     .option("--verbose", "also print details: build reasons and folders, simulator commands")
     .exitOverride();
@@ -36,23 +37,41 @@ export function buildProgram(): Command {
   registerPlanCommand(program);
   registerBenchCommands(program);
   registerCacheCommands(program);
+  const hint = (cmd: Command, name: string) => {
+    cmd.showHelpAfterError(`(see 'oltron ${name} --help' for its options)`);
+    for (const sub of cmd.commands) hint(sub, `${name} ${sub.name()}`);
+  };
+  for (const cmd of program.commands) hint(cmd, cmd.name());
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
   installInterruptCleanup((s) => process.stderr.write(`${s}\n`));
   const program = buildProgram();
+  // Under --json, stdout carries one JSON document even when the command fails.
+  const json = argv.includes("--json");
+  const fail = (code: number, kind: string, message: string) => {
+    process.exitCode = code;
+    if (json) process.stdout.write(JSON.stringify({ error: { kind, message, exitCode: code } }) + "\n");
+  };
   try {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (e.exitCode === 0) {
+        process.exitCode = EXIT.ok;
+        return;
+      }
+      // A value the option's parser or choices refused is bad input (1), like any other bad
+      // value; an unknown or missing option or command is bad usage (2).
+      const badValue = e.code === "commander.invalidArgument";
+      fail(badValue ? EXIT.badInput : EXIT.usage, badValue ? "bad-input" : "usage", e.message.replace(/^error: /, ""));
       return;
     }
     const user = e instanceof UserError ? e : fileSystemError(e);
     if (user) {
       process.stderr.write(`oltron: error: ${user.message}\n`);
-      process.exitCode = EXIT.badInput;
+      fail(EXIT.badInput, "bad-input", user.message);
       return;
     }
     throw e;
