@@ -177,8 +177,9 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   const weights = (o.weights ?? "rtn") as WeightQuant;
   if (o.actClip !== undefined && scaling !== "token") throw new UserError("--act-clip applies to per-token scales: give --act-scaling token too");
   if (o.rotate && o.block !== undefined) throw new UserError("--rotate does not apply to --block (its layers' channel order is folded through the graph)");
-  // The default layers' salient choices are Oltron's: other architectures take the shapes alone.
-  let layers = layerSources(o, d, arch.salient ? fallback : fallback.map((s) => s.split(":").slice(0, 2).join(":")));
+  // The default layers' salient choices are Oltron's: other architectures take the shapes
+  // alone, and a design without one of their salient types takes one it has.
+  let layers = layerSources(o, d, arch.salient ? fitDefaultTypes(fallback, d) : fallback.map((s) => s.split(":").slice(0, 2).join(":")));
   if (o.rotate) {
     layers = layers.map((l) => {
       const r = rotateLayer(l.x, l.w, o.seed as number | undefined);
@@ -200,6 +201,16 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
       ...(weights !== "rtn" ? { weights } : {}),
     },
   }));
+}
+
+/** The default layer specs with each salient type the design lacks replaced by one it has (or none). */
+function fitDefaultTypes(specs: string[], d: ElaboratedDesign): string[] {
+  const have = d.config.salientTypes;
+  const fit = (t: string) => (t === "none" || (have as string[]).includes(t) ? t : have[0] ?? "none");
+  return specs.map((spec) => {
+    const f = spec.split(":");
+    return f.length > 2 ? [f[0], f[1], fit(f[2]), ...f.slice(3)].join(":") : spec;
+  });
 }
 
 const ARCH_FORMAT_NOTE: Record<string, string> = { int4: "int4", w4a8: "int8", olive: "OliVe outlier-victim pairs" };
