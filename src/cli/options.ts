@@ -110,7 +110,7 @@ export function designFromOptions(o: Record<string, unknown>): ElaboratedDesign 
 export function addLayerOptions(cmd: Command): Command {
   return cmd
     .option("--layer <spec...>", "synthetic LLaMA-like layer(s): <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]], type qkv|o_proj|up_gate|down")
-    .option("--block <file|example>", "every linear layer of a transformer block (JSON, docs/dataflow.md, or tiny-llama-like example name) after folding its TOBE reorders away")
+    .option("--block <file|example>", "every linear layer of a transformer block (a JSON file, docs/dataflow.md, or an example name: llama7b, opt6.7b, or a file of examples/blocks such as tiny-llama) after folding its TOBE reorders away")
     .addOption(new Option("--tokens <n>", "tokens fed through --block").argParser(intArg("--tokens", 1, 65536)).default(16))
     .option("--layers <file>", "several layers of your own tensors: a YAML or CSV layer list (docs/data.md: name, x, w, x_name, w_name, w_layout, salient_type, threshold | ratio)")
     .option("--x <file>", "activations [..., K] from .npy or .safetensors (instead of --layer)")

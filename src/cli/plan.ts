@@ -4,6 +4,8 @@
  * weights stay seeds, and permuting them only records gathers.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { buildBlocks, example, exampleNames } from "../dataflow/blocks.js";
@@ -23,25 +25,46 @@ export function registerPlanCommand(program: Command): void {
     .command("plan")
     .description("fold every TOBE input reorder into producer weight columns or norm output addressing, and report where each went")
     .argument("[block.json]", `block or graph JSON (docs/dataflow.md); default: the llama7b example`)
-    .option("--example <name>", `built-in example block (${exampleNames().join(", ")})`)
+    .option("--example <name>", `example block (${allExampleNames().join(", ")})`)
     .option("--out <file>", "write the rewritten graph (permuted weights, no explicit reorders where foldable) as JSON")
     .option("--json", "print the plan as JSON instead of a table")
     .option("--perm-seed <n>", "derive every permutation from this seed (overrides the file's permutations section)")
     .action((file: string | undefined, opts: PlanOptions) => runPlan(file, opts));
 }
 
-/** A block file, or the name of a built-in example block. */
+/** The example blocks shipped as files (examples/blocks/<name>.json), by name. */
+const EXAMPLE_DIR = fileURLToPath(new URL("../../examples/blocks/", import.meta.url));
+
+function shippedExamples(): string[] {
+  try {
+    return fs.readdirSync(EXAMPLE_DIR).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -5)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Every example name `--block` and `plan --example` take: the built-in blocks and the shipped files. */
+export function allExampleNames(): string[] {
+  return [...new Set([...exampleNames(), ...shippedExamples()])];
+}
+
+/** A block file, or the name of an example block (built in, or shipped in examples/blocks). */
 export function loadModel(fileOrExample: string): Model {
   if (exampleNames().includes(fileOrExample)) return exampleModel(fileOrExample);
-  if (!fs.existsSync(fileOrExample)) {
-    throw new UserError(`block '${fileOrExample}' is neither a file nor a built-in example (${exampleNames().join(", ")})`);
+  if (fs.existsSync(fileOrExample)) return modelFromJson(readJson(fileOrExample), fileOrExample);
+  if (shippedExamples().includes(fileOrExample)) {
+    const file = path.join(EXAMPLE_DIR, `${fileOrExample}.json`);
+    return modelFromJson(readJson(file), file);
   }
-  return modelFromJson(readJson(fileOrExample), fileOrExample);
+  throw new UserError(`block '${fileOrExample}' is neither a file nor an example (${allExampleNames().join(", ")})`);
 }
 
 export function runPlan(file: string | undefined, opts: PlanOptions): void {
   if (file && opts.example) throw new UserError(`give a block file or --example, not both (got ${file} and --example ${opts.example})`);
-  const model: Model = file ? modelFromJson(readJson(file), file) : exampleModel(opts.example ?? "llama7b");
+  if (opts.example !== undefined && !allExampleNames().includes(opts.example)) {
+    throw new UserError(`--example: unknown example '${opts.example}' (known: ${allExampleNames().join(", ")})`);
+  }
+  const model: Model = file ? modelFromJson(readJson(file), file) : loadModel(opts.example ?? "llama7b");
   if (opts.permSeed !== undefined) {
     const seed = Number(opts.permSeed);
     // The seeded generator takes 32-bit seeds; a larger number would be silently cut.
