@@ -12,6 +12,7 @@ import { writeNpy } from "../data/tensorio.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { buildImageSet, type ImageSet } from "../image/build.js";
 import { manifestText, type Manifest } from "../image/manifest.js";
+import type { TileGeometry } from "../quant/tobe.js";
 import { quantizeLayer, type LayerInput, type LayerPlan } from "../quant/quantizer.js";
 
 /** A synthetic layer spec: <type>:<M>x<K>x<N>[:<fp8|fp12|none>[:<threshold>|r<ratio>]] */
@@ -95,10 +96,29 @@ export function quantizeInto(d: ElaboratedDesign, layers: LayerInput[], dir: str
         "the layer runs int4 only (lower --threshold or give --ratio to choose salient channels)",
       );
     }
+    const cliff = tileCliff(d, l.name, q.geometry, q.trueSalient);
+    if (cliff) opts.log?.(cliff);
     return q;
   });
   const set = buildImageSet(d, quantized);
   return fillImageDir(dir, set, opts.reference === false ? undefined : layers);
+}
+
+/**
+ * A warning when salient channels at least double a layer's tiles (so its passes and cycles):
+ * the tool knows why (the salient slots a tile needs beyond what its flexible lines hold) and
+ * what would help, so it says so instead of letting the layer run at a fraction of the array.
+ */
+export function tileCliff(d: ElaboratedDesign, name: string, g: TileGeometry, salient: number): string | undefined {
+  if (g.tiles < 2 * g.minTiles) return undefined;
+  const useful = (100 * g.minTiles) / g.tiles;
+  const lanes = g.salientType === "fp12" ? 2 : 1;
+  const perTile = Math.max(1, Math.floor(d.flexLines / lanes));
+  return (
+    `quantize: warning: layer ${name} needs ${g.tiles} tiles against ${g.minTiles} without salient channels (${useful.toFixed(1)}% of the passes do the work of a plain int4 layer): ` +
+    `a tile holds at most ${perTile} ${g.salientType} salient channel(s) (${d.flexLines} flexible lane(s), ${lanes} per ${g.salientType} channel), so its ${salient} salient channels need ${Math.ceil(salient / perTile)} tiles. ` +
+    `Fewer salient channels (--ratio or --threshold), a bit budget that weighs tiles (--budget)${g.salientType === "fp12" ? ", fp8 instead of fp12" : ""} or more flexible lines (--flex-lines) cut them`
+  );
 }
 
 /** Writes an image set (and, given the float layers, their reference tensors) atomically. */

@@ -1,0 +1,29 @@
+/**
+ * A layer whose salient channels at least double its tiles is reported with why and what
+ * would help, instead of silently running at a fraction of the array.
+ */
+import { describe, expect, it } from "vitest";
+import { parseLayerSpec, quantizeToDir, synthLayers, tileCliff } from "../src/flows/quantize.js";
+import { design, tmpDir } from "./helpers/cosim.js";
+
+describe("the tile cliff warning", () => {
+  const d = design({ rows: 8, cols: 4, flexLines: 2, memWordBits: 64, bufferTokens: 16 });
+
+  it("names the tiles, the minimum, the cause and the remedies when salient channels at least double the tiles", () => {
+    const logs: string[] = [];
+    // Half of 64 channels salient in fp12: one per tile (2 flexible lanes, 2 per fp12 channel).
+    quantizeToDir(d, synthLayers([parseLayerSpec("down:8x64x4:fp12:r0.5", 0)], 3), tmpDir("cliff"), { log: (s) => logs.push(s) });
+    const w = logs.find((l) => /warning: layer L0_down needs/.test(l));
+    expect(w, logs.join("\n")).toMatch(/needs (\d+) tiles against 8 without salient channels \(\d+\.\d% of the passes/);
+    expect(w).toMatch(/a tile holds at most 1 fp12 salient channel\(s\) \(2 flexible lane\(s\), 2 per fp12 channel\), so its 32 salient channels need 32 tiles/);
+    expect(w).toMatch(/--ratio or --threshold.*--budget.*fp8 instead of fp12.*--flex-lines/);
+  });
+
+  it("stays quiet below twice the minimum", () => {
+    const logs: string[] = [];
+    quantizeToDir(d, synthLayers([parseLayerSpec("qkv:8x64x4:fp8:r0.05", 0)], 3), tmpDir("no-cliff"), { log: (s) => logs.push(s) });
+    expect(logs.filter((l) => /warning/.test(l))).toEqual([]);
+    expect(tileCliff(d, "x", { tiles: 15, minTiles: 8, tileChannels: 5, s: 1, salientType: "fp8", salientLanes: 1, paddedK: 75 }, 15)).toBeUndefined();
+    expect(tileCliff(d, "x", { tiles: 16, minTiles: 8, tileChannels: 4, s: 2, salientType: "fp8", salientLanes: 2, paddedK: 64 }, 32)).toMatch(/needs 16 tiles against 8/);
+  });
+});
