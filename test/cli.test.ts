@@ -446,6 +446,34 @@ describe("oltron quantize / golden / sim / verify", () => {
     }
   });
 
+  it("co-simulates the design folder's own RTL with --allow-edited-rtl: an engineering change is checked bit for bit, and recorded", async () => {
+    const dir = tmpDir("edited-rtl");
+    const design = path.join(dir, "design");
+    expect((await oltron("generate", "--preset", "tiny", "--out", design)).exitCode).toBe(0);
+    const images = path.join(dir, "images");
+    expect((await oltron("quantize", "--design", design, "--layer", "qkv:8x16x8", "--out", images)).exitCode).toBe(0);
+    const pe = fs.readdirSync(design).find((f) => f.endsWith("_pe_eff.v"))!;
+    const original = fs.readFileSync(path.join(design, pe), "utf8");
+    expect(original).toContain("psum_out <= psum_in + ");
+    // A harmless edit and an added file: refused without the flag, a bit-exact pass with it.
+    fs.writeFileSync(path.join(design, pe), original.replace("psum_out <= psum_in + ", "psum_out <= psum_in + /* reviewed */ "));
+    fs.writeFileSync(path.join(design, "my_checks.v"), "module my_checks (input wire clk);\nendmodule\n");
+    const refused = await oltron("sim", "--design", design, "--images", images);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`${pe}: differs from what generator .* regenerate it, or co-simulate your edit with --allow-edited-rtl`));
+    const ok = await oltron("sim", "--design", design, "--images", images, "--allow-edited-rtl", "--json");
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(new RegExp(`warning: co-simulating the design folder's own RTL: ${pe} \\(edited\\), my_checks\\.v \\(added\\)`));
+    const r = JSON.parse(ok.stdout);
+    expect(r.pass).toBe(true);
+    expect(r.provenance.editedRtl).toEqual({ edited: [pe], added: ["my_checks.v"] });
+    // A real change of the arithmetic: the comparison catches it.
+    fs.writeFileSync(path.join(design, pe), original.replace("psum_out <= psum_in + ", "psum_out <= psum_in - "));
+    const bad = await oltron("sim", "--design", design, "--images", images, "--allow-edited-rtl");
+    expect(bad.exitCode, bad.all).toBe(3);
+    expect(bad.stdout).toMatch(/FAIL \(\d+ mismatching outputs\): r4c4f2_\w+ \(the design folder's own RTL: 1 edited, 1 added file\(s\)\)/);
+  }, 180_000);
+
   it("replaces its own folders, never a file it did not write; one writer per folder at a time", async () => {
     const dir = tmpDir("own");
     const run = path.join(dir, "run");

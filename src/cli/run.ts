@@ -82,6 +82,7 @@ export function registerRunCommands(program: Command): void {
     .requiredOption("--design <dir>", "design folder")
     .requiredOption("--images <dir>", "image folder")
     .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
+    .option("--allow-edited-rtl", "co-simulate the design folder's RTL as it is: hand-edited files, a RAM macro model, added assertions, and any extra .v/.sv files in it (recorded in the result)")
     .option("--json", "print the JSON result"))))
     .action(async (o: Record<string, unknown>) => {
       const trace = traceFromOptions(o);
@@ -95,6 +96,7 @@ export function registerRunCommands(program: Command): void {
       if (trace) refuseInputAsOutput("--trace", trace.file, String(o.design), String(o.images));
       const r = await simulate(String(o.design), String(o.images), {
         ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
+        allowEditedRtl: o.allowEditedRtl === true,
       });
       reportTrace(r, trace);
       detail(`sim: simulator build ${r.build.dir} (${r.build.cached ? "from the cache" : `built: ${r.build.reason}`})`);

@@ -36,15 +36,32 @@ export function loadDesign(dir: string): ElaboratedDesign {
 /**
  * The RTL of a design folder, read from disk (what the user may have inspected), checked
  * against a fresh generation so a hand-edited file is noticed rather than silently simulated.
+ * With `allowEdited`, the folder's RTL and testbench are simulated as they are (an engineering
+ * change, a RAM macro model, added assertions), extra .v/.sv files in it are compiled too, and
+ * what differs from the generator's output is returned for the result to record.
  */
-export function loadRtl(dir: string, d: ElaboratedDesign): GeneratedRtl {
+export function loadRtl(dir: string, d: ElaboratedDesign, opts: { allowEdited?: boolean } = {}): GeneratedRtl & { edited: string[]; added: string[] } {
   const fresh = generateRtl(d);
-  for (const [name, text] of Object.entries({ ...fresh.sources, ...fresh.testbench, ...fresh.header, ...fresh.host })) {
-    const p = path.join(dir, name);
-    if (!fs.existsSync(p)) throw new UserError(`${p}: missing; regenerate the design with 'oltron generate'`);
-    if (fs.readFileSync(p, "utf8") !== text) {
-      throw new UserError(`${p}: differs from what generator ${d.generator.version} produces for this design; regenerate it`);
-    }
-  }
-  return fresh;
+  const edited: string[] = [];
+  const onDisk = (group: Record<string, string>, simulated: boolean): Record<string, string> =>
+    Object.fromEntries(Object.entries(group).map(([name, text]) => {
+      const p = path.join(dir, name);
+      if (!fs.existsSync(p)) throw new UserError(`${p}: missing; regenerate the design with 'oltron generate'`);
+      const disk = fs.readFileSync(p, "utf8");
+      if (disk === text) return [name, text];
+      if (!opts.allowEdited || !simulated) {
+        throw new UserError(`${p}: differs from what generator ${d.generator.version} produces for this design; regenerate it, or co-simulate your edit with --allow-edited-rtl`);
+      }
+      edited.push(name);
+      return [name, disk];
+    }));
+  const sources = onDisk(fresh.sources, true);
+  const testbench = onDisk(fresh.testbench, true);
+  onDisk({ ...fresh.header, ...fresh.host }, !!opts.allowEdited);
+  const known = new Set([...Object.keys(fresh.sources), ...Object.keys(fresh.testbench)]);
+  const added = opts.allowEdited
+    ? fs.readdirSync(dir).filter((f) => /\.s?v$/.test(f) && !known.has(f) && fs.statSync(path.join(dir, f)).isFile()).sort()
+    : [];
+  for (const f of added) sources[f] = fs.readFileSync(path.join(dir, f), "utf8");
+  return { ...fresh, sources, testbench, edited, added };
 }

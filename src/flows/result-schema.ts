@@ -60,6 +60,7 @@ export const simResultSchema = z.object({
     oltron: z.string(), node: z.string(), simulator: z.object({ name: z.enum(["verilator", "icarus"]), version: z.string() }),
     command: z.array(z.string()), cwd: z.string(), startedAt: z.string().datetime(), finishedAt: z.string().datetime(),
     inputs: z.array(z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+    editedRtl: z.object({ edited: z.array(z.string()), added: z.array(z.string()) }).optional(),
   }),
 });
 

@@ -125,6 +125,8 @@ export interface Provenance {
   startedAt: string;
   finishedAt: string;
   inputs: { file: string; sha256: string }[];
+  /** RTL simulated as found in the design folder (--allow-edited-rtl): files that differ from the generator's, and extra ones. */
+  editedRtl?: { edited: string[]; added: string[] };
 }
 
 export interface SimOptions {
@@ -149,13 +151,19 @@ export interface SimOptions {
   threads?: number;
   /** Files the run was made from (tensors, configuration), recorded with their sha256. */
   inputs?: string[];
+  /** Simulate the design folder's RTL as it is, edited or with extra files (--allow-edited-rtl). */
+  allowEditedRtl?: boolean;
 }
 
 /** Runs one image folder on one design; compares every layer against the golden model. */
 export async function simulate(designDir: string, imagesDir: string, opts: SimOptions = {}): Promise<SimResult> {
   const d = loadDesign(designDir);
-  const rtl = loadRtl(designDir, d);
-  return simulateDesign(d, rtl, imagesDir, opts);
+  const rtl = loadRtl(designDir, d, { allowEdited: opts.allowEditedRtl });
+  if (rtl.edited.length || rtl.added.length) {
+    opts.log?.(`sim: warning: co-simulating the design folder's own RTL: ${[...rtl.edited.map((f) => `${f} (edited)`), ...rtl.added.map((f) => `${f} (added)`)].join(", ")}`);
+  }
+  const r = await simulateDesign(d, rtl, imagesDir, opts);
+  return rtl.edited.length || rtl.added.length ? { ...r, provenance: { ...r.provenance, editedRtl: { edited: rtl.edited, added: rtl.added } } } : r;
 }
 
 export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, imagesDir: string, opts: SimOptions = {}): Promise<SimResult> {
@@ -260,6 +268,7 @@ export function summarize(r: SimResult): string {
       : `the accelerator stopped with error ${r.error?.name} (code ${r.error?.code}) at descriptor ${r.error?.descriptor}`;
   const verdict = r.status !== "done" ? `FAIL (${why})`
     : r.pass ? "PASS (bit-exact)" : `FAIL (${r.mismatches} mismatching outputs)`;
-  return `${verdict}: ${r.design} on ${r.simulator}, ${r.layers.length} layer(s), ${r.macs} MACs in ${r.cycles.total} cycles ` +
+  const own = r.provenance.editedRtl ? ` (the design folder's own RTL: ${r.provenance.editedRtl.edited.length} edited, ${r.provenance.editedRtl.added.length} added file(s))` : "";
+  return `${verdict}: ${r.design}${own} on ${r.simulator}, ${r.layers.length} layer(s), ${r.macs} MACs in ${r.cycles.total} cycles ` +
     `(ideal ${Math.ceil(r.idealCycles)}), utilization ${(100 * r.utilization).toFixed(1)}%, stalls ${r.cycles.stall}`;
 }
