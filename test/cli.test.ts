@@ -4,6 +4,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { XMLParser } from "fast-xml-parser";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readTensorFile, writeNpy } from "../src/data/tensorio.js";
@@ -469,9 +470,38 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(r.provenance.editedRtl).toEqual({ edited: [pe], added: ["my_checks.v"] });
     // A real change of the arithmetic: the comparison catches it.
     fs.writeFileSync(path.join(design, pe), original.replace("psum_out <= psum_in + ", "psum_out <= psum_in - "));
-    const bad = await oltron("sim", "--design", design, "--images", images, "--allow-edited-rtl");
+    const junit = path.join(dir, "report.xml");
+    const bad = await oltron("sim", "--design", design, "--images", images, "--allow-edited-rtl", "--junit", junit);
     expect(bad.exitCode, bad.all).toBe(3);
     expect(bad.stdout).toMatch(/FAIL \(\d+ mismatching outputs\): r4c4f2_\w+ \(the design folder's own RTL: 1 edited, 1 added file\(s\)\)/);
+    // The JUnit report a CI system reads: the layer is a failed test case, with its first mismatches.
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(fs.readFileSync(junit, "utf8"));
+    const suite = xml.testsuites.testsuite;
+    expect([xml.testsuites.tests, xml.testsuites.failures, xml.testsuites.errors]).toEqual(["1", "1", "0"]);
+    expect(suite.name).toMatch(/^oltron sim r4c4f2_\w+ on verilator$/);
+    expect(suite.testcase.name).toBe("L0_qkv");
+    expect(suite.testcase.failure.type).toBe("mismatch");
+    expect(suite.testcase.failure.message).toMatch(/^\d+ output\(s\) differ from the golden model$/);
+    expect(suite.testcase.failure["#text"]).toMatch(/token \d+ channel \d+: expected -?\d+, got -?\d+/);
+  }, 180_000);
+
+  it("verify --junit writes a passing JUnit report, one test case per layer", async () => {
+    const dir = tmpDir("junit");
+    const junit = path.join(dir, "verify.xml");
+    const r = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--layer", "down:4x16x4:fp12", "--out", path.join(dir, "run"), "--junit", junit);
+    expect(r.exitCode, r.all).toBe(0);
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(fs.readFileSync(junit, "utf8"));
+    expect([xml.testsuites.tests, xml.testsuites.failures, xml.testsuites.errors]).toEqual(["2", "0", "0"]);
+    expect(xml.testsuites.testsuite.testcase.map((c: { name: string }) => c.name)).toEqual(["L0_qkv", "L1_down"]);
+    expect(xml.testsuites.testsuite.testcase.every((c: Record<string, unknown>) => c.failure === undefined && c.error === undefined)).toBe(true);
+    const props = Object.fromEntries(xml.testsuites.testsuite.properties.property.map((p: { name: string; value: string }) => [p.name, p.value]));
+    expect(props.status).toBe("done");
+    expect(props.mismatches).toBe("0");
+    // Refused before the run: a folder as the report file.
+    const bad = await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", path.join(dir, "run2"), "--junit", dir);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/--junit .*: exists and is not a file/);
+    expect(fs.existsSync(path.join(dir, "run2"))).toBe(false);
   }, 180_000);
 
   it("replaces its own folders, never a file it did not write; one writer per folder at a time", async () => {

@@ -12,6 +12,7 @@ import { exportImages } from "../flows/export.js";
 import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { readLayerList } from "../data/layerlist.js";
 import type { Manifest } from "../image/manifest.js";
+import { junitXml } from "../report/junit.js";
 import { goldenOffThread, quantizeOffThread } from "./work.js";
 import { checkSimulator } from "../sim/build.js";
 import { addVerifyPlanOptions, registerVerifyJobCommands, verifyPlanned, wantsPlan } from "./verify-jobs.js";
@@ -82,6 +83,7 @@ export function registerRunCommands(program: Command): void {
     .requiredOption("--design <dir>", "design folder")
     .requiredOption("--images <dir>", "image folder")
     .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
+    .option("--junit <file>", "also write a JUnit XML test report (one test case per layer) for CI systems")
     .option("--allow-edited-rtl", "co-simulate the design folder's RTL as it is: hand-edited files, a RAM macro model, added assertions, and any extra .v/.sv files in it (recorded in the result)")
     .option("--json", "print the JSON result"))))
     .action(async (o: Record<string, unknown>) => {
@@ -94,6 +96,10 @@ export function registerRunCommands(program: Command): void {
         refuseInputAsOutput("--result", f, String(o.design), String(o.images));
       }
       if (trace) refuseInputAsOutput("--trace", trace.file, String(o.design), String(o.images));
+      if (o.junit !== undefined) {
+        checkFileOutput("--junit", String(o.junit));
+        refuseInputAsOutput("--junit", String(o.junit), String(o.design), String(o.images));
+      }
       const r = await simulate(String(o.design), String(o.images), {
         ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
         allowEditedRtl: o.allowEditedRtl === true,
@@ -102,6 +108,7 @@ export function registerRunCommands(program: Command): void {
       detail(`sim: simulator build ${r.build.dir} (${r.build.cached ? "from the cache" : `built: ${r.build.reason}`})`);
       writeFileAtomic(resultFile, JSON.stringify(r, null, 1) + "\n");
       recordOwned(path.dirname(path.resolve(resultFile)), [path.basename(resultFile)]);
+      writeJunit(o, r, "sim");
       printSim(r, !!o.json);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
@@ -112,6 +119,7 @@ export function registerRunCommands(program: Command): void {
     ),
   ))))
     .option("--out <dir>", "run folder (default: a fresh rtl-out/runs/verify-<design>-<date>-<time>); an earlier oltron run folder given here is replaced")
+    .option("--junit <file>", "also write a JUnit XML test report (one test case per layer) for CI systems")
     .option("--json", "print the JSON result"));
   registerVerifyJobCommands(verifyCmd);
   verifyCmd
@@ -128,7 +136,9 @@ export function registerRunCommands(program: Command): void {
         await verifyPlanned(o, d, layers, sim, tensorInputs(o, []));
         return;
       }
+      if (o.junit !== undefined) checkFileOutput("--junit", String(o.junit));
       const { r, dir } = await verify(o);
+      writeJunit(o, r, "verify");
       printSim(r, !!o.json);
       log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs, sim-result.json)`);
       if (!r.pass) process.exitCode = EXIT.runFailed;
@@ -227,6 +237,18 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
  * An output file of `sim` may not be a file the simulation reads: nothing inside the design
  * folder, and inside the image folder only its own result (sim-result.json) or a new name.
  */
+/** A file output given by a flag: its folder exists, and it is not a folder itself. */
+function checkFileOutput(flag: string, file: string): void {
+  if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new UserError(`${flag} ${file}: exists and is not a file; give a file name`);
+  if (!fs.existsSync(path.dirname(path.resolve(file)))) throw new UserError(`${flag} ${file}: folder ${path.dirname(file)} does not exist`);
+}
+
+function writeJunit(o: Record<string, unknown>, r: SimResult, command: string): void {
+  if (o.junit === undefined) return;
+  writeFileAtomic(String(o.junit), junitXml(r, `oltron ${command}`));
+  log(`${command}: wrote the JUnit report ${o.junit}`);
+}
+
 function refuseInputAsOutput(flag: string, file: string, designDir: string, imagesDir: string): void {
   const real = (p: string) => {
     try {

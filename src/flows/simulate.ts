@@ -261,11 +261,16 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
   };
 }
 
-export function summarize(r: SimResult): string {
-  const why = r.wallClockLimit !== undefined ? `the simulator passed its ${r.wallClockLimit} s wall-clock limit`
+/** Why a run did not finish (status other than done), in words. */
+export function whyUnfinished(r: SimResult): string {
+  return r.wallClockLimit !== undefined ? `the simulator passed its ${r.wallClockLimit} s wall-clock limit`
     : r.status === "timeout" ? `hang: still busy after ${r.cycles.watchdog} cycles`
-    : r.status === "protocol" ? "the accelerator broke the AXI protocol (see the testbench message above)"
+    : r.status === "protocol" ? "the accelerator broke the AXI protocol (see the testbench message)"
       : `the accelerator stopped with error ${r.error?.name} (code ${r.error?.code}) at descriptor ${r.error?.descriptor}`;
+}
+
+export function summarize(r: SimResult): string {
+  const why = whyUnfinished(r);
   const verdict = r.status !== "done" ? `FAIL (${why})`
     : r.pass ? "PASS (bit-exact)" : `FAIL (${r.mismatches} mismatching outputs)`;
   const own = r.provenance.editedRtl ? ` (the design folder's own RTL: ${r.provenance.editedRtl.edited.length} edited, ${r.provenance.editedRtl.added.length} added file(s))` : "";
