@@ -95,7 +95,7 @@ describe("runAccuracyBench (small)", () => {
     for (const label of LABELS) expect(md).toContain(label);
     for (const t of LAYER_TYPES) expect(md).toContain(`| ${t} | 4.25 |`);
     expect(md).not.toMatch(/NaN|undefined/);
-    expect(fs.readdirSync(out).sort()).toEqual(["accuracy.json", "accuracy.md"]); // no temp files left
+    expect(fs.readdirSync(out).sort()).toEqual([".oltron-output", "accuracy.json", "accuracy.md"]); // no temp files left; the marker vouches for both
   });
 
   it("scores the plan chosen on calibration tokens on the evaluation tokens after them", () => {
