@@ -202,7 +202,7 @@ describe("output folder ownership", () => {
     const cases: [string, (dir: string) => void, RegExp][] = [
       ["no marker", (d) => fs.rmSync(path.join(d, OUTPUT_MARKER)), /no \.oltron-output marker/],
       ["empty", (d) => fs.writeFileSync(path.join(d, OUTPUT_MARKER), ""), /empty or not an oltron marker/],
-      ["older", (d) => fs.writeFileSync(path.join(d, OUTPUT_MARKER), "written by oltron; this folder may be replaced by a later run. Files oltron wrote:\na\n"), /an older oltron's, without checksums/],
+      ["older", (d) => fs.writeFileSync(path.join(d, OUTPUT_MARKER), "written by oltron; this folder may be replaced by a later run. Files oltron wrote:\na\n"), /written by oltron before 0\.3\.1, whose \.oltron-output has no checksums.*if you added nothing to it, remove it \('rm -r .*older'\) and run again/],
       ["folder", (d) => { fs.rmSync(path.join(d, OUTPUT_MARKER)); fs.mkdirSync(path.join(d, OUTPUT_MARKER)); }, /is not a regular file/],
       ["edited", (d) => fs.appendFileSync(path.join(d, OUTPUT_MARKER), `f ${"0".repeat(64)} thesis.tex\n`), /truncated or edited/],
       ["changed", (d) => fs.appendFileSync(path.join(d, "manifest.json"), " "), /1 file\(s\) oltron did not write or that changed since \(manifest\.json\)/],

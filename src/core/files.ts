@@ -164,6 +164,9 @@ function prepareDir(dir: string): { target: string; tmp: string; untrack: () => 
     if (entries.length > 0) {
       const marker = readMarker(target);
       if (typeof marker === "string") {
+        if (marker.includes("older oltron")) {
+          throw new UserError(`${dir} was written by oltron before 0.3.1, whose ${OUTPUT_MARKER} has no checksums, so oltron cannot prove every file in it is its own; refusing to replace it: if you added nothing to it, remove it ('rm -r ${dir}') and run again, or choose another output folder`);
+        }
         throw new UserError(`${dir} exists and is not provably oltron's (${entries.length} ${entries.length === 1 ? "entry" : "entries"}; ${marker === "missing" ? `no ${OUTPUT_MARKER} marker` : marker}); refusing to replace it: choose another output folder, or remove it yourself`);
       }
       const foreign = filesNotOurs(target, marker);
