@@ -485,6 +485,40 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(suite.testcase.failure["#text"]).toMatch(/token \d+ channel \d+: expected -?\d+, got -?\d+/);
   }, 180_000);
 
+  it("sim --expected compares with the user's own expected outputs, recorded with their checksums", async () => {
+    const dir = tmpDir("expected");
+    const design = path.join(dir, "design");
+    expect((await oltron("generate", "--preset", "tiny", "--out", design)).exitCode).toBe(0);
+    const images = path.join(dir, "images");
+    expect((await oltron("quantize", "--design", design, "--layer", "qkv:8x16x8", "--out", images, "--golden")).exitCode).toBe(0);
+    const mine = path.join(dir, "mine");
+    fs.mkdirSync(mine);
+    const golden = fs.readFileSync(path.join(images, "L0_qkv.expected.hex"), "utf8");
+    fs.writeFileSync(path.join(mine, "L0_qkv.expected.hex"), golden);
+    const ok = await oltron("sim", "--design", design, "--images", images, "--expected", mine, "--json");
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const r = JSON.parse(ok.stdout);
+    expect(r.pass).toBe(true);
+    expect(r.provenance.expectedFrom).toBe(path.resolve(mine));
+    expect(r.provenance.inputs.map((i: { file: string }) => i.file)).toContain(path.join(path.resolve(mine), "L0_qkv.expected.hex"));
+    // One word of the user's reference changed: the run is compared with it, not with the golden model.
+    const lines = golden.trim().split("\n");
+    lines[0] = lines[0].replace(/.$/, (c) => (c === "0" ? "1" : "0"));
+    fs.writeFileSync(path.join(mine, "L0_qkv.expected.hex"), lines.join("\n") + "\n");
+    const bad = await oltron("sim", "--design", design, "--images", images, "--expected", mine);
+    expect(bad.exitCode, bad.all).toBe(3);
+    expect(bad.stdout).toMatch(/mismatch L0_qkv\[token 0\]/);
+    // The golden model's own file in the image folder is untouched by the comparison.
+    expect(fs.readFileSync(path.join(images, "L0_qkv.expected.hex"), "utf8")).toBe(golden);
+    fs.writeFileSync(path.join(mine, "L0_qkv.expected.hex"), lines.slice(1).join("\n") + "\n");
+    const short = await oltron("sim", "--design", design, "--images", images, "--expected", mine);
+    expect(short.exitCode).toBe(1);
+    expect(short.stderr).toMatch(/L0_qkv\.expected\.hex: \d+ words, but layer L0_qkv's outputs take \d+ words of 64 bits/);
+    fs.rmSync(path.join(mine, "L0_qkv.expected.hex"));
+    expect((await oltron("sim", "--design", design, "--images", images, "--expected", mine)).stderr).toMatch(/no L0_qkv\.expected\.hex for layer L0_qkv/);
+    expect((await oltron("sim", "--design", design, "--images", images, "--expected", images)).stderr).toMatch(/is the image folder/);
+  }, 180_000);
+
   it("verify --junit writes a passing JUnit report, one test case per layer", async () => {
     const dir = tmpDir("junit");
     const junit = path.join(dir, "verify.xml");

@@ -84,6 +84,7 @@ export function registerRunCommands(program: Command): void {
     .requiredOption("--images <dir>", "image folder")
     .option("--result <file>", "JSON result file (default <images>/sim-result.json)")
     .option("--junit <file>", "also write a JUnit XML test report (one test case per layer) for CI systems")
+    .option("--expected <dir>", "compare with your own expected outputs (<layer>.expected.hex in this folder, the layout 'oltron golden' writes) instead of the golden model's")
     .option("--allow-edited-rtl", "co-simulate the design folder's RTL as it is: hand-edited files, a RAM macro model, added assertions, and any extra .v/.sv files in it (recorded in the result)")
     .option("--json", "print the JSON result"))))
     .action(async (o: Record<string, unknown>) => {
@@ -103,6 +104,7 @@ export function registerRunCommands(program: Command): void {
       const r = await simulate(String(o.design), String(o.images), {
         ...buildFromOptions(o), trace, log, memory: memoryFromOptions(o), maxCycles: o.maxCycles as number | undefined, maxSeconds: o.maxSeconds as number | undefined,
         allowEditedRtl: o.allowEditedRtl === true,
+        ...(o.expected !== undefined ? { expectedDir: checkExpectedDir(String(o.expected), String(o.images)) } : {}),
       });
       reportTrace(r, trace);
       detail(`sim: simulator build ${r.build.dir} (${r.build.cached ? "from the cache" : `built: ${r.build.reason}`})`);
@@ -237,6 +239,15 @@ async function verify(o: Record<string, unknown>): Promise<{ r: SimResult; dir: 
  * An output file of `sim` may not be a file the simulation reads: nothing inside the design
  * folder, and inside the image folder only its own result (sim-result.json) or a new name.
  */
+/** --expected: an existing folder other than the image folder (whose expected files the golden model writes). */
+function checkExpectedDir(dir: string, imagesDir: string): string {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`--expected ${dir}: no such folder`);
+  if (fs.realpathSync(dir) === fs.realpathSync(imagesDir)) {
+    throw new UserError(`--expected ${dir} is the image folder, whose <layer>.expected.hex the golden model writes: put your expected outputs in a folder of their own`);
+  }
+  return dir;
+}
+
 /** A file output given by a flag: its folder exists, and it is not a folder itself. */
 function checkFileOutput(flag: string, file: string): void {
   if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new UserError(`${flag} ${file}: exists and is not a file; give a file name`);

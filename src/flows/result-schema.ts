@@ -61,6 +61,7 @@ export const simResultSchema = z.object({
     command: z.array(z.string()), cwd: z.string(), startedAt: z.string().datetime(), finishedAt: z.string().datetime(),
     inputs: z.array(z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
     editedRtl: z.object({ edited: z.array(z.string()), added: z.array(z.string()) }).optional(),
+    expectedFrom: z.string().optional(),
   }),
 });
 

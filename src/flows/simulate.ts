@@ -9,7 +9,7 @@ import { recordOwned, sha256, writeFileAtomic } from "../core/files.js";
 import { GENERATOR_VERSION, type ElaboratedDesign } from "../hw/design.js";
 import type { GeneratedRtl } from "../hw/generate.js";
 import { Block } from "../image/block.js";
-import { loadManifest } from "../image/manifest.js";
+import { loadManifest, type ManifestLayer } from "../image/manifest.js";
 import { runEvents, type LayerEvents, type RunEvents } from "./events.js";
 import { layerTraffic, type LayerTraffic } from "../image/traffic.js";
 import { IDEAL_MEMORY, layerOutput, memAddrBitsFor, runSim, watchdogCycles, type MemoryModel, type RawRun, type RunStatus } from "../sim/driver.js";
@@ -127,6 +127,8 @@ export interface Provenance {
   inputs: { file: string; sha256: string }[];
   /** RTL simulated as found in the design folder (--allow-edited-rtl): files that differ from the generator's, and extra ones. */
   editedRtl?: { edited: string[]; added: string[] };
+  /** The folder of the user's expected outputs the run was compared with (--expected), instead of the golden model's. */
+  expectedFrom?: string;
 }
 
 export interface SimOptions {
@@ -153,6 +155,8 @@ export interface SimOptions {
   inputs?: string[];
   /** Simulate the design folder's RTL as it is, edited or with extra files (--allow-edited-rtl). */
   allowEditedRtl?: boolean;
+  /** Compare with the user's own expected outputs, <layer>.expected.hex in this folder, instead of the golden model's (--expected). */
+  expectedDir?: string;
 }
 
 /** Runs one image folder on one design; compares every layer against the golden model. */
@@ -203,7 +207,8 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
       const actual = layerOutput(run, man, l.name);
       writeFileAtomic(path.join(imagesDir, l.out.file), actual.toHex());
       recordOwned(imagesDir, [l.out.file]);
-      const expected = Block.fromHex(fs.readFileSync(path.join(imagesDir, `${l.name}.expected.hex`), "utf8"), man.memWordBits, `${l.name}.expected.hex`);
+      const expected = opts.expectedDir ? userExpected(opts.expectedDir, l, man.memWordBits)
+        : Block.fromHex(fs.readFileSync(path.join(imagesDir, `${l.name}.expected.hex`), "utf8"), man.memWordBits, `${l.name}.expected.hex`);
       const c = compareOutputs(man, l, expected, actual, 10 - firstMismatches.length);
       count = c.count;
       firstMismatches.push(...c.first);
@@ -256,9 +261,27 @@ export async function simulateDesign(d: ElaboratedDesign, rtl: GeneratedRtl, ima
     provenance: {
       oltron: GENERATOR_VERSION, node: process.version, simulator: { name: simulator, version: build.version },
       command: ["oltron", ...process.argv.slice(2)], cwd: process.cwd(), startedAt, finishedAt: new Date().toISOString(),
-      inputs: [path.join(imagesDir, "manifest.json"), ...(opts.inputs ?? [])].map((f) => ({ file: path.resolve(f), sha256: sha256(fs.readFileSync(f)) })),
+      inputs: [
+        path.join(imagesDir, "manifest.json"), ...(opts.inputs ?? []),
+        ...(opts.expectedDir && compare ? man.layers.map((l) => path.join(opts.expectedDir!, `${l.name}.expected.hex`)) : []),
+      ].map((f) => ({ file: path.resolve(f), sha256: sha256(fs.readFileSync(f)) })),
+      ...(opts.expectedDir ? { expectedFrom: path.resolve(opts.expectedDir) } : {}),
     },
   };
+}
+
+/** A layer's expected outputs from the user's folder (--expected), in the layout of <layer>.expected.hex. */
+function userExpected(dir: string, l: ManifestLayer, wordBits: number): Block {
+  const file = path.join(dir, `${l.name}.expected.hex`);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    throw new UserError(`--expected ${dir}: no ${l.name}.expected.hex for layer ${l.name} (every layer of the images needs one, in the layout 'oltron golden' writes)`);
+  }
+  const b = Block.fromHex(text, wordBits, file);
+  if (b.words !== l.out.words) throw new UserError(`${file}: ${b.words} words, but layer ${l.name}'s outputs take ${l.out.words} words of ${wordBits} bits`);
+  return b;
 }
 
 /** Why a run did not finish (status other than done), in words. */
