@@ -150,4 +150,20 @@ describe("child processes and interrupts", () => {
     const sim = path.join(cache, "sim");
     for (const e of fs.existsSync(sim) ? fs.readdirSync(sim) : []) expect(e, "a partial cache entry").not.toMatch(/\.tmp-/);
   }, 240_000);
+
+  it("a closed stderr (oltron piped into head) ends a run with 141 and leaves neither lock nor temporary folder", async () => {
+    const dir = tmpDir("epipe");
+    const cache = path.join(dir, "cache");
+    const design = path.join(dir, "design");
+    expect((await start(["generate", "--preset", "tiny", "--out", design], cache)).exitCode).toBe(0);
+    // Half the channels salient in fp12: the tile warning is written while the work is under way.
+    const p = execa("node", [OLTRON, "quantize", "--design", design, "--layer", "down:512x2048x512:fp12:r0.5", "--out", path.join(dir, "img")], {
+      reject: false, env: { OLTRON_CACHE: cache }, stdout: "ignore",
+    });
+    await new Promise<void>((resolve) => p.stderr!.once("data", () => resolve()));
+    p.stderr!.destroy();
+    const r = await p;
+    expect(r.exitCode).toBe(141);
+    expect(fs.readdirSync(dir).filter((f) => f !== "cache").sort()).toEqual(["design"]);
+  }, 120_000);
 });

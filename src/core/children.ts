@@ -81,7 +81,12 @@ export function cleanupNow(): void {
 }
 
 let installed = false;
-/** SIGINT/SIGTERM: stop children, remove temporaries, exit 130/143. Installed once by the CLI. */
+/**
+ * SIGINT/SIGTERM: stop children, remove temporaries, exit 130/143. A closed stdout or stderr
+ * (oltron piped into `head`) likewise: Node reports it as an EPIPE error instead of a SIGPIPE,
+ * which would otherwise end the process without removing its locks and temporary folders;
+ * it exits 141, as a process ended by SIGPIPE does. Installed once by the CLI.
+ */
 export function installInterruptCleanup(log: (s: string) => void): void {
   if (installed) return;
   installed = true;
@@ -90,6 +95,13 @@ export function installInterruptCleanup(log: (s: string) => void): void {
       log(`oltron: ${sig}: stopping child processes and removing temporary files`);
       cleanupNow();
       process.exit(code);
+    });
+  }
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") throw e;
+      cleanupNow();
+      process.exit(141);
     });
   }
 }
