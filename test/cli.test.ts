@@ -611,7 +611,7 @@ describe("oltron quantize / golden / sim / verify", () => {
       l.salientSet.forEach((c, i) => expect(l.permutation[(i % l.tiles) * l.tileChannels + Math.floor(i / l.tiles)]).toBe(c));
     }
     const bad = await oltron("verify", "--preset", "small8", "--out", out, "--block", "nosuch");
-    expect(bad.stderr).toMatch(/block 'nosuch' is neither a file nor a built-in example/);
+    expect(bad.stderr).toMatch(/block 'nosuch' is neither a file nor an example \(llama7b, opt6\.7b, .*tiny-llama/);
     const both = await oltron("verify", "--preset", "small8", "--out", out, "--block", "llama7b", "--layer", "qkv:4x4x4");
     expect(both.stderr).toMatch(/give one source of layers/);
   });
