@@ -387,6 +387,12 @@ describe("oltron quantize / golden / sim / verify", () => {
     const bom = await oltron("quantize", "--design", path.join(out, "design"), "--out", path.join(dir, "imgs-bom"), "--layers", path.join(dir, "bom.csv"), "--json");
     expect(bom.exitCode, bom.all).toBe(0);
     expect(JSON.parse(bom.stdout).layers.map((l: { name: string }) => l.name)).toEqual(["q"]);
+    // A name that cannot be a file name is changed, and the change is said, not silent.
+    fs.writeFileSync(path.join(dir, "evil.csv"), "name,x,w,salient_type\n../evil,t/q_in.npy,t/q_w.npy,fp8\n");
+    const evil = await oltron("quantize", "--design", path.join(out, "design"), "--out", path.join(dir, "imgs-evil"), "--layers", path.join(dir, "evil.csv"), "--json");
+    expect(evil.exitCode, evil.all).toBe(0);
+    expect(JSON.parse(evil.stdout).layers.map((l: { name: string }) => l.name)).toEqual(["evil"]);
+    expect(evil.stderr).toMatch(/layers: layer '\.\.\/evil' is named 'evil' \(layer names become file names/);
     const bad: [string, string, RegExp][] = [
       ["twice.csv", "name,x,w,name\na,t/q_in.npy,t/q_w.npy,b\n", /the header names column 'name' twice; give each column once/],
       ["dup.yaml", "layers:\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy }\n  - { name: a, x: t/q_in.npy, w: t/q_w.npy }", /layer 2: the name 'a' is used twice/],

@@ -254,6 +254,8 @@ function layersOfList(file: string): LayerInput[] {
   return entries.map((e, i) => {
     const name = layerName(e.name, `L${i}`);
     if (names.has(name)) throw new UserError(`--layers ${file}: layer names '${e.name}' and another both become '${name}' as file names`);
+    // Names become file names: say so when one had to change, rather than rename it silently.
+    if (name !== e.name) log(`layers: layer '${e.name}' is named '${name}' (layer names become file names: letters, digits, '_', '.', '-', not starting with '.' or '_')`);
     names.add(name);
     for (const f of [e.x, e.w]) if (!fs.existsSync(f)) throw new UserError(`--layers ${file}: layer ${e.name}: ${f} does not exist`);
     const { x, w } = layerTensors(e, { x: `${e.name}.x`, w: `${e.name}.w` });
