@@ -894,6 +894,16 @@ describe("quantization options on the command line", () => {
     expect(man.layers[0].k).toBe(64);
     expect(man.layers[0].plan).toMatchObject({ salientType: "none", scaling: "token", clip: 0.9, weights: "gptq" });
     expect(man.layers[0].actScales).toHaveLength(24);
+    // The rotation leaves its trace: kind, seed, size and the original K, in the plan.
+    expect(man.layers[0].plan.rotation).toEqual({ kind: "randomized-hadamard", seed: 1, size: 64, originalK: 40 }); // --seed defaults to 1
+    // An export of rotated layers says they are in the rotated basis, not the original channels.
+    const ex = path.join(tmpDir("rotate-export"), "ex");
+    const q = await oltron("quantize", "--design", path.join(out, "design"), "--layer", "qkv:8x40x8:none", "--rotate", "--seed", "5", "--out", path.join(path.dirname(ex), "img"), "--export", ex);
+    expect(q.exitCode, q.all).toBe(0);
+    const info = JSON.parse(fs.readFileSync(path.join(ex, "export.json"), "utf8")).layers[0];
+    expect(info.rotation).toEqual({ kind: "randomized-hadamard", seed: 5, size: 64, originalK: 40 });
+    expect(info.x_fq.meaning).toMatch(/rotated activations X Q \(randomized Hadamard, seed 5, K zero-padded from 40 to 64\): the rotated basis, not the original channels/);
+    expect(info.w_dq.meaning).toMatch(/rotated weights Q\^T W/);
   }, 120_000);
 
   it("refuses contradictory quantization options with specific messages", async () => {

@@ -121,7 +121,7 @@ export function addLayerOptions(cmd: Command): Command {
     .option("--salient-type <t>", "salient type for --x/--w: fp8, fp12 or none", "fp8")
     .addOption(new Option("--threshold <t>", "salient if channel max |x| > t x median channel max (default 4)").argParser(numArg("--threshold")))
     .addOption(new Option("--ratio <r>", "salient fraction of channels, 0..1 (instead of --threshold)").argParser(numArg("--ratio")))
-    .addOption(new Option("--seed <n>", "seed of the synthetic data").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
+    .addOption(new Option("--seed <n>", "seed of the synthetic data, and of the randomised Hadamard rotation of --rotate").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
     .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time (default: tensor; token on --arch int4 and w4a8)").choices(["tensor", "token"]))
     .addOption(new Option("--act-clip <f>", "fixed clip factor of per-token scales, in (0, 1] (default: calibrated per layer; QuaRot uses 0.9)").argParser(numArg("--act-clip")))
     .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
@@ -180,10 +180,14 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   // The default layers' salient choices are Oltron's: other architectures take the shapes
   // alone, and a design without one of their salient types takes one it has.
   let layers = layerSources(o, d, arch.salient ? fitDefaultTypes(fallback, d) : fallback.map((s) => s.split(":").slice(0, 2).join(":")));
+  // What rotated each layer, recorded in its plan (so the manifest and export say so).
+  const rotations = new Map<string, NonNullable<LayerPlan["rotation"]>>();
   if (o.rotate) {
     layers = layers.map((l) => {
-      const r = rotateLayer(l.x, l.w, o.seed as number | undefined);
+      const seed = (o.seed as number | undefined) ?? 0;
+      const r = rotateLayer(l.x, l.w, seed);
       if (r.paddedFrom) log(`rotate: layer ${l.name}: K = ${r.paddedFrom} is not a power of two; zero-padded to ${r.rotation.size} channels`);
+      rotations.set(l.name, { kind: "randomized-hadamard", seed, size: r.rotation.size, originalK: l.x.shape[1] });
       return { ...l, x: r.x, w: r.w };
     });
   }
@@ -199,6 +203,7 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
       ...(arch.salient ? (l.plan ?? DEFAULT_PLAN) : { salientType: "none" as const }),
       ...(scaling !== "tensor" ? { scaling } : {}), ...(o.actClip !== undefined ? { clip: o.actClip as number } : {}),
       ...(weights !== "rtn" ? { weights } : {}),
+      ...(rotations.has(l.name) ? { rotation: rotations.get(l.name)! } : {}),
     },
   }));
 }

@@ -66,8 +66,19 @@ export function exportImages(imagesDir: string, outDir: string, recordAs = image
       layers: man.layers.map((l) => ({
         name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, salientChannels: l.salientChannels,
         actScaling: l.actScales ? "token" : "tensor", weights: l.plan.weights ?? "rtn",
-        x_fq: { file: `${l.name}.x_fq.npy`, shape: [l.m, l.k], meaning: "fake-quantized activations, original channel order" },
-        w_dq: { file: `${l.name}.w_dq.npy`, shape: [l.k, l.n], meaning: "dequantized int4 weights [in x out]; nn.Linear.weight is its transpose" },
+        ...(l.plan.rotation ? { rotation: l.plan.rotation } : {}),
+        x_fq: {
+          file: `${l.name}.x_fq.npy`, shape: [l.m, l.k],
+          meaning: l.plan.rotation
+            ? `fake-quantized rotated activations X Q (randomized Hadamard, seed ${l.plan.rotation.seed}${l.plan.rotation.size !== l.plan.rotation.originalK ? `, K zero-padded from ${l.plan.rotation.originalK} to ${l.plan.rotation.size}` : ""}): the rotated basis, not the original channels; x_fq @ w_dq is the layer's output`
+            : "fake-quantized activations, original channel order",
+        },
+        w_dq: {
+          file: `${l.name}.w_dq.npy`, shape: [l.k, l.n],
+          meaning: l.plan.rotation
+            ? "dequantized int4 rotated weights Q^T W [in x out], in the rotated basis; nn.Linear.weight is its transpose"
+            : "dequantized int4 weights [in x out]; nn.Linear.weight is its transpose",
+        },
       })),
     };
     fs.writeFileSync(path.join(tmp, "export.json"), JSON.stringify(info, null, 1) + "\n");

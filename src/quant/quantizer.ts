@@ -43,6 +43,11 @@ export interface LayerPlan {
    * same grid with GPTQ's error compensation, calibrated on the layer's calibration activations.
    */
   weights?: WeightQuant;
+  /**
+   * Recorded when the layer was rotated first (--rotate, QuaRot): its tensors are X Q and Q^T W
+   * for the seeded randomised Hadamard Q of `size` channels, K zero-padded from `originalK`.
+   */
+  rotation?: { kind: "randomized-hadamard"; seed: number; size: number; originalK: number };
   /** Recorded by the quantizer for arch olive: the normal type and scale OliVe's search chose. */
   ovp?: { type: OvpType; alpha: number; mse: Record<OvpType, number>; outliers: number; victims: number };
 }
