@@ -17,7 +17,7 @@ export function sha256(data: string | Uint8Array): string {
 /** Writes a file atomically: a temporary sibling, then rename. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.tmp-${ownerTag()}`;
-  removeDeadTemps(file);
+  removeDeadTemps(path.dirname(path.resolve(file)));
   try {
     fs.writeFileSync(tmp, data);
     fs.renameSync(tmp, file);
@@ -27,18 +27,24 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
-/** Removes `<file>.tmp-<host>.<pid>` siblings whose owner, on this host, has exited (a killed run's). */
-function removeDeadTemps(file: string): void {
-  const prefix = `${path.basename(file)}.tmp-${os.hostname().replace(/[^\w-]/g, "_")}.`;
+/** Folders already swept of dead temporaries by this process (once each: results folders grow large). */
+const swept = new Set<string>();
+
+/** Removes `<file>.tmp-<host>.<pid>` files in `dir` whose owner, on this host, has exited (a killed run's). */
+function removeDeadTemps(dir: string): void {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  // hostTag holds only letters, digits, '_' and '-': nothing a pattern would read as syntax.
+  const tag = new RegExp(`\\.tmp-${hostTag()}\\.(\\d+)$`);
   let names: string[];
   try {
-    names = fs.readdirSync(path.dirname(file));
+    names = fs.readdirSync(dir);
   } catch {
     return;
   }
   for (const n of names) {
-    const pid = n.startsWith(prefix) ? Number(n.slice(prefix.length)) : NaN;
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) fs.rmSync(path.join(path.dirname(file), n), { force: true });
+    const pid = Number(tag.exec(n)?.[1]);
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) fs.rmSync(path.join(dir, n), { force: true });
   }
 }
 
@@ -46,7 +52,7 @@ function removeDeadTemps(file: string): void {
 export const OUTPUT_MARKER = ".oltron-output";
 
 /**
- * The ownership marker (docs/files.md): a header with its version, the sha256 of its own
+ * The ownership marker (docs/formats.md, section 10): a header with its version, the sha256 of its own
  * list, then one line per file oltron wrote (`f <sha256 of the file> <name>`) and per job
  * folder whose every file is oltron's (`d <name>/`). A file counts as oltron's only when it is
  * listed and its bytes still match; a marker that is not a regular file, lacks the header, or
@@ -55,7 +61,7 @@ export const OUTPUT_MARKER = ".oltron-output";
  */
 const MARKER_MAGIC = "oltron-output 2";
 const MARKER_NOTE = "written by oltron: a later run may replace this folder; only the files listed below (with their sha256) are oltron's, any other file stops it";
-/** The first line of a job folder's own marker (markJobFolder): honoured only through its parent's `d` entry. */
+/** A job folder's own marker, its whole text (markJobFolder): honoured only through its parent's `d` entry. */
 const JOB_FOLDER_MARKER = "written by oltron: every file in this folder is a job's output, replaced with it\n";
 
 interface Marker {
@@ -68,6 +74,9 @@ function markerText(m: Marker): string {
   const body = lines.map((l) => `${l}\n`).join("");
   return `${MARKER_MAGIC}\n${MARKER_NOTE}\nlist-sha256 ${sha256(body)}\n${body}`;
 }
+
+/** readMarker's answer for a marker an oltron before 0.3.1 wrote: a list of names without checksums. */
+const OLDER_MARKER = `its ${OUTPUT_MARKER} is an older oltron's, without checksums`;
 
 /** The valid marker of `dir`, or why there is none ("missing" when there is no marker at all). */
 function readMarker(dir: string): Marker | string {
@@ -82,7 +91,7 @@ function readMarker(dir: string): Marker | string {
   const text = fs.readFileSync(file, "utf8");
   const lines = text.split("\n");
   if (lines[0] !== MARKER_MAGIC) {
-    return text.startsWith("written by oltron; this folder may be replaced") ? `its ${OUTPUT_MARKER} is an older oltron's, without checksums` : `its ${OUTPUT_MARKER} is empty or not an oltron marker`;
+    return text.startsWith("written by oltron; this folder may be replaced") ? OLDER_MARKER : `its ${OUTPUT_MARKER} is empty or not an oltron marker`;
   }
   const sum = /^list-sha256 ([0-9a-f]{64})$/.exec(lines[2] ?? "");
   const body = lines.slice(3).join("\n");
@@ -164,7 +173,7 @@ function prepareDir(dir: string): { target: string; tmp: string; untrack: () => 
     if (entries.length > 0) {
       const marker = readMarker(target);
       if (typeof marker === "string") {
-        if (marker.includes("older oltron")) {
+        if (marker === OLDER_MARKER) {
           throw new UserError(`${dir} was written by oltron before 0.3.1, whose ${OUTPUT_MARKER} has no checksums, so oltron cannot prove every file in it is its own; refusing to replace it: if you added nothing to it, remove it ('rm -r ${dir}') and run again, or choose another output folder`);
         }
         throw new UserError(`${dir} exists and is not provably oltron's (${entries.length} ${entries.length === 1 ? "entry" : "entries"}; ${marker === "missing" ? `no ${OUTPUT_MARKER} marker` : marker}); refusing to replace it: choose another output folder, or remove it yourself`);
@@ -191,9 +200,14 @@ function prepareDir(dir: string): { target: string; tmp: string; untrack: () => 
   }
 }
 
+/** This host in temporary names (characters a file name takes). */
+function hostTag(): string {
+  return os.hostname().replace(/[^\w-]/g, "_");
+}
+
 /** This process in temporary names: host and pid, so a later run can tell an orphan. */
 function ownerTag(): string {
-  return `${os.hostname().replace(/[^\w-]/g, "_")}.${process.pid}`;
+  return `${hostTag()}.${process.pid}`;
 }
 
 /**
@@ -247,12 +261,9 @@ function filesNotOurs(dir: string, marker: Marker): string[] {
         return rel === "" || typeof readMarker(path.join(dir, rel)) !== "string" ? [] : [r];
       }
       if (!e.isFile()) return [r];
-      const hash = hashFile(path.join(dir, r));
-      const ok = vouchers.some((v) => {
-        const name = v.base ? r.slice(v.base.length + 1) : r;
-        return v.m.files.get(name) === hash;
-      });
-      return ok ? [] : [r];
+      const listed = vouchers.map((v) => v.m.files.get(v.base ? r.slice(v.base.length + 1) : r)).filter((h) => h !== undefined);
+      // Hashed only when some marker lists it: an unlisted file is foreign, however large.
+      return listed.length && listed.includes(hashFile(path.join(dir, r))!) ? [] : [r];
     });
   return walk("", [{ base: "", m: marker }]);
 }
@@ -307,19 +318,11 @@ export function writeOwnedFile(dir: string, name: string, data: string | Uint8Ar
   const file = path.join(dir, name);
   const m = readMarker(dir);
   if (typeof m === "string") throw new UserError(`${dir}: ${m}; refusing to write ${name} there`);
-  if (fs.existsSync(file) || isSymlink(file)) {
+  if (fs.lstatSync(file, { throwIfNoEntry: false })) {
     if (m.files.get(name) !== hashFile(file)) throw new UserError(`${file} exists and oltron did not write it (or it changed since); refusing to overwrite it: move it, or give another folder`);
   }
   writeFileAtomic(file, data);
   recordOwned(dir, [name]);
-}
-
-function isSymlink(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
-  }
 }
 
 /**
