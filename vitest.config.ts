@@ -5,9 +5,10 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/setup.ts"],
     globalSetup: ["test/global-setup.ts"],
-    // Verilator builds are shared through an on-disk cache; long simulations need room.
-    testTimeout: 600_000,
-    hookTimeout: 900_000,
+    // A guard against a hung test only, never a pass/fail criterion: a busy machine (load 13 on
+    // 2 cores was seen) must slow the suite down, not fail it. Tests set no timeouts of their own.
+    testTimeout: 2_700_000,
+    hookTimeout: 2_700_000,
     pool: "forks",
     maxWorkers: 2,
   },

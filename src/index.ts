@@ -17,6 +17,8 @@ export {
   type ArchConfig, type ElaboratedDesign,
 } from "./hw/design.js";
 export { generateRtl, type GeneratedRtl } from "./hw/generate.js";
+export { projectFiles, projectFileNames, type ProjectFileOptions } from "./hw/project-files.js";
+export { assembleMemoryImage } from "./sim/driver.js";
 export { areaReport, type AreaReport } from "./hw/area.js";
 export { siliconReport, mapModule, formatSilicon, LIBRARY, type SiliconReport, type ModuleSilicon, type RamSilicon, type TimingPath } from "./hw/silicon.js";
 export { layerEnergy, formatEnergy, DRAM_PJ_PER_BIT, CONTROL_ACTIVITY, ENERGY_PARTS, type LayerEnergy, type LayerCost, type CostScales } from "./flows/energy.js";

@@ -243,5 +243,5 @@ describe("bench accuracy in worker threads", () => {
     const figures = (x: AccuracyBenchResult) => x.layers.map((l) => [l.weights, l.layer, l.baselines.map((b) => b.sqnrDbSeeds), l.adaptive.map((a) => a.sqnrDbSeeds)]);
     expect(figures(par)).toEqual(figures(seq));
     expect(par.model).toEqual(seq.model);
-  }, 120_000);
+  });
 });

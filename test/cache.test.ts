@@ -35,7 +35,7 @@ async function build(opts: { memAddrBits?: number; rebuild?: boolean } = {}): Pr
 
 /** The built vvp file still runs: vvp loads it and reaches the testbench (which asks for +image). */
 async function runs(b: SimBuild): Promise<boolean> {
-  const r = await execa("vvp", ["-n", b.binary], { reject: false, all: true, timeout: 20000 });
+  const r = await execa("vvp", ["-n", b.binary], { reject: false, all: true });
   return /\+image=<file> is required/.test(r.all ?? "");
 }
 

@@ -237,7 +237,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/--trace .*w\.ghw: the waveform format follows the extension, which must be \.fst or \.vcd \(got '\.ghw'\)/);
     expect(fs.existsSync(path.join(dir, "never"))).toBe(false);
-  }, 240_000);
+  });
 
   it("sim checks its output paths and trace window before running; manifests cannot name files outside their folder", async () => {
     const images = path.join(tmpDir("simchk"), "i");
@@ -354,7 +354,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(demo.exitCode, demo.all).toBe(0);
     expect(JSON.parse(demo.stdout).pass).toBe(true);
     expect(demo.stderr).toMatch(/wrote rtl-out\/demo\/design/);
-  }, 120_000);
+  });
 
   it("runs several named layers of one's own tensors from a YAML or CSV layer list, paths relative to the list", async () => {
     const dir = tmpDir("list");
@@ -410,7 +410,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     }
     const mixed = await oltron("verify", "--preset", "tiny", "--layers", path.join(dir, "list.yaml"), "--ratio", "0.1");
     expect(mixed.stderr).toMatch(/with --layers, give each layer's salient type/);
-  }, 120_000);
+  });
 
   it("file-system trouble is a message naming the path and what to do, never an internal error", async () => {
     const dir = tmpDir("fserr");
@@ -430,12 +430,11 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(dangling.exitCode).toBe(1);
     expect(dangling.stderr).toMatch(/link is a symbolic link \(to .*nowhere\); give a real folder as output/);
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
-    // Refused before the benchmark runs, not after.
-    const t0 = Date.now();
+    // Refused before the benchmark runs, not after: no benchmark progress was printed.
     const benchOut = await oltron("bench", "accuracy", "--out", file);
     expect(benchOut.exitCode).toBe(1);
     expect(benchOut.stderr).toMatch(/--out .*a-file: .*a-file is a file, not a folder/);
-    expect(Date.now() - t0).toBeLessThan(20000);
+    expect(benchOut.stderr).not.toMatch(/accuracy: .*weights/);
     for (const r of [notDir, tmp, dangling, benchOut]) expect(r.all).not.toMatch(/internal error|\n\s+at /);
     const { fileSystemError } = await import("../src/core/errors.js");
     for (const [code, msg] of [["EACCES", /permission denied: choose a folder you can write to/], ["ENOSPC", /no space left on the device/], ["EROFS", /the file system is read-only/]] as const) {
@@ -489,7 +488,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(suite.testcase.failure.type).toBe("mismatch");
     expect(suite.testcase.failure.message).toMatch(/^\d+ output\(s\) differ from the golden model$/);
     expect(suite.testcase.failure["#text"]).toMatch(/token \d+ channel \d+: expected -?\d+, got -?\d+/);
-  }, 180_000);
+  });
 
   it("sim --expected compares with the user's own expected outputs, recorded with their checksums", async () => {
     const dir = tmpDir("expected");
@@ -523,7 +522,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     fs.rmSync(path.join(mine, "L0_qkv.expected.hex"));
     expect((await oltron("sim", "--design", design, "--images", images, "--expected", mine)).stderr).toMatch(/no L0_qkv\.expected\.hex for layer L0_qkv/);
     expect((await oltron("sim", "--design", design, "--images", images, "--expected", images)).stderr).toMatch(/is the image folder/);
-  }, 180_000);
+  });
 
   it("verify --junit writes a passing JUnit report, one test case per layer", async () => {
     const dir = tmpDir("junit");
@@ -542,7 +541,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/--junit .*: exists and is not a file/);
     expect(fs.existsSync(path.join(dir, "run2"))).toBe(false);
-  }, 180_000);
+  });
 
   it("replaces its own folders, never a file it did not write; one writer per folder at a time", async () => {
     const dir = tmpDir("own");
@@ -569,7 +568,7 @@ describe("oltron quantize / golden / sim / verify", () => {
     fs.writeFileSync(path.join(lock, "pid"), dead);
     expect((await oltron("verify", "--preset", "tiny", "--layer", "qkv:4x16x4", "--out", run)).exitCode).toBe(0);
     expect(fs.existsSync(lock)).toBe(false);
-  }, 120_000);
+  });
 
   it("--quiet keeps results and warnings only; --verbose adds where the simulator build lives", async () => {
     const out = path.join(tmpDir("quiet"), "run");
@@ -808,7 +807,7 @@ describe("progress on a terminal", () => {
     expect(q.exitCode, q.all).toBe(0);
     expect(q.all).not.toMatch(/\[[█░]+\]/);
     expect(q.all).toMatch(/PASS \(bit-exact\)/);
-  }, 180_000);
+  });
 });
 
 describe("oltron quantize --export", () => {
@@ -878,7 +877,7 @@ describe("oltron quantize --export", () => {
     const bad = await oltron("quantize", "--design", design, "--out", images, "--export", path.join(images, "inside"), "--layer", "qkv:4x8x8");
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/--export .* is inside --out/);
-  }, 120_000);
+  });
 });
 
 describe("quantization options on the command line", () => {
@@ -904,7 +903,7 @@ describe("quantization options on the command line", () => {
     expect(info.rotation).toEqual({ kind: "randomized-hadamard", seed: 5, size: 64, originalK: 40 });
     expect(info.x_fq.meaning).toMatch(/rotated activations X Q \(randomized Hadamard, seed 5, K zero-padded from 40 to 64\): the rotated basis, not the original channels/);
     expect(info.w_dq.meaning).toMatch(/rotated weights Q\^T W/);
-  }, 120_000);
+  });
 
   it("refuses contradictory quantization options with specific messages", async () => {
     const a = await oltron("verify", "--preset", "tiny", "--act-clip", "0.9", "--layer", "qkv:4x8x8");
@@ -919,7 +918,7 @@ describe("quantization options on the command line", () => {
     const d = await oltron("verify", "--preset", "tiny", "--act-scaling", "token", "--act-clip", "1.5", "--layer", "qkv:4x8x8");
     expect(d.exitCode).toBe(1);
     expect(d.stderr).toMatch(/per-token clip 1\.5 must be in \(0, 1\]/);
-  }, 120_000);
+  });
 });
 
 describe("the PyTorch-side helper (examples/pytorch/oltron_fakequant.py)", () => {
@@ -943,7 +942,7 @@ describe("the PyTorch-side helper (examples/pytorch/oltron_fakequant.py)", () =>
         expect(Array.from(readTensorFile(got).data), `${scaling} ${l.name}`).toEqual(Array.from(want.data));
       }
     }
-  }, 120_000);
+  });
 });
 
 describe("--json keeps stdout to one JSON document", () => {
@@ -953,7 +952,7 @@ describe("--json keeps stdout to one JSON document", () => {
     expect(r.exitCode, r.all).toBe(0);
     expect(JSON.parse(r.stdout).pass).toBe(true);
     expect(r.stderr).toMatch(/adaptive: searching per-layer plans/);
-  }, 300_000);
+  });
 });
 
 describe("sim never writes over what it reads", () => {
@@ -975,7 +974,7 @@ describe("sim never writes over what it reads", () => {
     expect(fs.readFileSync(path.join(run, "images", "manifest.json"), "utf8")).toBe(manifest);
     expect(fs.readFileSync(path.join(run, "design", "design.json"), "utf8")).toBe(design);
     expect(fs.existsSync(path.join(run, "design", "w.vcd"))).toBe(false);
-  }, 300_000);
+  });
 });
 
 describe("image regions lie apart", () => {
@@ -999,5 +998,5 @@ describe("image regions lie apart", () => {
       expect(r.stderr, what).toMatch(msg);
       expect(r.stderr).toMatch(/every output region must lie apart from every other region/);
     }
-  }, 300_000);
+  });
 });

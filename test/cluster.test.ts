@@ -117,7 +117,7 @@ describe("explore as jobs, locally", () => {
       expect(bad.all).toMatch(msg);
       expect(bad.all).not.toMatch(/\n\s+at /);
     }
-  }, 600_000);
+  });
 
   it("a killed job leaves no result and reads as stale; the next run finishes it", async () => {
     const dir = tmpDir("cluster-kill");
@@ -146,7 +146,7 @@ describe("explore as jobs, locally", () => {
     const rerun = await oltron(["explore", "run-job", out, "2"], env);
     expect(rerun.exitCode, rerun.all).toBe(0);
     expect(readJson(path.join(out, "silicon", `${job.key}.json`)).key).toBe(job.key);
-  }, 600_000);
+  });
 
   it("reports a failed job with its error and log, and exits 1", async () => {
     const dir = tmpDir("cluster-fail");
@@ -163,7 +163,7 @@ describe("explore as jobs, locally", () => {
     expect(st.stdout).toMatch(/1 failed/);
     expect(st.stdout).toMatch(/3 failed: silicon of w4a8_r4c4_\w+: yosys not found: run 'make deps'.*\(log: .*logs\/3\.log\)/);
     expect(fs.readFileSync(path.join(out, "logs", "3.log"), "utf8")).toMatch(/job 3: FAILED: yosys not found/);
-  }, 600_000);
+  });
 
   it("two local workers give the same results as one, and collect refuses a plan whose inputs changed", async () => {
     const dir = tmpDir("cluster-pool");
@@ -187,7 +187,7 @@ describe("explore as jobs, locally", () => {
     const edited = await oltron(["explore", "collect", path.join(dir, "two")], env);
     expect(edited.exitCode).toBe(1);
     expect(edited.all).toMatch(/the plan's inputs changed since it was made \(job inputs differ\)/);
-  }, 900_000);
+  });
 });
 
 describe("on a one-node Slurm cluster", () => {
@@ -249,7 +249,7 @@ describe("on a one-node Slurm cluster", () => {
     } finally {
       await c.stop();
     }
-  }, 1_800_000);
+  });
 });
 
 describe("verify as one job per layer", () => {
@@ -308,5 +308,5 @@ describe("verify as one job per layer", () => {
     const noOut = await oltron(["verify", "--preset", "tiny", "--plan"]);
     expect(noOut.exitCode).toBe(1);
     expect(noOut.all).toMatch(/--plan and --slurm need --out <dir>/);
-  }, 900_000);
+  });
 });

@@ -41,7 +41,7 @@ beforeAll(async () => {
   ], { reject: false, all: true });
   expect(r.exitCode, r.all).toBe(0);
   binary = path.join(obj, "Vhost");
-}, 600_000);
+});
 
 /** Writes an image folder (descriptors optionally altered), runs the host, returns its result and dump. */
 async function run(tag: string, man: Manifest, files: Record<string, string>, latency: number, extra: string[] = []) {

@@ -77,3 +77,19 @@ describe("src/ layout", () => {
     expect(cycles).toEqual([]);
   });
 });
+
+describe("test/ contract", () => {
+  const TEST = fileURLToPath(new URL(".", import.meta.url));
+  const tests = fs.readdirSync(TEST).filter((f) => f.endsWith(".test.ts"));
+
+  it("no test sets its own wall-clock timeout or asserts on elapsed time: a busy machine slows the suite, never fails it", () => {
+    const found: string[] = [];
+    for (const f of tests) {
+      fs.readFileSync(path.join(TEST, f), "utf8").split("\n").forEach((line, i) => {
+        // `}, 600_000);` closing an it(), and an upper bound on Date.now() - t0 or performance.now().
+        if (/^\s*\}, [\d_]+\);\s*$/.test(line) || /(Date\.now\(\)|performance\.now\(\)) - \w+.*\)\.toBeLessThan/.test(line)) found.push(`${f}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    expect(found).toEqual([]);
+  });
+});

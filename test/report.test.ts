@@ -53,7 +53,7 @@ describe("run report", () => {
       // Offline: any request leaving the file is refused and would show as an error.
       await page.route(/^https?:/, (route) => route.abort());
       await page.goto(`file://${html}`);
-      await page.waitForSelector("body[data-rendered=yes]", { timeout: 20000 });
+      await page.waitForSelector("body[data-rendered=yes]", { timeout: 600_000 });
       expect(errors).toEqual([]);
       const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
       // The run-level charts and, per layer, channel magnitudes and salient slots.
@@ -79,7 +79,7 @@ describe("run report", () => {
     const none = await execa("node", [OLTRON, "report", path.join(dir, "nothing-here")], { reject: false, all: true });
     expect(none.exitCode).toBe(1);
     expect(none.stderr).toMatch(/not a folder/);
-  }, 180_000);
+  });
 
   it("runs no script planted in a run folder: figures that are not numbers are refused, text goes in as text", async () => {
     const dir = tmpDir("report-hostile");
@@ -138,7 +138,7 @@ describe("run report", () => {
       page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
       await page.route(/^https?:/, (route) => route.abort());
       await page.goto(`file://${path.join(out, "report.html")}`);
-      await page.waitForSelector("body[data-rendered=yes]", { timeout: 20000 });
+      await page.waitForSelector("body[data-rendered=yes]", { timeout: 600_000 });
       expect(await page.evaluate("window.__pwned")).toBeUndefined();
       expect(dialogs).toEqual([]);
       expect(await page.evaluate("document.querySelectorAll('img').length")).toBe(0);
@@ -154,7 +154,7 @@ describe("run report", () => {
     const edited = await execa("node", [OLTRON, "report", run, "--out", path.join(dir, "rep-edited")], { reject: false, all: true });
     expect(edited.exitCode, edited.all).toBe(1);
     expect(edited.stderr).toMatch(/L0_qkv\.x\.npy: sha256 does not match the manifest: the float reference was changed or damaged/);
-  }, 180_000);
+  });
 
   it("draws the accuracy benchmark as SQNR-vs-bits curves per layer and method, in chromium", async () => {
     const out = tmpDir("acc-report");
@@ -175,7 +175,7 @@ describe("run report", () => {
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.route(/^https?:/, (route) => route.abort());
       await page.goto(`file://${html}`);
-      await page.waitForSelector("body[data-rendered=yes]", { timeout: 20000 });
+      await page.waitForSelector("body[data-rendered=yes]", { timeout: 600_000 });
       expect(errors).toEqual([]);
       const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
       expect(charts.length).toBe(acc.layers.length);
@@ -185,5 +185,5 @@ describe("run report", () => {
     } finally {
       await browser.close();
     }
-  }, 180_000);
+  });
 });

@@ -449,10 +449,8 @@ describe("tensor paths that are not regular files", () => {
       [tmp("dir.npy"), /dir\.npy is a directory, not a tensor file/],
     ];
     for (const [file, msg] of cases) {
-      const t0 = Date.now();
       expect(() => readTensorFile(file, file.endsWith(".safetensors") ? "x" : undefined), file).toThrow(msg);
       expect(() => readTensorFile(file, file.endsWith(".safetensors") ? "x" : undefined), file).toThrow(UserError);
-      expect(Date.now() - t0, file).toBeLessThan(5000);
     }
   });
 });

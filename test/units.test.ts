@@ -52,7 +52,7 @@ describe("unit benches: axi_rd and writeback alone", () => {
 
   for (const args of RUNS) {
     it(`passes every check with ${args.join(" ")}`, async () => {
-      const r = await execa(binary, args, { reject: false, all: true, timeout: 120_000 });
+      const r = await execa(binary, args, { reject: false, all: true });
       const lines = (r.all ?? "").split("\n").filter((l) => l.startsWith("unit:"));
       for (const d of DESIGNS) {
         expect(lines, (r.all ?? "").slice(0, 4000)).toContain(`unit: ${d.prefix} PASS`);

@@ -5,7 +5,9 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { PERF_SECTIONS, perfMarkdown, runPerfBench, SPEED_SIZES, type PerfSection } from "../bench/perf.js";
 import { UserError } from "../core/errors.js";
-import { checkOutputFolder, claimKeptFolder } from "../core/files.js";
+import { checkOutputFolder, claimKeptFolder, writeFileAtomic } from "../core/files.js";
+import { checkFileOutput } from "./options.js";
+import { perfJunitXml } from "../bench/perf-junit.js";
 import { registerAccuracyCommands } from "./accuracy.js";
 
 export function registerBenchCommands(program: Command): void {
@@ -17,8 +19,10 @@ export function registerBenchCommands(program: Command): void {
     .option("--only <sections>", `comma list of sections to run: ${PERF_SECTIONS.join(", ")} (default: all)`)
     .option("--sizes <list>", `array sizes of the simulation-speed section, comma list of ${SPEED_SIZES.join(", ")} (default: all)`)
     .option("--json", "print the results as one JSON document instead of markdown")
-    .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string; json?: boolean }) => {
+    .option("--junit <file>", "also write a JUnit XML report: bit-exactness and the speed and PE-area targets as test cases, for CI systems")
+    .action(async (o: { out: string; quick?: boolean; only?: string; sizes?: string; json?: boolean; junit?: string }) => {
       if (!o.out) throw new UserError("--out needs a folder");
+      if (o.junit !== undefined) checkFileOutput("--junit", o.junit);
       checkOutputFolder("--out", o.out);
       // Refused now, not after the benchmarks ran: a folder oltron cannot prove is its own.
       claimKeptFolder("--out", o.out, []);
@@ -31,8 +35,9 @@ export function registerBenchCommands(program: Command): void {
         if (!(SPEED_SIZES as readonly number[]).includes(n)) throw new UserError(`--sizes: '${o.sizes!.split(",")[i].trim()}' is not one of ${SPEED_SIZES.join(", ")}`);
       }
       const r = await runPerfBench({ out: o.out, quick: o.quick, only: only as PerfSection[] | undefined, sizes });
+      if (o.junit !== undefined) writeFileAtomic(o.junit, perfJunitXml(r));
       console.log(o.json ? JSON.stringify(r, null, 1) : perfMarkdown(r));
-      process.stderr.write(`wrote ${path.join(o.out, "perf.json")} and perf.md\n`);
+      process.stderr.write(`wrote ${path.join(o.out, "perf.json")} and perf.md${o.junit !== undefined ? ` and the JUnit report ${o.junit}` : ""}\n`);
     });
   registerAccuracyCommands(bench);
 }

@@ -59,16 +59,18 @@ export function registerDesignCommands(program: Command): void {
     program.command("generate").description("generate Verilog RTL, testbench and design.json for an array configuration"),
   )
     .option("--out <dir>", "output folder (default rtl-out/<design-name>)")
+    .option("--top-name <module>", "also write <module>.v, the top level under this stable name (a wrapper of <prefix>_top), for an SoC that instantiates it by a fixed name; the filelist, FuseSoC core and IP-XACT name it as the top")
     .option("--json", "print one JSON document: the design, its parameters and the files written")
     .action((o: Record<string, unknown>) => {
       const t0 = performance.now();
       const d = designFromOptions(o);
       const dir = String(o.out ?? path.join("rtl-out", d.name));
-      const rtl = writeDesign(dir, d);
+      const rtl = writeDesign(dir, d, { stableTop: o.topName === undefined ? undefined : String(o.topName) });
       const ms = performance.now() - t0;
       if (o.json) {
         console.log(JSON.stringify({
           design: d.name, out: path.resolve(dir), config: d.config, pes: d.pes, top: rtl.top,
+          ...(o.topName !== undefined ? { stableTop: String(o.topName) } : {}), project: rtl.project,
           files: fs.readdirSync(dir).filter((f) => !f.startsWith(".")).sort(),
         }, null, 1));
         return;
@@ -76,6 +78,7 @@ export function registerDesignCommands(program: Command): void {
       const grid = d.grid.map((g) => `${g.rows * d.cols} ${PE_KINDS[g.pe].doc.split(":")[0]}s`).join(" + ");
       console.log(`generated ${d.name}: ${d.arch} architecture, ${d.rows}x${d.cols} array, ${d.flexLines} flexible line(s): ${grid}`);
       console.log(`  ${Object.keys(rtl.sources).length} RTL files + testbench + design.json in ${dir} (${ms.toFixed(0)} ms)`);
+      console.log(`  project files: ${rtl.project.join(", ")} (docs/architecture.md, "Project files")`);
     });
 
 }

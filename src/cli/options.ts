@@ -406,3 +406,8 @@ export function traceFromOptions(o: Record<string, unknown>): { file: string; fr
   }
   return trace;
 }
+/** A file output given by a flag: its folder exists, and it is not a folder itself. */
+export function checkFileOutput(flag: string, file: string): void {
+  if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new UserError(`${flag} ${file}: exists and is not a file; give a file name`);
+  if (!fs.existsSync(path.dirname(path.resolve(file)))) throw new UserError(`${flag} ${file}: folder ${path.dirname(file)} does not exist`);
+}

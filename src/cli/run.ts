@@ -17,7 +17,7 @@ import { goldenOffThread, quantizeOffThread } from "./work.js";
 import { checkSimulator } from "../sim/build.js";
 import { addVerifyPlanOptions, registerVerifyJobCommands, verifyPlanned, wantsPlan } from "./verify-jobs.js";
 import {
-  addTraceOptions, traceFromOptions, addBuildOptions, detail, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
+  addTraceOptions, traceFromOptions, checkFileOutput, addBuildOptions, detail, addDesignOptions, addLayerOptions, addMemoryOptions, applyBudget, buildFromOptions, designFromOptions, intArg, layersFromOptions, log, memoryFromOptions,
 } from "./options.js";
 
 export function registerRunCommands(program: Command): void {
@@ -246,12 +246,6 @@ function checkExpectedDir(dir: string, imagesDir: string): string {
     throw new UserError(`--expected ${dir} is the image folder, whose <layer>.expected.hex the golden model writes: put your expected outputs in a folder of their own`);
   }
   return dir;
-}
-
-/** A file output given by a flag: its folder exists, and it is not a folder itself. */
-function checkFileOutput(flag: string, file: string): void {
-  if (fs.existsSync(file) && !fs.statSync(file).isFile()) throw new UserError(`${flag} ${file}: exists and is not a file; give a file name`);
-  if (!fs.existsSync(path.dirname(path.resolve(file)))) throw new UserError(`${flag} ${file}: folder ${path.dirname(file)} does not exist`);
 }
 
 function writeJunit(o: Record<string, unknown>, r: SimResult, command: string): void {

@@ -8,17 +8,43 @@ import { UserError } from "../core/errors.js";
 import { writeDirAtomic, writeFiles } from "../core/files.js";
 import { designFromJson, type ElaboratedDesign } from "../hw/design.js";
 import { generateRtl, type GeneratedRtl } from "../hw/generate.js";
+import { projectFileNames, projectFiles, stableTopProblem, type ProjectFileOptions } from "../hw/project-files.js";
 
-/** Writes the RTL, testbench, C header, C++ host and design.json into `dir` (atomically). */
-export function writeDesign(dir: string, d: ElaboratedDesign): GeneratedRtl {
+/**
+ * Writes the RTL, testbench, C header, C++ host, the standard project files (filelists, FuseSoC
+ * core, SystemVerilog package, SystemRDL and IP-XACT register maps, the stable-name top when
+ * asked) and design.json into `dir` (atomically).
+ */
+export function writeDesign(dir: string, d: ElaboratedDesign, opts: ProjectFileOptions = {}): GeneratedRtl & { project: string[] } {
+  if (opts.stableTop !== undefined) {
+    const why = stableTopProblem(opts.stableTop, d);
+    if (why) throw new UserError(`--top-name '${opts.stableTop}' is not usable: ${why}`);
+  }
   const rtl = generateRtl(d);
+  const project = projectFiles(d, rtl, opts);
   writeDirAtomic(dir, (tmp) => {
-    writeFiles(tmp, { ...rtl.sources, ...rtl.testbench, ...rtl.header, ...rtl.host });
+    writeFiles(tmp, { ...rtl.sources, ...rtl.testbench, ...rtl.header, ...rtl.host, ...project });
     writeFiles(tmp, {
-      "design.json": JSON.stringify({ ...d, rtl: { top: rtl.top, tbTop: rtl.tbTop, sources: Object.keys(rtl.sources), testbench: Object.keys(rtl.testbench) } }, null, 1) + "\n",
+      "design.json": JSON.stringify({
+        ...d,
+        rtl: {
+          top: rtl.top, tbTop: rtl.tbTop, sources: Object.keys(rtl.sources), testbench: Object.keys(rtl.testbench),
+          ...(opts.stableTop ? { stableTop: opts.stableTop } : {}), project: Object.keys(project),
+        },
+      }, null, 1) + "\n",
     });
   });
-  return rtl;
+  return { ...rtl, project: Object.keys(project) };
+}
+
+/** The stable top-level name design.json records (generate --top-name), if any. */
+export function recordedStableTop(dir: string): string | undefined {
+  try {
+    const v = (JSON.parse(fs.readFileSync(path.join(dir, "design.json"), "utf8")) as { rtl?: { stableTop?: unknown } }).rtl?.stableTop;
+    return typeof v === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function loadDesign(dir: string): ElaboratedDesign {
@@ -58,7 +84,9 @@ export function loadRtl(dir: string, d: ElaboratedDesign, opts: { allowEdited?: 
   const sources = onDisk(fresh.sources, true);
   const testbench = onDisk(fresh.testbench, true);
   onDisk({ ...fresh.header, ...fresh.host }, !!opts.allowEdited);
-  const known = new Set([...Object.keys(fresh.sources), ...Object.keys(fresh.testbench)]);
+  // The project files (the SystemVerilog package, a stable-name top) are oltron's, not additions.
+  const project = projectFileNames(d, { stableTop: recordedStableTop(dir) });
+  const known = new Set([...Object.keys(fresh.sources), ...Object.keys(fresh.testbench), ...project]);
   const added = opts.allowEdited
     ? fs.readdirSync(dir).filter((f) => /\.s?v$/.test(f) && !known.has(f) && fs.statSync(path.join(dir, f)).isFile()).sort()
     : [];

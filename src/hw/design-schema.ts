@@ -40,7 +40,15 @@ export const designJsonSchema = z.object({
   flexLines: int(0, 256),
   effRows: int(0, 256),
   pes: z.object({ efficient: int(0, 65536), flexible: int(0, 65536), total: int(4, 65536) }),
-  rtl: z.object({ top: z.string(), tbTop: z.string(), sources: z.array(z.string()) }).passthrough(),
+  rtl: z.object({
+    top: z.string(),
+    tbTop: z.string(),
+    sources: z.array(z.string()),
+    /** The wrapper module name given to 'oltron generate --top-name' (the hash stays in `prefix`). */
+    stableTop: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    /** The standard project files written beside the RTL (filelists, FuseSoC core, package, register maps). */
+    project: z.array(z.string()).optional(),
+  }).passthrough(),
 }).passthrough();
 
 export function designJsonSchemaDocument(): object {

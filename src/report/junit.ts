@@ -4,13 +4,9 @@
  * mismatch is a failure, a run that did not finish (hang, accelerator error, protocol
  * violation) makes every layer an error. Every value is escaped: names come from files.
  */
+import { escapeXml } from "../core/xml.js";
 import { whyUnfinished, type SimResult } from "../flows/simulate.js";
 
-const escapeXml = (v: string | number): string =>
-  String(v).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" })[c]!)
-    // Characters XML 1.0 cannot hold at all.
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "?");
 
 export function junitXml(r: SimResult, command: string): string {
   const done = r.status === "done";
@@ -42,3 +38,4 @@ export function junitXml(r: SimResult, command: string): string {
     cases.join("") +
     `  </testsuite>\n</testsuites>\n`;
 }
+
