@@ -3,6 +3,7 @@
  * are finite, budgets are met, results are written atomically, user tensors go through the same
  * path, and `bench accuracy` validates its flags.
  */
+import { expectJsonOutput } from "./helpers/contract.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -235,7 +236,7 @@ describe("bench accuracy in worker threads", () => {
     const args = ["--seeds", "1,2", "--weights", "rtn,gptq", "--preset", "small8", "--m", "48", "--calib-tokens", "32", "--k", "128", "--n", "16", "--layers", "qkv,down", "--budgets", "4.25"];
     const r = await execa("node", [path.join(root, "bin", "oltron.js"), "bench", "accuracy", "--out", out, ...args, "--json"], { reject: false, all: true, cwd: root });
     expect(r.exitCode, r.all).toBe(0);
-    const par = JSON.parse(r.stdout) as AccuracyBenchResult;
+    const par = expectJsonOutput("bench-accuracy", r.stdout) as AccuracyBenchResult;
     const seq = runAccuracyBench({
       seeds: [1, 2], weights: ["rtn", "gptq"], design: elaborate(resolveConfig({}, "small8")), m: 48, calibTokens: 32, k: 128, n: 16,
       layerTypes: ["qkv", "down"], budgets: [4.25],

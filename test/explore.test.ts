@@ -4,6 +4,7 @@
  * figures consistent with each other and with their sources, a second run recomputing
  * nothing, and the HTML's Pareto plots drawn in chromium.
  */
+import { expectJsonOutput } from "./helpers/contract.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execa } from "execa";
@@ -72,6 +73,10 @@ describe("oltron explore on a small sweep", () => {
     const r1 = await execa("node", [OLTRON, "explore", "--config", cfgFile, "--out", out], { reject: false, all: true });
     expect(r1.exitCode, r1.all).toBe(0);
     expect(r1.stdout).toMatch(/explore: 10 points \(0 from earlier runs\), 5 design points; wrote explore\.html/);
+    // The same report as --json prints it, against its published schema (resumed: nothing recomputed).
+    const j = await execa("node", [OLTRON, "explore", "--config", cfgFile, "--out", out, "--json"], { reject: false, all: true });
+    expect(j.exitCode, j.all).toBe(0);
+    expect(expectJsonOutput("explore", j.stdout).points.length).toBe(10);
     for (const f of ["explore.json", "points.csv", "blocks.csv", "explore.html", "explore-config.json"]) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     const rep = JSON.parse(fs.readFileSync(path.join(out, "explore.json"), "utf8"));
     expect(rep.points.length).toBe(10);

@@ -2,6 +2,7 @@
  * `oltron bench accuracy`: the accuracy benchmark's command line (registered under `bench`).
  * Thin: parse and validate flags (UserError with the flag's name), run, print, write.
  */
+import { printJson } from "./json-outputs.js";
 import * as path from "node:path";
 import type { Command } from "commander";
 import {
@@ -160,7 +161,8 @@ export function registerAccuracyCommands(bench: Command): void {
       }
       const r = await runAccuracyBenchParallel(opts);
       const json = o.json ?? (this.parent?.opts() as { json?: boolean } | undefined)?.json;
-      console.log(json ? JSON.stringify(r, null, 1) : accuracyMarkdown(r));
+      if (json) printJson("bench-accuracy", r);
+      else console.log(accuracyMarkdown(r));
       process.stderr.write(`wrote ${path.join(out, "accuracy.json")} and accuracy.md\n`);
     });
 }

@@ -1,6 +1,7 @@
 /**
  * `oltron bench` (performance) and its `bench accuracy` subcommands.
  */
+import { printJson } from "./json-outputs.js";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { PERF_SECTIONS, perfMarkdown, runPerfBench, SPEED_SIZES, type PerfSection } from "../bench/perf.js";
@@ -36,7 +37,8 @@ export function registerBenchCommands(program: Command): void {
       }
       const r = await runPerfBench({ out: o.out, quick: o.quick, only: only as PerfSection[] | undefined, sizes });
       if (o.junit !== undefined) writeFileAtomic(o.junit, perfJunitXml(r));
-      console.log(o.json ? JSON.stringify(r, null, 1) : perfMarkdown(r));
+      if (o.json) printJson("bench", r);
+      else console.log(perfMarkdown(r));
       process.stderr.write(`wrote ${path.join(o.out, "perf.json")} and perf.md${o.junit !== undefined ? ` and the JUnit report ${o.junit}` : ""}\n`);
     });
   registerAccuracyCommands(bench);

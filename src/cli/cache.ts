@@ -1,6 +1,7 @@
 /**
  * `oltron cache`: where the build cache lives, what is in it, and cleaning it.
  */
+import { printJson } from "./json-outputs.js";
 import type { Command } from "commander";
 import * as path from "node:path";
 import { cacheEntries, cacheRoot, cleanCache } from "../core/cache.js";
@@ -18,7 +19,7 @@ export function registerCacheCommands(program: Command): void {
     .action((o: { json?: boolean }) => {
       const entries = cacheEntries();
       if (o.json) {
-        console.log(JSON.stringify({ root: cacheRoot(), entries }, null, 1));
+        printJson("cache-list", { root: cacheRoot(), entries });
         return;
       }
       for (const e of entries) console.log(`${mib(e.bytes).padStart(10)}  ${e.path}`);
@@ -31,7 +32,7 @@ export function registerCacheCommands(program: Command): void {
     .action((o: { json?: boolean }) => {
       const { removed: gone, inUse } = cleanCache();
       const bytes = gone.reduce((a, e) => a + e.bytes, 0);
-      if (o.json) console.log(JSON.stringify({ root: cacheRoot(), removed: gone.map((e) => e.path), bytes, inUse: inUse.map((e) => e.path) }, null, 1));
+      if (o.json) printJson("cache-clean", { root: cacheRoot(), removed: gone.map((e) => e.path), bytes, inUse: inUse.map((e) => e.path) });
       else {
         console.log(`removed ${gone.length} entries (${mib(bytes)}) from ${cacheRoot()}`);
         if (inUse.length) console.log(`kept ${inUse.length} entries another oltron process is building now: ${inUse.map((e) => path.basename(e.path)).join(", ")}`);

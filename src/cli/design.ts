@@ -1,6 +1,7 @@
 /**
  * Commands about formats and designs: `formats`, `generate`, and the `report` group.
  */
+import { printJson } from "./json-outputs.js";
 import { UserError } from "../core/errors.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -28,7 +29,8 @@ export function registerDesignCommands(program: Command): void {
     .action((type: string, o: { json?: boolean }) => {
       if (type === "int8") {
         const rows = Array.from({ length: 256 }, (_, code) => ({ code, value: decodeInt8(code) }));
-        console.log(o.json ? JSON.stringify(rows) : ["int8 decode table (256 codes, two's complement; the quantizer writes -127..127)",
+        if (o.json) return printJson("formats", rows, 0);
+        console.log(["int8 decode table (256 codes, two's complement; the quantizer writes -127..127)",
           ...rows.map((r) => `0x${r.code.toString(16).padStart(2, "0")}  ${String(r.value).padStart(4)}`)].join("\n"));
         return;
       }
@@ -41,7 +43,8 @@ export function registerDesignCommands(program: Command): void {
           return { code, normal: code === OVP_VICTIM ? null : normal, outlier };
         });
         const pair = (p: { shift: number; int: number }) => `${String(p.int * 2 ** p.shift).padStart(4)} (${p.shift},${p.int})`;
-        console.log(o.json ? JSON.stringify(rows) : [
+        if (o.json) return printJson("formats", rows, 0);
+        console.log([
           `${type} decode table (16 codes; a pair (c0, c1): c1 = 1000 makes c0 an outlier, else c0 = 1000 makes c1 one, else both normal).`,
           "value (exponent, integer) in units of the activation scale",
           "code  normal          outlier",
@@ -52,7 +55,8 @@ export function registerDesignCommands(program: Command): void {
       if (!["int4", "fp8", "fp12"].includes(type)) throw new UserError(`unknown format '${type}': expected one of int4, fp8, fp12, int8, ovp-int, ovp-flint`);
       const t = parseElemType(type);
       const rows = decodeTable(t);
-      console.log(o.json ? JSON.stringify(rows) : formatTable(rows, t));
+      if (o.json) printJson("formats", rows, 0);
+      else console.log(formatTable(rows, t));
     });
 
   addDesignOptions(
@@ -68,11 +72,11 @@ export function registerDesignCommands(program: Command): void {
       const rtl = writeDesign(dir, d, { stableTop: o.topName === undefined ? undefined : String(o.topName) });
       const ms = performance.now() - t0;
       if (o.json) {
-        console.log(JSON.stringify({
+        printJson("generate", {
           design: d.name, out: path.resolve(dir), config: d.config, pes: d.pes, top: rtl.top,
           ...(o.topName !== undefined ? { stableTop: String(o.topName) } : {}), project: rtl.project,
           files: fs.readdirSync(dir).filter((f) => !f.startsWith(".")).sort(),
-        }, null, 1));
+        });
         return;
       }
       const grid = d.grid.map((g) => `${g.rows * d.cols} ${PE_KINDS[g.pe].doc.split(":")[0]}s`).join(" + ");
@@ -99,14 +103,14 @@ export function registerReportCommands(program: Command): void {
       if (fs.existsSync(path.join(folder, "accuracy.json")) && !fs.existsSync(path.join(folder, "sim-result.json"))) {
         checkOutputApart({ flag: "--out", path: o.out ?? path.join(folder, "report") }, [{ flag: "the results file", path: path.join(folder, "accuracy.json") }]);
         const a = writeAccuracyReport(folder, o.out);
-        if (o.json) console.log(JSON.stringify(a.points, null, 1));
+        if (o.json) printJson("report-accuracy", a.points);
         (o.json ? log : console.log)(`wrote ${path.join(a.dir, "accuracy.html")} (SQNR vs bits per layer and method; works offline) and accuracy-points.csv in ${a.dir}`);
         return;
       }
       // The report never replaces or buries what it reads (--out naming the run or its images).
       checkOutputApart({ flag: "--out", path: o.out ?? path.join(folder, "report") }, runReportInputs(folder).map((p) => ({ flag: "the run's file", path: p })));
       const r = writeRunReport(folder, o.out);
-      if (o.json) console.log(JSON.stringify(r.report, null, 1));
+      if (o.json) printJson("report-run", r.report);
       (o.json ? log : console.log)(`wrote ${path.join(r.dir, "report.html")} (open it in a browser; it works offline) and ${r.files.filter((f) => f !== "report.html").join(", ")} in ${r.dir}`);
     });
   addDesignOptions(report.command("area").description(
@@ -118,7 +122,8 @@ export function registerReportCommands(program: Command): void {
       const d = o.design !== undefined ? loadDesign(String(o.design)) : designFromOptions(o);
       const silicon = await siliconReport(d, log);
       const cells = await areaReport(d, log);
-      console.log(o.json ? JSON.stringify({ silicon, cells }, null, 1) : `${formatSilicon(silicon)}\n\n## Generic cells (secondary)\n\n${formatArea(cells)}`);
+      if (o.json) printJson("report-area", { silicon, cells });
+      else console.log(`${formatSilicon(silicon)}\n\n## Generic cells (secondary)\n\n${formatArea(cells)}`);
     });
   report.command("energy")
     .description("energy per layer and per token of a co-simulated run, by part (PE grid, decoder, pipeline and control, buffers, DRAM, leakage), TOPS/W and TOPS/mm^2 at Fmax: the run's RTL event counts priced by OpenSTA power, the RAM table and a DRAM pJ/bit (docs/ppa.md)")
@@ -132,7 +137,7 @@ export function registerReportCommands(program: Command): void {
         return { name: l.name, m: l.m, k: l.k, n: l.n, cycles: l.cycles.total, energy: layerEnergy(d, silicon, { m: l.m, k: l.k, n: l.n, cycles: l.cycles.total, events: l.events }) };
       });
       if (o.json) {
-        console.log(JSON.stringify({ design: d.name, arch: d.arch, fmaxMHz: silicon.timing.fmaxMHz, areaMm2: silicon.totalAreaUm2 / 1e6, layers }, null, 1));
+        printJson("report-energy", { design: d.name, arch: d.arch, fmaxMHz: silicon.timing.fmaxMHz, areaMm2: silicon.totalAreaUm2 / 1e6, layers });
         return;
       }
       console.log(formatEnergy(d.name, silicon, layers));
@@ -141,7 +146,7 @@ export function registerReportCommands(program: Command): void {
     .option("--json", "print JSON")
     .action((o: Record<string, unknown>) => {
       const d = designFromOptions(o);
-      if (o.json) console.log(JSON.stringify({ design: d.name, registers: registers(d), errors: ERROR_CODES }, null, 1));
+      if (o.json) printJson("report-registers", { design: d.name, registers: registers(d), errors: ERROR_CODES });
       else console.log(`${registerMapMarkdown(d)}\n\n${errorCodesMarkdown()}`);
     });
 }

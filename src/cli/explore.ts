@@ -3,6 +3,7 @@
  * (flows/explore-jobs.ts) run by a local worker pool or a cluster's scheduler (cli/cluster.ts),
  * merged by `collect` into the report (report/explore.ts).
  */
+import { printJson } from "./json-outputs.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -124,7 +125,7 @@ async function writeReport(
   writeOwnedFile(out, "points.csv", pointsCsv(results));
   writeOwnedFile(out, "blocks.csv", blocksCsv(blocks));
   writeOwnedFile(out, "explore.html", exploreHtml(report));
-  if (json) console.log(JSON.stringify(report, null, 1));
+  if (json) printJson("explore", report);
   (json ? log : console.log)(
     `explore: ${results.length} points (${origin}), ${blocks.length} design points; wrote explore.html (Pareto plots), explore.json, points.csv, blocks.csv in ${out}\n` +
       `energy per token, best first: ${report.ranking.join(" < ")}`,

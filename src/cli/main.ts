@@ -2,6 +2,8 @@
  * The `oltron` command line. Commands are thin: parse, call a flow, print. A UserError
  * prints its message and exits 1; anything else is a bug and exits 70 with its stack.
  */
+import { badInputDocument, usageErrorDocument, type ErrorDocument } from "./error-json.js";
+import { printJson } from "./json-outputs.js";
 import { Command, CommanderError } from "commander";
 import { installInterruptCleanup } from "../core/children.js";
 import { EXIT, fileSystemError, UserError } from "../core/errors.js";
@@ -50,9 +52,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   // Under --json, stdout carries one JSON document even when the command fails.
   const json = argv.includes("--json");
-  const fail = (code: number, kind: string, message: string) => {
-    process.exitCode = code;
-    if (json) process.stdout.write(JSON.stringify({ error: { kind, message, exitCode: code } }) + "\n");
+  const fail = (doc: ErrorDocument) => {
+    process.exitCode = doc.error.exitCode;
+    if (json) printJson("error", doc, 0);
   };
   try {
     await program.parseAsync(argv);
@@ -65,13 +67,13 @@ export async function main(argv: string[]): Promise<void> {
       // A value the option's parser or choices refused is bad input (1), like any other bad
       // value; an unknown or missing option or command is bad usage (2).
       const badValue = e.code === "commander.invalidArgument";
-      fail(badValue ? EXIT.badInput : EXIT.usage, badValue ? "bad-input" : "usage", e.message.replace(/^error: /, ""));
+      fail(usageErrorDocument(e.code, e.message.replace(/^error: /, ""), badValue ? EXIT.badInput : EXIT.usage, badValue));
       return;
     }
     const user = e instanceof UserError ? e : fileSystemError(e);
     if (user) {
       process.stderr.write(`oltron: error: ${user.message}\n`);
-      fail(EXIT.badInput, "bad-input", user.message);
+      fail(badInputDocument(user, EXIT.badInput));
       return;
     }
     throw e;

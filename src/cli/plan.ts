@@ -3,6 +3,7 @@
  * built-in LLaMA-7B / OPT-6.7B-shaped block. Planning never materialises weights: seeded
  * weights stay seeds, and permuting them only records gathers.
  */
+import { printJson } from "./json-outputs.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -75,7 +76,7 @@ export function runPlan(file: string | undefined, opts: PlanOptions): void {
   }
   const result = planModel(model);
   if (opts.out) writeFileAtomic(opts.out, stringifyModel(graphToJson(result.graph)));
-  if (opts.json) process.stdout.write(JSON.stringify(planToJson(model.graph, result), null, 2) + "\n");
+  if (opts.json) printJson("plan", planToJson(model.graph, result), 2);
   else process.stdout.write(formatPlan(model.graph, result) + (opts.out ? `\nrewritten graph written to ${opts.out}` : "") + "\n");
 }
 

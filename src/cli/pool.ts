@@ -4,6 +4,7 @@
  * `verify run-job`) and taking the next unfinished job over IPC when it is free. One worker
  * runs in-process.
  */
+import { printJson } from "./json-outputs.js";
 import { fork, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import type { Command } from "commander";
@@ -139,7 +140,7 @@ export function jobIndex(arg: string | undefined, n: number): number {
 export function printStatus<J extends PlanJob>(kind: JobKind<J>, dir: string, st: JobStatus<J>[], json: boolean, resubmit: string): void {
   const count = (s: string) => st.filter((x) => x.state === s).length;
   if (json) {
-    console.log(JSON.stringify({ jobs: st.length, states: st.map((x) => ({ index: x.job.index, key: x.job.key, what: kind.describe(x.job), state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) }, null, 1));
+    printJson("status", { jobs: st.length, states: st.map((x) => ({ index: x.job.index, key: x.job.key, what: kind.describe(x.job), state: x.state, ...(x.detail ? { detail: x.detail } : {}) })) });
     return;
   }
   const lines = [`${dir}: ${st.length} jobs: ${count("done")} done, ${count("running")} running, ${count("failed")} failed, ${count("stale")} stale (killed), ${count("pending")} pending`];

@@ -1,6 +1,7 @@
 /**
  * Commands that run the data river: `quantize`, `golden`, `sim`, `verify`, `demo`.
  */
+import { printJson } from "./json-outputs.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
@@ -52,14 +53,14 @@ export function registerRunCommands(program: Command): void {
       if (!man) throw new Error("quantize: no manifest");
       if (o.json) {
         const golden = o.golden ? await goldenOffThread(String(o.out)) : undefined;
-        console.log(JSON.stringify({
+        printJson("quantize", {
           out: path.resolve(String(o.out)), design: d.name, memoryWords: man.memoryWords, memWordBits: man.memWordBits,
           layers: man.layers.map((l) => ({
             name: l.name, m: l.m, k: l.k, n: l.n, salientType: l.salientType, actFormat: l.actFormat ?? "tobe", salientChannels: l.salientChannels, s: l.s,
             tiles: l.tiles, minTiles: l.minTiles, nTiles: l.nTiles, actScale: l.actScale,
           })),
           ...(golden ? { golden } : {}),
-        }, null, 1));
+        });
         log(`quantize: wrote ${man.layers.length} layer(s) to ${o.out}`);
         return;
       }
@@ -166,7 +167,7 @@ function formatText(format: string | undefined, tobe: string): string {
 
 function printSim(r: SimResult, json: boolean): void {
   if (json) {
-    console.log(JSON.stringify(r, null, 1));
+    printJson("sim-result", r);
     return;
   }
   for (const l of r.layers) {
@@ -185,7 +186,7 @@ async function printGolden(dir: string, json = false, out: (line: string) => voi
   // Off the main thread: Ctrl-C stops a long golden run at once.
   const res = await goldenOffThread(dir);
   if (json) {
-    out(JSON.stringify(res, null, 1));
+    printJson("golden", res);
     return;
   }
   for (const r of res) {

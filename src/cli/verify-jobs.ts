@@ -3,6 +3,7 @@
  * layer list or block as one job per layer (flows/verify-jobs.ts), run by the local pool or a
  * Slurm array, merged by `oltron verify collect`.
  */
+import { printJson } from "./json-outputs.js";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -95,7 +96,7 @@ function mergeAndPrint(plan: VerifyPlan, dir: string, results: SimResult[], json
   };
   writeFileAtomic(path.join(dir, "verify-result.json"), JSON.stringify(merged, null, 1) + "\n");
   recordOwned(dir, ["verify-result.json"]);
-  if (json) console.log(JSON.stringify(merged, null, 1));
+  if (json) printJson("sim-result", merged);
   else {
     for (const j of merged.jobs) console.log(`  job ${j.index} ${j.layer.padEnd(16)} ${j.verdict}`);
     console.log(`${pass ? "PASS (bit-exact)" : "FAIL"}: ${plan.design} on ${plan.sim.simulator}, ${layers.length} layer(s) in ${results.length} jobs, ${merged.macs} MACs, ${merged.mismatches} mismatches, ${merged.cycles} cycles (each layer simulated alone)`);

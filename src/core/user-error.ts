@@ -4,8 +4,12 @@
  * file, importing nothing, so the lowest modules, the locks among them, can raise it.)
  */
 export class UserError extends Error {
-  constructor(message: string) {
+  /** What a script reads from the `--json` error: the option at fault, its value, what to do. */
+  readonly details?: { field?: string; value?: string; hint?: string };
+
+  constructor(message: string, details?: { field?: string; value?: string; hint?: string }) {
     super(message);
     this.name = "UserError";
+    this.details = details;
   }
 }

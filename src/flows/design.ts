@@ -18,7 +18,7 @@ import { projectFileNames, projectFiles, stableTopProblem, type ProjectFileOptio
 export function writeDesign(dir: string, d: ElaboratedDesign, opts: ProjectFileOptions = {}): GeneratedRtl & { project: string[] } {
   if (opts.stableTop !== undefined) {
     const why = stableTopProblem(opts.stableTop, d);
-    if (why) throw new UserError(`--top-name '${opts.stableTop}' is not usable: ${why}`);
+    if (why) throw new UserError(`--top-name '${opts.stableTop}' is not usable: ${why}`, { field: "--top-name", value: opts.stableTop, hint: why });
   }
   const rtl = generateRtl(d);
   const project = projectFiles(d, rtl, opts);
