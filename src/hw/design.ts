@@ -111,7 +111,7 @@ export const PARAMS: ParamDoc[] = [
   { key: "salientTypes", flag: "--salient-types", range: "subset of fp8,fp12", doc: "salient formats the decoder supports" },
   { key: "psumBits", flag: "--psum-bits", range: "minimum for the efficient rows..32", doc: "efficient-row partial-sum width" },
   { key: "memWordBits", flag: "--mem-word-bits", range: "power of two 32..1024", doc: "off-chip memory word width = AXI4 data width" },
-  { key: "bufferTokens", flag: "--buffer-tokens", range: "power of two, 2..65536, >= rows per memory word", doc: "tokens per input/output buffer bank" },
+  { key: "bufferTokens", flag: "--buffer-tokens", range: "power of two, 2..65536, >= the output rows per memory word", doc: "tokens per input/output buffer bank" },
   { key: "axiIdBits", flag: "--axi-id-bits", range: "1..8", doc: "AXI4 ID width of the memory master" },
   { key: "axiMaxBurst", flag: "--axi-max-burst", range: "1..256", doc: "longest AXI4 INCR burst, in beats" },
   { key: "axiMaxReads", flag: "--axi-max-reads", range: "1..min(32, 2^axiIdBits)", doc: "read bursts in flight" },
