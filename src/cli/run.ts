@@ -14,6 +14,7 @@ import { simulate, summarize, type SimResult } from "../flows/simulate.js";
 import { readLayerList } from "../data/layerlist.js";
 import type { Manifest } from "../image/manifest.js";
 import { junitXml } from "../report/junit.js";
+import { utilizationWarnings } from "../flows/utilization.js";
 import { goldenOffThread, quantizeOffThread } from "./work.js";
 import { checkSimulator } from "../sim/build.js";
 import { addVerifyPlanOptions, registerVerifyJobCommands, verifyPlanned, wantsPlan } from "./verify-jobs.js";
@@ -113,6 +114,7 @@ export function registerRunCommands(program: Command): void {
       recordOwned(path.dirname(path.resolve(resultFile)), [path.basename(resultFile)]);
       writeJunit(o, r, "sim");
       printSim(r, !!o.json);
+      warnUtilization(String(o.design), r);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
 
@@ -143,6 +145,7 @@ export function registerRunCommands(program: Command): void {
       const { r, dir } = await verify(o);
       writeJunit(o, r, "verify");
       printSim(r, !!o.json);
+      warnUtilization(path.join(dir, "design"), r);
       log(`verify: wrote ${dir}: design/ (Verilog, testbench, C header), images/ (images, manifest, expected and simulated outputs, sim-result.json)`);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
@@ -155,6 +158,7 @@ export function registerRunCommands(program: Command): void {
       const out = path.join("rtl-out", "demo");
       const { r } = await verify({ ...o, preset: "default", out, seed: 1 });
       printSim(r, !!o.json);
+      warnUtilization(path.join(out, "design"), r);
       (o.json ? log : console.log)(`wrote ${out}/design (Verilog, testbench, C header, design.json), ${out}/images (images, manifest, expected and simulated outputs, sim-result.json)`);
       if (!r.pass) process.exitCode = EXIT.runFailed;
     });
@@ -163,6 +167,12 @@ export function registerRunCommands(program: Command): void {
 /** A layer's activation format as the per-layer lines show it: TOBE's salient figures, or the format's name. */
 function formatText(format: string | undefined, tobe: string): string {
   return format === undefined || format === "tobe" ? tobe : format;
+}
+
+/** Layers losing more than 10% of their cycles to one cause, with the cause and a remedy (stderr). */
+function warnUtilization(designDir: string, r: SimResult): void {
+  if (r.status !== "done") return;
+  for (const w of utilizationWarnings(loadDesign(designDir), r)) log(`sim: ${w}`);
 }
 
 function printSim(r: SimResult, json: boolean): void {

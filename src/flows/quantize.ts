@@ -2,6 +2,7 @@
  * Layers into image folders: synthetic layer specs, and quantizing layers for a design into
  * an image folder written atomically (images, manifest, float reference tensors).
  */
+import { LOSS_WARNING } from "./utilization.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { UserError } from "../core/errors.js";
@@ -105,18 +106,18 @@ export function quantizeInto(d: ElaboratedDesign, layers: LayerInput[], dir: str
 }
 
 /**
- * A warning when salient channels at least double a layer's tiles (so its passes and cycles):
+ * A warning when salient channels add more than 10% to a layer's tiles (so its passes and cycles):
  * the tool knows why (the salient slots a tile needs beyond what its flexible lines hold) and
  * what would help, so it says so instead of letting the layer run at a fraction of the array.
  */
 export function tileCliff(d: ElaboratedDesign, name: string, g: TileGeometry, salient: number): string | undefined {
-  if (g.tiles < 2 * g.minTiles) return undefined;
+  if (g.minTiles / g.tiles >= 1 - LOSS_WARNING) return undefined;
   const useful = (100 * g.minTiles) / g.tiles;
   const lanes = g.salientType === "fp12" ? 2 : 1;
   const perTile = Math.max(1, Math.floor(d.flexLines / lanes));
   return (
     `quantize: warning: layer ${name} needs ${g.tiles} tiles against ${g.minTiles} without salient channels (${useful.toFixed(1)}% of the passes do the work of a plain int4 layer): ` +
-    `a tile holds at most ${perTile} ${g.salientType} salient channel(s) (${d.flexLines} flexible lane(s), ${lanes} per ${g.salientType} channel), so its ${salient} salient channels need ${Math.ceil(salient / perTile)} tiles. ` +
+    `a tile holds at most ${perTile} ${g.salientType} salient channel(s) (${d.flexLines} flexible lane(s), ${lanes} per ${g.salientType} channel), so its ${salient} salient channels need ${Math.ceil(salient / perTile)} tiles, and each tile carries ${g.tileChannels} of the ${d.rows} channels a plain int4 tile would. ` +
     `Fewer salient channels (--ratio or --threshold), a bit budget that weighs tiles (--budget)${g.salientType === "fp12" ? ", fp8 instead of fp12" : ""} or more flexible lines (--flex-lines) cut them`
   );
 }
