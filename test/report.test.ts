@@ -55,11 +55,27 @@ describe("run report", () => {
       await page.goto(`file://${html}`);
       await page.waitForSelector("body[data-rendered=yes]", { timeout: 600_000 });
       expect(errors).toEqual([]);
-      const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
-      // The run-level charts and, per layer, channel magnitudes and salient slots.
-      expect(charts.map((c) => c.id).sort()).toEqual(["bits", "ch0", "ch1", "cycles", "layercycles", "slots0", "slots1", "tiles", "traffic"].sort());
-      // Per-layer busy and stall: one bar of each per layer.
-      expect(charts.find((c) => c.id === "layercycles")!.points).toBe(2 * rep.layers.length);
+      const charts = (await page.evaluate("window.__charts")) as { id: string; points: number; axes: string[] }[];
+      // The run-level charts and, per layer, channel magnitudes, and salient slots where they vary from tile to tile.
+      const slots = rep.layers.flatMap((l: { slotsPerTile: number[] }, i: number) => (new Set(l.slotsPerTile).size > 1 ? [`slots${i}`] : []));
+      expect(charts.map((c) => c.id).sort()).toEqual(["split", "roofline", "sqnr", "bits", "ch0", "ch1", "tiles", "traffic", ...slots].sort());
+      // Every chart names both axes (with units where there are any).
+      for (const c of charts) expect(c.axes.filter((a) => a.length > 0).length, c.id).toBe(2);
+      // Where the cycles went: four parts and the drain, per layer and for the whole run.
+      expect(charts.find((c) => c.id === "split")!.points).toBe(5 * (rep.layers.length + 1));
+      // The split adds up to each layer's measured cycles, the run's to its total.
+      for (const l of rep.layers) expect(l.split.useful + l.split.padding + l.split.extraTiles + l.split.stall).toBeCloseTo(l.cycles.total, 6);
+      expect(rep.layers.reduce((a: number, l: { cycles: { total: number } }) => a + l.cycles.total, 0) + rep.drainCycles).toBe(result.cycles.total);
+      // Roofline: the roof and one point per layer, at MACs per byte read and MACs per cycle.
+      expect(charts.find((c) => c.id === "roofline")!.points).toBe(61 + rep.layers.length);
+      const l0 = rep.layers[0];
+      expect(l0.roofline.macsPerCycle).toBeCloseTo((l0.m * l0.k * l0.n) / result.layers[0].cycles.total, 9);
+      expect(l0.roofline.bytesRead).toBe((result.layers[0].traffic.read) * (rep.params["memory word (bits)"] / 8));
+      expect(l0.sqnrDb).toBe(result.layers[0].error.sqnrDb);
+      // The design's parameters and the memory model are on the page.
+      const body = await page.evaluate("document.body.innerText") as string;
+      expect(body).toMatch(/memory read latency \(cycles\)\s+1/);
+      expect(body).toMatch(/flexible lines\s+2/);
       for (const c of charts) expect(c.points, c.id).toBeGreaterThan(0);
       expect(charts.find((c) => c.id === "ch0")!.points).toBeGreaterThanOrEqual(64);
       // Drawn, not just declared: each canvas has non-blank pixels.
@@ -178,8 +194,20 @@ describe("run report", () => {
       await page.waitForSelector("body[data-rendered=yes]", { timeout: 600_000 });
       expect(errors).toEqual([]);
       const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
-      expect(charts.length).toBe(acc.layers.length);
-      for (const c of charts) expect(c.points, c.id).toBeGreaterThanOrEqual(2 + 6);
+      // Per layer: the whole range, and the budgets' range with at least the two budgets' points and the 4-bit baselines.
+      expect(charts.map((c) => c.id).sort()).toEqual(acc.layers.flatMap((_: unknown, i: number) => [`acc${i}`, `accz${i}`]).sort());
+      for (const c of charts.filter((x) => x.id.startsWith("acc") && !x.id.startsWith("accz"))) expect(c.points, c.id).toBeGreaterThanOrEqual(2 + 6);
+      for (const c of charts.filter((x) => x.id.startsWith("accz"))) expect(c.points, c.id).toBeGreaterThanOrEqual(4);
+      // Every method of the page has its own colour and marker pair, the same in every chart.
+      const styles = (await page.evaluate(`Object.values(Chart.instances).flatMap((c) => c.data.datasets.map((d) => d.method + "|" + d.borderColor + "|" + d.pointStyle))`)) as string[];
+      const byMethod = new Map<string, string>();
+      for (const s of styles) {
+        const [method, ...style] = s.split("|");
+        if (byMethod.has(method)) expect(byMethod.get(method), method).toBe(style.join("|"));
+        byMethod.set(method, style.join("|"));
+      }
+      expect(byMethod.size).toBeGreaterThanOrEqual(10);
+      expect(new Set(byMethod.values()).size).toBe(byMethod.size);
       fs.mkdirSync(path.join(ROOT, "test-results"), { recursive: true });
       await page.screenshot({ path: path.join(ROOT, "test-results", "accuracy.png"), fullPage: true });
     } finally {

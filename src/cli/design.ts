@@ -98,7 +98,7 @@ export function registerReportCommands(program: Command): void {
     .argument("<run-folder>", "a run folder written by 'oltron verify' (or an image folder 'oltron sim' ran on), or a bench results folder with accuracy.json")
     .option("--out <dir>", "report folder (default <run-folder>/report)")
     .option("--json", "print the report data as JSON")
-    .action((folder: string, o: { out?: string; json?: boolean }) => {
+    .action(async (folder: string, o: { out?: string; json?: boolean }) => {
       // A bench results folder (accuracy.json, no run) gets the SQNR-vs-bits curves.
       if (fs.existsSync(path.join(folder, "accuracy.json")) && !fs.existsSync(path.join(folder, "sim-result.json"))) {
         checkOutputApart({ flag: "--out", path: o.out ?? path.join(folder, "report") }, [{ flag: "the results file", path: path.join(folder, "accuracy.json") }]);
@@ -109,7 +109,7 @@ export function registerReportCommands(program: Command): void {
       }
       // The report never replaces or buries what it reads (--out naming the run or its images).
       checkOutputApart({ flag: "--out", path: o.out ?? path.join(folder, "report") }, runReportInputs(folder).map((p) => ({ flag: "the run's file", path: p })));
-      const r = writeRunReport(folder, o.out);
+      const r = await writeRunReport(folder, o.out);
       if (o.json) printJson("report-run", r.report);
       (o.json ? log : console.log)(`wrote ${path.join(r.dir, "report.html")} (open it in a browser; it works offline) and ${r.files.filter((f) => f !== "report.html").join(", ")} in ${r.dir}`);
     });

@@ -22,7 +22,7 @@ export const LOSS_WARNING = 0.1;
 
 type ResultLayer = SimResult["layers"][number];
 
-export function layerSplit(d: ElaboratedDesign, l: ResultLayer): UtilizationSplit | undefined {
+export function layerSplit(d: { rows: number; cols: number }, l: ResultLayer): UtilizationSplit | undefined {
   if (!l.cycles) return undefined;
   const nTiles = Math.ceil(l.n / d.cols);
   const useful = (l.m * l.k * l.n) / (d.rows * d.cols);

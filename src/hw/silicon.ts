@@ -183,8 +183,24 @@ export function parseReportChecks(text: string, periodNs: number): TimingPath | 
   };
 }
 
+/**
+ * The silicon report of a design if an earlier run of the flow left it in the cache, without
+ * running the flow (a page that shows area "when known" must not start an hour of synthesis).
+ */
+export async function cachedSiliconReport(d: ElaboratedDesign): Promise<SiliconReport | undefined> {
+  try {
+    return await siliconReport(d, () => {}, { cachedOnly: true });
+  } catch (e) {
+    // Not in the cache, or the flow's tools are not installed: the area is not known.
+    if (e instanceof NotCached || e instanceof UserError) return undefined;
+    throw e;
+  }
+}
+
+class NotCached extends Error {}
+
 /** Synthesises, maps and times a design; cached. */
-export async function siliconReport(d: ElaboratedDesign, log: (s: string) => void = () => {}): Promise<SiliconReport & { cached: boolean }> {
+export async function siliconReport(d: ElaboratedDesign, log: (s: string) => void = () => {}, opts: { cachedOnly?: boolean } = {}): Promise<SiliconReport & { cached: boolean }> {
   const lib = libertyText();
   const libSha = sha256(lib);
   const yosysV = await toolVersion("yosys", ["-V"], "yosys");
@@ -235,7 +251,7 @@ export async function siliconReport(d: ElaboratedDesign, log: (s: string) => voi
     log(`silicon: power per module with OpenSTA (quiet cycle and each input group switching)...`);
     const power = await modulePower(dir, logicModules.filter((m) => m !== rtl.top), new Set([...logicModules, ...ramNames]), d.name, log);
     return summarize(d, rtl.top, stat, timings, rams, libertyAreas(lib), { libSha, yosysV, staV }, power);
-  }, log);
+  }, log, opts.cachedOnly);
 }
 
 type YosysStat = Record<string, { num_cells_by_type: Record<string, number> }>;
@@ -245,7 +261,7 @@ type YosysStat = Record<string, { num_cells_by_type: Record<string, number> }>;
  * and `key` is cached; a damaged cache entry is recomputed.
  */
 async function runFlow<T extends object>(
-  tag: string, key: object, inputs: Record<string, string>, compute: (dir: string) => Promise<T>, log: (s: string) => void = () => {},
+  tag: string, key: object, inputs: Record<string, string>, compute: (dir: string) => Promise<T>, log: (s: string) => void = () => {}, cachedOnly = false,
 ): Promise<T & { cached: boolean }> {
   const names = Object.keys(inputs).sort();
   const hash = sha256(JSON.stringify({ key, files: names.map((n) => [n, sha256(inputs[n])]) })).slice(0, 16);
@@ -257,6 +273,7 @@ async function runFlow<T extends object>(
       // A damaged entry is recomputed below.
     }
   }
+  if (cachedOnly) throw new NotCached();
   const cached = (): T | undefined => {
     try {
       return JSON.parse(fs.readFileSync(cacheFile, "utf8")) as T;

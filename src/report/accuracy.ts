@@ -61,29 +61,39 @@ export function accuracyHtml(points: CurvePoint[]): string {
   const data = JSON.stringify({ groups, points }).replace(/</g, "\\u003c");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>oltron accuracy benchmark</title>
-<style>body { font-family: system-ui, sans-serif; margin: 2em; } .chart { width: 900px; height: 360px; margin: 1em 0; }</style></head><body>
+<style>body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1600px; } .chart { width: 100%; height: 440px; margin: 1em 0; }</style></head><body>
 <h1>Accuracy benchmark: SQNR vs activation bits</h1>
-<p>Held-out layer-output SQNR (dB, int4 weights, mean over seeds) against average activation bits, per layer and weight quantization: adaptive TOBE and the Oltron authors' fixed-ratio quantizer as curves over the budgets, every other baseline as a point. Higher and further left is better.</p>
-${groups.map((g, i) => `<h2>${esc(g)}</h2><div class="chart"><canvas id="acc${i}"></canvas></div>`).join("\n")}
+<p>Held-out layer-output SQNR (dB, int4 weights, mean over seeds) against average activation bits, per layer and weight quantization: adaptive TOBE and the Oltron authors' fixed-ratio quantizer as curves over the budgets, every other baseline as a point. Higher and further left is better. Each series has its own colour and marker; the second chart of each layer is the 3.95-4.6 bit range, where the budgets and the 4-bit baselines lie.</p>
+${groups.map((g, i) => `<h2>${esc(g)}</h2><div class="chart"><canvas id="acc${i}"></canvas></div><div class="chart"><canvas id="accz${i}"></canvas></div>`).join("\n")}
 <script>${chartJsSource()}</script>
 <script>
 const DATA = ${data};
 Chart.defaults.animation = false;
 window.__charts = [];
-const colors = ["#c62828", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#795548", "#546e7a", "#ad1457"];
+// Ten colours and eight markers: colour j % 10 with marker j % 8 tells 40 series apart.
+const COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#8c564b", "#7f7f7f", "#bcbd22"];
+const MARKERS = ["circle", "triangle", "rect", "rectRot", "star", "crossRot", "cross", "rectRounded"];
+const allMethods = [...new Set(DATA.points.map((p) => p.method))];
+const ZOOM = [3.95, 4.6];
 DATA.groups.forEach((g, i) => {
   const pts = DATA.points.filter((p) => p.design + " " + p.layer === g);
   const methods = [...new Set(pts.map((p) => p.method))];
-  const datasets = methods.map((m, j) => {
-    const mine = pts.filter((p) => p.method === m).sort((a, b) => a.bits - b.bits);
+  // A method keeps its colour and marker in every chart of the page.
+  const datasets = (inRange) => methods.map((m) => {
+    const j = allMethods.indexOf(m);
+    const mine = pts.filter((p) => p.method === m && (!inRange || (p.bits >= ZOOM[0] && p.bits <= ZOOM[1]))).sort((a, b) => a.bits - b.bits);
     const curve = m === "adaptive_tobe" || m.startsWith("oltron_authors");
-    return { label: mine[0].label, data: mine.map((p) => ({ x: p.bits, y: p.sqnrDb })), showLine: curve, borderColor: colors[j % colors.length],
-      backgroundColor: colors[j % colors.length], pointRadius: curve ? 3 : 6, pointStyle: curve ? "circle" : "rectRot" };
+    return { method: m, label: pts.find((p) => p.method === m).label, data: mine.map((p) => ({ x: p.bits, y: p.sqnrDb })), showLine: curve, borderColor: COLORS[j % COLORS.length],
+      backgroundColor: COLORS[j % COLORS.length], pointRadius: curve ? 4 : 7, pointStyle: MARKERS[j % MARKERS.length] };
   });
-  const c = new Chart(document.getElementById("acc" + i), { type: "scatter", data: { datasets }, options: { responsive: true, maintainAspectRatio: false,
-    plugins: { title: { display: true, text: g + ": SQNR vs bits" } },
-    scales: { x: { title: { display: true, text: "average activation bits" } }, y: { title: { display: true, text: "layer-output SQNR (dB)" } } } } });
-  window.__charts.push({ id: "acc" + i, points: datasets.reduce((a, d) => a + d.data.length, 0) });
+  const axes = (x) => ({ x: Object.assign({ title: { display: true, text: "average activation bits (information bits per activation)" } }, x || {}), y: { title: { display: true, text: "layer-output SQNR (dB)" } } });
+  const draw = (id, sets, title, x) => {
+    new Chart(document.getElementById(id), { type: "scatter", data: { datasets: sets }, options: { responsive: true, maintainAspectRatio: false,
+      plugins: { title: { display: true, text: title }, legend: { position: "right", labels: { usePointStyle: true } } }, scales: axes(x) } });
+    window.__charts.push({ id, points: sets.reduce((a, d) => a + d.data.length, 0) });
+  };
+  draw("acc" + i, datasets(false), g + ": SQNR vs bits");
+  draw("accz" + i, datasets(true).filter((d) => d.data.length), g + ": the " + ZOOM[0] + "-" + ZOOM[1] + " bit range", { min: ZOOM[0], max: ZOOM[1] });
 });
 document.body.dataset.rendered = "yes";
 </script></body></html>

@@ -13,6 +13,9 @@ import { loadManifest, type ManifestLayer } from "../image/manifest.js";
 import type { SimResult } from "../flows/simulate.js";
 import { simResultSchema } from "../flows/result-schema.js";
 import { chartJsSource, csv, esc } from "./page.js";
+import { layerSplit, type UtilizationSplit } from "../flows/utilization.js";
+import { loadDesign } from "../flows/design.js";
+import { cachedSiliconReport } from "../hw/silicon.js";
 
 const SALIENT_BITS: Record<string, number> = { none: 4, fp8: 8, fp12: 12 };
 
@@ -31,11 +34,27 @@ export interface LayerReport {
   slotsPerTile: number[];
   /** Measured per-layer cycles (absent when the run did not record them). */
   cycles?: { total: number; busy: number; stall: number; utilization: number };
+  /** Where the measured cycles went (flows/utilization.ts); absent without per-layer cycles. */
+  split?: UtilizationSplit;
+  /** Held-out layer-output SQNR of the golden model against the float product (when a reference is stored). */
+  sqnrDb?: number;
+  /** Roofline coordinates: MACs per byte read from memory, and MACs per measured cycle. */
+  roofline?: { macs: number; bytesRead: number; intensity: number; macsPerCycle: number };
 }
 
 export interface RunReport {
   design: string; arch: string; simulator: string; status: string; pass: boolean;
   cycles: { total: number; busy: number; stall: number; ideal: number }; utilization: number;
+  /** Cycles after the last layer's last issue (pipeline drain and last write-back). */
+  drainCycles?: number;
+  /** The design's parameters, as the manifest records them. */
+  params: Record<string, string | number>;
+  /** The testbench memory the run used (latencies in cycles, backpressure per channel, bandwidth cap). */
+  memory: SimResult["memory"];
+  /** The roofline's ceilings: the array's MACs per cycle, and the bytes per cycle the read channel moves. */
+  ceilings: { macsPerCycle: number; bytesPerCycle: number };
+  /** Area and Fmax from the silicon flow, when it has run for this design (OSU 0.18 um; docs/ppa.md). */
+  area?: { totalMm2: number; logicMm2: number; ramMm2: number; fmaxMHz: number; source: string };
   layers: LayerReport[];
 }
 
@@ -108,13 +127,49 @@ export function collectRunReport(dir: string): RunReport {
       traffic: { descriptors: traffic?.descriptors ?? 0, activations: traffic?.activations ?? 0, weights: traffic?.weights ?? 0, written: traffic?.written ?? 0 },
       channelMax, salientChannelsList, slotsPerTile,
       ...(res?.cycles ? { cycles: { total: res.cycles.total, busy: res.cycles.busy, stall: res.cycles.stall, utilization: res.cycles.utilization } } : {}),
+      ...(res && layerSplit(man.design, res) ? { split: layerSplit(man.design, res) } : {}),
+      ...(res?.error ? { sqnrDb: res.error.sqnrDb } : {}),
+      ...(res?.cycles && traffic ? { roofline: roofline(l.m * l.k * l.n, (traffic.descriptors + traffic.activations + traffic.weights) * (man.memWordBits / 8), res.cycles.total) } : {}),
       ...(channelMax && l.plan?.threshold !== undefined ? { threshold: l.plan.threshold * median(channelMax) } : {}),
     };
   });
+  const md = man.design;
+  const params: Record<string, string | number> = {
+    architecture: md.arch ?? "oltron", rows: md.rows, cols: md.cols, "flexible lines": md.flexLines, "memory word (bits)": md.memWordBits,
+    "buffer tokens": md.bufferTokens, ...(md.loadSlots !== undefined ? { "load slots": md.loadSlots } : {}),
+    ...(md.axiMaxBurst !== undefined ? { "AXI max burst (beats)": md.axiMaxBurst } : {}), ...(md.axiMaxReads !== undefined ? { "AXI reads in flight": md.axiMaxReads } : {}),
+    "configuration hash": md.hash,
+  };
   return {
     design: r.design, arch: r.arch ?? man.design.arch ?? "oltron", simulator: r.simulator, status: r.status, pass: r.pass,
     cycles: { total: r.cycles?.total ?? 0, busy: r.cycles?.busy ?? 0, stall: r.cycles?.stall ?? 0, ideal: r.idealCycles ?? 0 },
-    utilization: r.utilization ?? 0, layers,
+    utilization: r.utilization ?? 0,
+    ...(r.drainCycles !== undefined ? { drainCycles: r.drainCycles } : {}),
+    params, memory: r.memory,
+    ceilings: { macsPerCycle: md.rows * md.cols, bytesPerCycle: (md.memWordBits / 8) * (r.memory.bandwidth ?? 1) },
+    layers,
+  };
+}
+
+function roofline(macs: number, bytesRead: number, cycles: number): LayerReport["roofline"] {
+  return { macs, bytesRead, intensity: bytesRead > 0 ? macs / bytesRead : 0, macsPerCycle: cycles > 0 ? macs / cycles : 0 };
+}
+
+/** The silicon figures of the run's design, if the flow has run for it (never runs it). */
+async function knownArea(dir: string): Promise<RunReport["area"]> {
+  const designJson = [path.join(dir, "design", "design.json"), path.join(dir, "..", "design", "design.json")].find((f) => fs.existsSync(f));
+  if (!designJson) return undefined;
+  let d;
+  try {
+    d = loadDesign(path.dirname(designJson));
+  } catch {
+    return undefined;
+  }
+  const si = await cachedSiliconReport(d);
+  if (!si) return undefined;
+  return {
+    totalMm2: si.totalAreaUm2 / 1e6, logicMm2: si.logicAreaUm2 / 1e6, ramMm2: si.ramAreaUm2 / 1e6, fmaxMHz: si.timing.fmaxMHz,
+    source: `Yosys + OpenSTA on ${si.library.name} (${si.library.node}); RAMs from the RAM table (oltron report area)`,
   };
 }
 
@@ -124,30 +179,55 @@ export function reportHtml(rep: RunReport): string {
   // Every value goes in as text: a run folder may come from someone else.
   const t = (v: unknown) => esc(String(v));
   const rows = rep.layers.map((l) => `<tr>${[l.name, l.m, l.k, l.n, l.format, l.salientType, l.salientChannels, l.s, `${l.tiles} (${l.minTiles})`, l.averageBits.toFixed(2),
-    l.traffic.descriptors + l.traffic.activations + l.traffic.weights, l.traffic.written, l.mismatches].map((v) => `<td>${t(v)}</td>`).join("")}</tr>`).join("\n");
+    l.traffic.descriptors + l.traffic.activations + l.traffic.weights, l.traffic.written, l.sqnrDb !== undefined ? l.sqnrDb.toFixed(2) : "-",
+    l.cycles ? l.cycles.total : "-", l.cycles ? `${(100 * l.cycles.utilization).toFixed(1)}%` : "-", l.mismatches].map((v) => `<td>${t(v)}</td>`).join("")}</tr>`).join("\n");
+  const m = rep.memory;
+  const lat = (v: [number, number]) => (v[0] === v[1] ? `${v[0]}` : `${v[0]}..${v[1]}`);
+  const bp = Object.entries(m.backpressure).filter(([, p]) => p > 0).map(([ch, p]) => `${ch} ${p}`).join(", ") || "none";
+  type Row = [string, string | number];
+  const settings: Row[] = [
+    ...Object.entries(rep.params),
+    ["memory read latency (cycles)", lat(m.readLatency)] as Row, ["memory write latency (cycles)", lat(m.writeLatency)] as Row,
+    ["memory backpressure (stall chance per cycle)", bp] as Row, ["read bursts reordered", m.reorder ? "yes" : "no"] as Row,
+    ["memory bandwidth cap (beats per cycle)", m.bandwidth ?? "none (one read and one write beat per cycle)"] as Row, ["memory seed", m.seed] as Row,
+    ...(rep.area ? [
+      ["area, whole accelerator (mm²)", rep.area.totalMm2.toFixed(3)], ["area, logic / RAMs (mm²)", `${rep.area.logicMm2.toFixed(3)} / ${rep.area.ramMm2.toFixed(3)}`],
+      ["Fmax (MHz)", rep.area.fmaxMHz.toFixed(1)], ["area and Fmax from", rep.area.source],
+    ] as Row[] : [["area", "not known: run 'oltron report area' for this design, then this report again"] as Row]),
+  ];
+  const varying = (l: LayerReport) => new Set(l.slotsPerTile).size > 1;
   const perLayer = rep.layers.map((l, i) => `
 <h3>${esc(l.name)}</h3>
 ${l.channelMax ? `<div class="chart"><canvas id="ch${i}"></canvas></div>` : "<p>No float reference stored: per-channel magnitudes unavailable.</p>"}
-<div class="chart small"><canvas id="slots${i}"></canvas></div>`).join("\n");
+${varying(l) ? `<div class="chart small"><canvas id="slots${i}"></canvas></div>` : `<p>Salient slots: every one of the ${t(l.tiles)} tiles fills ${t(l.slotsPerTile[0] ?? 0)} of its ${t(l.s)} slot(s).</p>`}`).join("\n");
+  const hasCycles = rep.layers.some((l) => l.split);
   const data = JSON.stringify(rep).replace(/</g, "\\u003c");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>oltron run report: ${esc(rep.design)}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1600px; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f2f2f2; } td:first-child { text-align: left; }
-.chart { width: 900px; height: 300px; margin: 1em 0; } .chart.small { height: 200px; }
-.pass { color: #1a7f37; } .fail { color: #c00; }
+th { background: #f2f2f2; } td:first-child, table.settings td { text-align: left; }
+.chart { width: 100%; height: 340px; margin: 1em 0; } .chart.small { height: 220px; } .chart.tall { height: 460px; }
+.pass { color: #1a7f37; } .fail { color: #c00; } .note { color: #555; max-width: 70em; }
 </style></head><body>
 <h1>oltron run report</h1>
 <p>Design <b>${esc(rep.design)}</b> (architecture ${esc(rep.arch)}) on ${esc(rep.simulator)}: <b class="${rep.pass ? "pass" : "fail"}">${rep.pass ? "PASS (bit-exact)" : `FAIL (${esc(rep.status)})`}</b>.
-${t(rep.cycles.total)} cycles (ideal ${t(Math.ceil(rep.cycles.ideal))}), utilization ${t((100 * rep.utilization).toFixed(1))}%, ${t(rep.cycles.busy)} busy and ${t(rep.cycles.stall)} stall cycles.</p>
-<table><tr><th>layer</th><th>M</th><th>K</th><th>N</th><th>format</th><th>salient</th><th>salient channels</th><th>S</th><th>tiles (min)</th><th>avg bits</th><th>words read</th><th>words written</th><th>mismatches</th></tr>
+${t(rep.cycles.total)} cycles (ideal ${t(Math.ceil(rep.cycles.ideal))}), utilization ${t((100 * rep.utilization).toFixed(1))}%, ${t(rep.cycles.busy)} busy and ${t(rep.cycles.stall)} stall cycles${rep.drainCycles !== undefined ? `, of which ${t(rep.drainCycles)} drain after the last layer` : ""}.</p>
+<h2>Design and memory model</h2>
+<table class="settings">${settings.map(([k, v]) => `<tr><td>${t(k)}</td><td>${t(v)}</td></tr>`).join("")}</table>
+<h2>Layers</h2>
+<table><tr><th>layer</th><th>M</th><th>K</th><th>N</th><th>format</th><th>salient</th><th>salient channels</th><th>S</th><th>tiles (min)</th><th>avg bits</th><th>words read</th><th>words written</th><th>SQNR (dB)</th><th>cycles</th><th>utilization</th><th>mismatches</th></tr>
 ${rows}
 </table>
-<h2>The run</h2>
-<div class="chart small"><canvas id="cycles"></canvas></div>
-${rep.layers.some((l) => l.cycles) ? '<div class="chart"><canvas id="layercycles"></canvas></div>' : "<p>No per-layer cycles recorded (the run stopped early, or its layers lie past the design's statsDepth descriptors).</p>"}
+<p class="note">SQNR: the golden model's output (bit-exact with the RTL) against the float product X W, on the run's tokens. Utilization: useful MACs / (rows x cols x cycles).</p>
+<h2>Where the cycles went</h2>
+${hasCycles ? `<div class="chart"><canvas id="split"></canvas></div>
+<p class="note">Each layer's measured cycles (per-descriptor statistics) split exactly into useful MACs (M K N / (rows cols)), padding (K and N rounded up to whole tiles and passes), extra tiles (salient channels beyond what a tile's flexible lanes hold) and stall (no token row entered the array: memory waits and, for the first layer, pipeline fill). The run bar adds the drain after the last layer.</p>
+<div class="chart tall"><canvas id="roofline"></canvas></div>
+<p class="note">Roofline: each layer at its operational intensity (MACs per byte read from memory: descriptors, activations and weights) and its measured MACs per cycle, under the design's ceilings: ${t(rep.ceilings.macsPerCycle)} MACs per cycle (the array) and ${t(rep.ceilings.bytesPerCycle)} bytes per cycle (one ${t(rep.params["memory word (bits)"])}-bit read beat per cycle${rep.memory.bandwidth !== undefined ? ", times the bandwidth cap" : ""}). A layer under the sloped line is bound by memory, under the flat one by compute; the gap to the roof is padding, extra tiles and stalls.</p>`
+    : "<p>No per-layer cycles recorded (the run stopped early, or its layers lie past the design's statsDepth descriptors).</p>"}
+<div class="chart small"><canvas id="sqnr"></canvas></div>
 <div class="chart"><canvas id="bits"></canvas></div>
 <div class="chart"><canvas id="tiles"></canvas></div>
 <div class="chart"><canvas id="traffic"></canvas></div>
@@ -160,39 +240,58 @@ Chart.defaults.animation = false;
 window.__charts = [];
 function chart(id, config) {
   const c = new Chart(document.getElementById(id), config);
-  window.__charts.push({ id, points: c.data.datasets.reduce((a, d) => a + d.data.length, 0) });
+  window.__charts.push({ id, points: c.data.datasets.reduce((a, d) => a + d.data.length, 0), axes: Object.values(c.options.scales || {}).map((s) => (s.title && s.title.display ? s.title.text : "")) });
   return c;
 }
+// Ten distinguishable colours (Okabe-Ito and Tableau), and a marker per series where points are drawn.
+const COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000", "#8c564b", "#7f7f7f"];
+const MARKERS = ["circle", "triangle", "rect", "rectRot", "star", "crossRot", "cross", "rectRounded", "dash", "line"];
 const names = DATA.layers.map((l) => l.name);
-const opts = (title, extra) => Object.assign({ responsive: true, maintainAspectRatio: false, plugins: { title: { display: true, text: title } } }, extra || {});
-chart("cycles", { type: "bar", data: { labels: ["cycles"], datasets: [
-  { label: "busy (a token row entered the array)", data: [DATA.cycles.busy], backgroundColor: "#2e7d32" },
-  { label: "stall (fill, drain, memory, short tiles)", data: [DATA.cycles.stall], backgroundColor: "#ef6c00" }] },
-  options: opts("Cycles: busy vs stall (ideal " + Math.ceil(DATA.cycles.ideal) + ")", { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } }) });
-if (DATA.layers.some((l) => l.cycles)) {
-  const withCycles = DATA.layers.filter((l) => l.cycles);
-  chart("layercycles", { type: "bar", data: { labels: withCycles.map((l) => l.name + " (" + (100 * l.cycles.utilization).toFixed(1) + "% utilized)"), datasets: [
-    { label: "busy", data: withCycles.map((l) => l.cycles.busy), backgroundColor: "#2e7d32" },
-    { label: "stall", data: withCycles.map((l) => l.cycles.stall), backgroundColor: "#ef6c00" }] },
-    options: opts("Cycles per layer: busy vs stall (from the per-descriptor statistics)", { scales: { x: { stacked: true }, y: { stacked: true } } }) });
+const axis = (text, extra) => Object.assign({ title: { display: true, text } }, extra || {});
+const opts = (title, x, y, extra) => Object.assign({ responsive: true, maintainAspectRatio: false, plugins: { title: { display: true, text: title } },
+  scales: { x: axis(x, extra && extra.x), y: axis(y, extra && extra.y) } }, extra && extra.rest || {});
+const withSplit = DATA.layers.filter((l) => l.split);
+if (withSplit.length) {
+  const parts = [["useful", "useful MACs"], ["padding", "padding (K, N to whole tiles)"], ["extraTiles", "extra tiles (salient overflow)"], ["stall", "stall (memory waits, fill)"]];
+  const labels = withSplit.map((l) => l.name + " (" + (100 * l.split.useful / l.split.total).toFixed(1) + "% useful)");
+  const run = {}; for (const [k] of parts) run[k] = withSplit.reduce((a, l) => a + l.split[k], 0);
+  const runTotal = withSplit.reduce((a, l) => a + l.split.total, 0) + (DATA.drainCycles || 0);
+  labels.push("whole run (" + (100 * run.useful / runTotal).toFixed(1) + "% useful)");
+  const datasets = parts.map(([k, label], i) => ({ label, data: [...withSplit.map((l) => l.split[k]), run[k]], backgroundColor: COLORS[i] }));
+  datasets.push({ label: "drain after the last layer", data: [...withSplit.map(() => 0), DATA.drainCycles || 0], backgroundColor: COLORS[4] });
+  chart("split", { type: "bar", data: { labels, datasets }, options: opts("Where the cycles went, per layer and for the run", "cycles", "layer", { x: { stacked: true }, y: { stacked: true }, rest: { indexAxis: "y" } }) });
+  const pts = withSplit.filter((l) => l.roofline);
+  const xs = pts.map((l) => l.roofline.intensity);
+  const lo = Math.min(...xs, DATA.ceilings.macsPerCycle / DATA.ceilings.bytesPerCycle) / 4, hi = Math.max(...xs, DATA.ceilings.macsPerCycle / DATA.ceilings.bytesPerCycle) * 4;
+  const roof = []; for (let i = 0; i <= 60; i++) { const x = lo * Math.pow(hi / lo, i / 60); roof.push({ x, y: Math.min(DATA.ceilings.macsPerCycle, x * DATA.ceilings.bytesPerCycle) }); }
+  chart("roofline", { type: "scatter", data: { datasets: [
+    { label: "roof: min(array, intensity x memory)", data: roof, showLine: true, pointRadius: 0, borderColor: "#444", borderWidth: 2 },
+    ...pts.map((l, i) => ({ label: l.name, data: [{ x: l.roofline.intensity, y: l.roofline.macsPerCycle }], backgroundColor: COLORS[i % COLORS.length], borderColor: COLORS[i % COLORS.length], pointStyle: MARKERS[i % MARKERS.length], pointRadius: 8 }))] },
+    options: opts("Roofline: measured throughput against the design's compute and memory ceilings", "operational intensity (MACs per byte read)", "throughput (MACs per cycle)",
+      { x: { type: "logarithmic" }, y: { type: "logarithmic", max: DATA.ceilings.macsPerCycle * 2 } }) });
 }
-chart("bits", { type: "bar", data: { labels: names, datasets: [{ label: "average activation bits", data: DATA.layers.map((l) => l.averageBits), backgroundColor: "#1565c0" }] },
-  options: opts("Average activation bits per layer") });
+const sq = DATA.layers.filter((l) => l.sqnrDb !== undefined);
+if (sq.length) chart("sqnr", { type: "bar", data: { labels: sq.map((l) => l.name), datasets: [{ label: "layer-output SQNR", data: sq.map((l) => l.sqnrDb), backgroundColor: COLORS[0] }] },
+  options: opts("Layer-output SQNR against the float product", "layer", "SQNR (dB)") });
+else document.getElementById("sqnr").parentElement.outerHTML = "<p>No float reference stored: no SQNR.</p>";
+chart("bits", { type: "bar", data: { labels: names, datasets: [{ label: "average activation bits", data: DATA.layers.map((l) => l.averageBits), backgroundColor: COLORS[2] }] },
+  options: opts("Average activation bits per layer", "layer", "bits per activation") });
 chart("tiles", { type: "bar", data: { labels: names, datasets: [
-  { label: "tiles", data: DATA.layers.map((l) => l.tiles), backgroundColor: "#6a1b9a" },
-  { label: "minimum tiles (all int4)", data: DATA.layers.map((l) => l.minTiles), backgroundColor: "#bdbdbd" }] }, options: opts("Tiles per layer: the cycle cost of the salient channels") });
+  { label: "tiles", data: DATA.layers.map((l) => l.tiles), backgroundColor: COLORS[3] },
+  { label: "minimum tiles (all int4)", data: DATA.layers.map((l) => l.minTiles), backgroundColor: COLORS[9] }] },
+  options: opts("Tiles per layer: the cycle cost of the salient channels", "layer", "tiles (K-passes per N-pass)") });
 chart("traffic", { type: "bar", data: { labels: names, datasets: ["descriptors", "activations", "weights", "written"].map((k, i) => (
-  { label: k, data: DATA.layers.map((l) => l.traffic[k]), backgroundColor: ["#90a4ae", "#42a5f5", "#66bb6a", "#ffa726"][i] })) },
-  options: opts("Memory traffic per layer (words)", { scales: { x: { stacked: true }, y: { stacked: true } } }) });
+  { label: k, data: DATA.layers.map((l) => l.traffic[k]), backgroundColor: COLORS[[9, 0, 2, 1][i]] })) },
+  options: opts("Memory traffic per layer", "layer", "memory words (" + DATA.params["memory word (bits)"] + " bits each)", { x: { stacked: true }, y: { stacked: true } }) });
 DATA.layers.forEach((l, i) => {
   if (l.channelMax) {
     const salient = new Set(l.salientChannelsList);
     const datasets = [{ type: "bar", label: "max |x| per channel (red: salient)", data: l.channelMax, backgroundColor: l.channelMax.map((_, c) => salient.has(c) ? "#c62828" : "#90a4ae") }];
     if (l.threshold !== undefined) datasets.push({ type: "line", label: "salient threshold", data: l.channelMax.map(() => l.threshold), borderColor: "#000", pointRadius: 0, borderWidth: 1 });
-    chart("ch" + i, { data: { labels: l.channelMax.map((_, c) => c), datasets }, options: opts(l.name + ": per-channel max |x|; red: the " + l.salientChannelsList.length + " channels in salient slots (" + l.salientChannels + " selected, the rest promoted to fill the slots)") });
+    chart("ch" + i, { data: { labels: l.channelMax.map((_, c) => c), datasets }, options: opts(l.name + ": per-channel max |x|; red: the " + l.salientChannelsList.length + " channels in salient slots (" + l.salientChannels + " selected, the rest promoted to fill the slots)", "input channel", "max |x| over the tokens") });
   }
-  chart("slots" + i, { type: "bar", data: { labels: l.slotsPerTile.map((_, t) => t), datasets: [{ label: "filled salient slots (S = " + l.s + ")", data: l.slotsPerTile, backgroundColor: "#c62828" }] },
-    options: opts(l.name + ": salient slots per tile", { scales: { y: { min: 0, max: Math.max(1, l.s), ticks: { stepSize: 1 } } } }) });
+  if (new Set(l.slotsPerTile).size > 1) chart("slots" + i, { type: "bar", data: { labels: l.slotsPerTile.map((_, t) => t), datasets: [{ label: "filled salient slots (S = " + l.s + ")", data: l.slotsPerTile, backgroundColor: "#c62828" }] },
+    options: opts(l.name + ": salient slots per tile", "tile", "filled salient slots", { y: { min: 0, max: Math.max(1, l.s), ticks: { stepSize: 1 } } }) });
 });
 document.body.dataset.rendered = "yes";
 </script>
@@ -201,14 +300,18 @@ document.body.dataset.rendered = "yes";
 }
 
 /** Writes <run>/report/ (report.html, report.json, layers.csv, channels-<layer>.csv, tiles-<layer>.csv). */
-export function writeRunReport(dir: string, outDir = path.join(dir, "report")): { dir: string; files: string[]; report: RunReport } {
+export async function writeRunReport(dir: string, outDir = path.join(dir, "report")): Promise<{ dir: string; files: string[]; report: RunReport }> {
   const rep = collectRunReport(dir);
+  const area = await knownArea(dir);
+  if (area) rep.area = area;
   const files: Record<string, string> = {
     "report.html": reportHtml(rep),
     "report.json": JSON.stringify(rep, null, 1) + "\n",
     "layers.csv": csv([
-      ["layer", "m", "k", "n", "act_format", "salient_type", "salient_channels", "s", "tiles", "min_tiles", "average_bits", "words_descriptors", "words_activations", "words_weights", "words_written", "mismatches", "cycles", "busy_cycles", "stall_cycles", "utilization"],
+      ["layer", "m", "k", "n", "act_format", "salient_type", "salient_channels", "s", "tiles", "min_tiles", "average_bits", "words_descriptors", "words_activations", "words_weights", "words_written", "mismatches", "sqnr_db",
+        "useful_cycles", "padding_cycles", "extra_tile_cycles", "macs_per_byte_read", "macs_per_cycle", "cycles", "busy_cycles", "stall_cycles", "utilization"],
       ...rep.layers.map((l) => [l.name, l.m, l.k, l.n, l.format, l.salientType, l.salientChannels, l.s, l.tiles, l.minTiles, l.averageBits, l.traffic.descriptors, l.traffic.activations, l.traffic.weights, l.traffic.written, l.mismatches,
+        l.sqnrDb ?? "", l.split?.useful ?? "", l.split?.padding ?? "", l.split?.extraTiles ?? "", l.roofline?.intensity ?? "", l.roofline?.macsPerCycle ?? "",
         l.cycles?.total ?? "", l.cycles?.busy ?? "", l.cycles?.stall ?? "", l.cycles?.utilization ?? ""]),
     ]),
   };
