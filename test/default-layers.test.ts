@@ -21,4 +21,19 @@ describe("default layers", () => {
     expect(plans(["fp8"])).toEqual(["fp8", "fp8", "fp8"]);
     expect(plans(["fp12"])).toEqual(["fp12", "fp12", "fp12"]);
   });
+
+  it("a layer naming a type the design lacks is refused before anything is quantized or written, with the next step", async () => {
+    const path = await import("node:path");
+    const fs = await import("node:fs");
+    const { execa } = await import("execa");
+    const { tmpDir } = await import("./helpers/cosim.js");
+    const out = path.join(tmpDir("types"), "run");
+    const r = await execa("node", [path.resolve(__dirname, "..", "bin", "oltron.js"), "verify", "--preset", "oltron64", "--layer", "qkv:64x256x64:fp12", "--out", out], { reject: false, all: true });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("layer(s) L0_qkv (fp12): salient type fp12 is not supported by design r64c64f1_");
+    expect(r.stderr).toContain("give the layers fp8 as their salient type, or a design with fp12 (--salient-types fp8,fp12)");
+    expect(r.stderr).not.toMatch(/quantiz|generating/);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(() => layersFromOptions({ layer: ["down:8x32x8:fp12"], tokens: 16, wLayout: "kn", salientType: "fp8", seed: 1 }, design({ rows: 4, cols: 4, flexLines: 2, salientTypes: ["fp8"] }))).toThrow(/L0_down \(fp12\)/);
+  });
 });

@@ -180,6 +180,19 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
   // The default layers' salient choices are Oltron's: other architectures take the shapes
   // alone, and a design without one of their salient types takes one it has.
   let layers = layerSources(o, d, arch.salient ? fitDefaultTypes(fallback, d) : fallback.map((s) => s.split(":").slice(0, 2).join(":")));
+  // A salient type the design has no lanes for is refused here, before anything is quantized or written.
+  if (arch.salient) {
+    const have = d.config.salientTypes as string[];
+    const bad = layers.filter((l) => { const t = (l.plan ?? DEFAULT_PLAN).salientType; return t !== "none" && !have.includes(t); });
+    if (bad.length) {
+      const t = (bad[0].plan ?? DEFAULT_PLAN).salientType;
+      throw new UserError(
+        `layer(s) ${bad.map((l) => `${l.name} (${(l.plan ?? DEFAULT_PLAN).salientType})`).join(", ")}: salient type ${t} is not supported by design ${d.name} (supports: ${have.join(", ") || "none"}); ` +
+          `give the layers ${have.length ? have.join(" or ") : "none"} as their salient type, or a design with ${t} (--salient-types ${[...new Set([...have, t])].join(",")})`,
+        { field: "salientType", value: t, hint: `use ${have.join(" or ") || "none"}, or --salient-types ${[...new Set([...have, t])].join(",")}` },
+      );
+    }
+  }
   // What rotated each layer, recorded in its plan (so the manifest and export say so).
   const rotations = new Map<string, NonNullable<LayerPlan["rotation"]>>();
   if (o.rotate) {
