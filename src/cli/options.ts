@@ -11,7 +11,7 @@ import YAML from "yaml";
 import { UserError } from "../core/errors.js";
 import type { SalientKind } from "../core/formats.js";
 import type { Tensor } from "../core/tensor.js";
-import { generateActivations } from "../data/synthetic.js";
+import { generateActivations, type WeightModel } from "../data/synthetic.js";
 import { readLayerList } from "../data/layerlist.js";
 import { readTensorFile } from "../data/tensorio.js";
 import { blockLayers } from "../flows/block.js";
@@ -124,6 +124,7 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--seed <n>", "seed of the synthetic data, and of the randomised Hadamard rotation of --rotate").argParser(intArg("--seed", 0, 2 ** 32 - 1)).default(1))
     .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time (default: tensor; token on --arch int4 and w4a8)").choices(["tensor", "token"]))
     .addOption(new Option("--act-clip <f>", "fixed clip factor of per-token scales, in (0, 1] (default: calibrated per layer; QuaRot uses 0.9)").argParser(numArg("--act-clip")))
+    .addOption(new Option("--weight-model <m>", "weights of the synthetic layers (--layer and the default layers): gaussian, or heavy = Student-t(6) entries with per-row and per-column scale spreads, as real checkpoints (docs/data.md)").choices(["gaussian", "heavy"]).default("gaussian"))
     .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
     .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
     .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
@@ -236,6 +237,9 @@ const ARCH_FORMAT_NOTE: Record<string, string> = { int4: "int4", w4a8: "int8", o
 function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback: string[]): LayerInput[] {
   const sources = [o.block !== undefined, o.layer !== undefined, o.x !== undefined || o.w !== undefined, o.layers !== undefined].filter(Boolean).length;
   if (sources > 1) throw new UserError("give one source of layers: --layer, --block, --layers, or --x/--w");
+  if (o.weightModel !== undefined && o.weightModel !== "gaussian" && (o.block !== undefined || o.x !== undefined || o.layers !== undefined)) {
+    throw new UserError(`--weight-model ${String(o.weightModel)} applies to synthetic layers (--layer, or the default layers): --x/--w, --layers and --block bring their own weights`, { field: "--weight-model", value: String(o.weightModel) });
+  }
   const given = (flag: string, key: string) => (o[key] !== undefined && o[key] !== defaults[key] ? [flag] : []);
   const defaults: Record<string, unknown> = { salientType: "fp8", tokens: 16, wLayout: "kn" };
   // Options that only some layer sources read: refuse them where they would be ignored.
@@ -262,7 +266,7 @@ function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback:
     return [{ name, x, w, plan }];
   }
   const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i, ARCHS[d.arch].salient ? "fp8" : "none"));
-  return synthLayers(specs, o.seed as number);
+  return synthLayers(specs, o.seed as number, (o.weightModel ?? "gaussian") as WeightModel);
 }
 
 /** The layers of a layer-list file (data/layerlist.ts), read like --x/--w, one by one. */

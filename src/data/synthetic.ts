@@ -187,13 +187,22 @@ export const TOKEN_VARIATION: TokenVariation = {
   twoSided: { qkv: 0.25, o_proj: 0.5, up_gate: 0.25, down: 0.5 },
 };
 
+/**
+ * How weights are drawn. gaussian: N(0, 1) entries, a mild per-output-channel spread. heavy:
+ * what real checkpoints show and rotation fixes: Student-t(6) entries (excess kurtosis 3, the
+ * audit's choice), a wider per-output-channel spread and per-input-row scales, so a few rows
+ * and columns carry most of the largest weights.
+ */
+export const WEIGHT_MODELS = ["gaussian", "heavy"] as const;
+export type WeightModel = (typeof WEIGHT_MODELS)[number];
+
 /** Generates a layer's activations and weights from one seed. */
-export function generateLayer(opts: { type: LayerType; m: number; k: number; n: number; seed: number; variation?: boolean }): GeneratedLayer {
+export function generateLayer(opts: { type: LayerType; m: number; k: number; n: number; seed: number; variation?: boolean; weights?: WeightModel }): GeneratedLayer {
   const { type, m, k, n, seed } = opts;
   const profile = profileOf(type);
   checkDims({ m, k, n }, seed);
   const act = synthActivations(type, profile, m, k, seed, opts.variation ? TOKEN_VARIATION : undefined);
-  return { ...act, w: synthWeights(k, n, streamSeed(seed, LAYER_TYPES.indexOf(type), STREAM_WEIGHTS)) };
+  return { ...act, w: synthWeights(k, n, streamSeed(seed, LAYER_TYPES.indexOf(type), STREAM_WEIGHTS), opts.weights) };
 }
 
 /** Activations alone; identical to generateLayer(...).x for the same type, m, k and seed. */
@@ -207,9 +216,9 @@ export function generateActivations(type: LayerType, m: number, k: number, seed:
  * Weights [k x n]: Gaussian with a per-output-channel std (log-normal, sigma 0.3) times
  * 1/sqrt(k), so per-output-channel weight scales matter as they do in real checkpoints.
  */
-export function generateWeights(k: number, n: number, seed: number): Tensor {
+export function generateWeights(k: number, n: number, seed: number, model: WeightModel = "gaussian"): Tensor {
   checkDims({ k, n }, seed);
-  return synthWeights(k, n, streamSeed(seed, -1, STREAM_WEIGHTS));
+  return synthWeights(k, n, streamSeed(seed, -1, STREAM_WEIGHTS), model);
 }
 
 /**
@@ -235,6 +244,8 @@ const STREAM_VALUES = 2;
 const STREAM_WEIGHTS = 3;
 const STREAM_VARIATION = 4;
 const WEIGHT_SCALE_SIGMA = 0.3; // modelling choice: mild per-output-channel spread
+/** Heavy-tailed weights (modelling choices, docs/data.md): Student-t degrees of freedom, output-column and input-row log-normal spreads. */
+export const HEAVY_WEIGHTS = { dof: 6, columnSigma: 0.5, rowSigma: 0.4 } as const;
 
 function streamSeed(seed: number, typeIndex: number, stream: number): number {
   let h = (seed ^ Math.imul(typeIndex + 2, 0x9e3779b9)) >>> 0;
@@ -436,15 +447,34 @@ function synthActivations(
   return { x, salientChannels: layout.salient, massiveChannels: layout.massive, massiveTokens };
 }
 
-function synthWeights(k: number, n: number, seed: number): Tensor {
+function synthWeights(k: number, n: number, seed: number, model: WeightModel = "gaussian"): Tensor {
   const g = new Gauss(new Rng(seed));
   const colStd = new Float64Array(n);
   const base = 1 / Math.sqrt(k);
-  for (let j = 0; j < n; j++) colStd[j] = base * Math.exp(WEIGHT_SCALE_SIGMA * g.next());
   const data = new Float32Array(k * n);
+  if (model === "gaussian") {
+    for (let j = 0; j < n; j++) colStd[j] = base * Math.exp(WEIGHT_SCALE_SIGMA * g.next());
+    for (let i = 0; i < k; i++) {
+      const row = i * n;
+      for (let j = 0; j < n; j++) data[row + j] = colStd[j] * g.next();
+    }
+    return { shape: [k, n], data };
+  }
+  // Student-t(v) = Z / sqrt(chi2_v / v), scaled to unit variance (its variance is v / (v - 2)).
+  const { dof, columnSigma, rowSigma } = HEAVY_WEIGHTS;
+  const unit = Math.sqrt((dof - 2) / dof);
+  for (let j = 0; j < n; j++) colStd[j] = base * Math.exp(columnSigma * g.next());
+  const rowStd = Float64Array.from({ length: k }, () => Math.exp(rowSigma * g.next()));
   for (let i = 0; i < k; i++) {
     const row = i * n;
-    for (let j = 0; j < n; j++) data[row + j] = colStd[j] * g.next();
+    for (let j = 0; j < n; j++) {
+      let chi2 = 0;
+      for (let d = 0; d < dof; d++) {
+        const z = g.next();
+        chi2 += z * z;
+      }
+      data[row + j] = rowStd[i] * colStd[j] * unit * (g.next() / Math.sqrt(chi2 / dof));
+    }
   }
   return { shape: [k, n], data };
 }
