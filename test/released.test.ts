@@ -14,7 +14,7 @@ import { simulateDesign } from "../src/flows/simulate.js";
 import { generateRtl } from "../src/hw/generate.js";
 import { loadManifest } from "../src/image/manifest.js";
 import { int4PerTensor, prepareLayer } from "../src/quant/baselines.js";
-import { budgetRatio, channelRange, oltronAuthors, quarot } from "../src/quant/released.js";
+import { AUTHORS_RATIO_TABLES, budgetRatio, channelRange, oltronAuthors, qtorchFloat, quarot } from "../src/quant/released.js";
 import { fwht, hadamardRotation, rotateActivations, rotateLayer, rotateWeights } from "../src/quant/rotation.js";
 import { design, explain, tmpDir } from "./helpers/cosim.js";
 
@@ -101,7 +101,51 @@ describe("QuaRot baseline", () => {
   });
 });
 
-describe("Oltron authors' quantizer (as published)", () => {
+describe("QPyTorch float_quantize, as the authors' code rounds salient values", () => {
+  it("rounds to nearest with ties away from zero, has subnormals, and saturates without infinity", () => {
+    // E5M2 between 2 and 4 steps by 0.5: ties go away from zero (not to even).
+    expect(qtorchFloat(2.75, 5, 2)).toBe(3);
+    expect(qtorchFloat(3.25, 5, 2)).toBe(3.5);
+    expect(qtorchFloat(-2.75, 5, 2)).toBe(-3);
+    expect(qtorchFloat(2.74, 5, 2)).toBe(2.5);
+    // Subnormals: below 2^-14 the step is 2^(-14-2); half and two and a half steps round up.
+    const sub = 2 ** -16;
+    expect(qtorchFloat(0.5 * sub, 5, 2)).toBe(sub);
+    expect(qtorchFloat(2.5 * sub, 5, 2)).toBe(3 * sub);
+    expect(qtorchFloat(2 ** -14, 5, 2)).toBe(2 ** -14);
+    // Saturation at (2 - 2^-m) 2^16: 114688 for E5M2, 130048 for E5M6.
+    expect(qtorchFloat(1e9, 5, 2)).toBe(114688);
+    expect(qtorchFloat(-1e9, 5, 6)).toBe(-130048);
+    expect(qtorchFloat(114688, 5, 2)).toBe(114688);
+    // E5M6 keeps 6 mantissa bits at any magnitude, also below our hardware grid's integers.
+    expect(qtorchFloat(1 + 1 / 64, 5, 6)).toBe(1 + 1 / 64);
+    expect(qtorchFloat(0.3, 5, 6)).toBeCloseTo(0.30078125, 12);
+    expect(qtorchFloat(0, 5, 2)).toBe(0);
+  });
+});
+
+describe("Oltron authors' quantizer (as released)", () => {
+  it("counts salient channels as the release does (rounded up) and takes its per-layer-type tables", () => {
+    const g = generateLayer({ type: "down", m: 16, k: 128, n: 8, seed: 2 });
+    const p = prepareLayer(g.x, g.w, "down");
+    expect(oltronAuthors(p, 0.01, "fp8").detail.salientChannels).toBe(2); // ceil(1.28)
+    expect(oltronAuthors(p, 1e-6, "fp8").detail.salientChannels).toBe(1);
+    expect(oltronAuthors(p, 0, "fp8").detail.salientChannels).toBe(0);
+    expect(oltronAuthors(p, 1 / 16, "fp8").detail.salientChannels).toBe(8);
+    expect(AUTHORS_RATIO_TABLES["llama-0.1"].ratios.down).toBe(1 / 16);
+    // With no salient channel the row's own range sets the scale (0 need not be in it).
+    const shifted = { ...p, x: { shape: p.x.shape, data: p.x.data.map((v) => Math.abs(v) + 100) } };
+    const r = oltronAuthors(shifted as typeof p, 0, "fp8");
+    const s = r.actScale as Float64Array;
+    let lo = Infinity, hi = -Infinity;
+    for (let c = 0; c < 128; c++) {
+      lo = Math.min(lo, shifted.x.data[c]);
+      hi = Math.max(hi, shifted.x.data[c]);
+    }
+    expect(s[0]).toBeCloseTo(Math.max(0.01, (hi - lo) / 15), 9);
+  });
+
+
   it("takes the channels of largest range, asymmetric per-token int4 for the rest, and spends at most the budget", () => {
     const g = generateLayer({ type: "o_proj", m: 64, k: 128, n: 16, seed: 4 });
     const p = prepareLayer(g.x, g.w, "o_proj");

@@ -172,6 +172,6 @@ export function printJson(name: JsonOutputName, value: unknown, indent = 1): voi
     const i = r.error.issues[0];
     throw new Error(`the --json output '${name}' does not match its schema (docs/schemas/cli/${name}.schema.json): ${i.path.join(".") || "(root)"}: ${i.message}`);
   }
-  process.stdout.write(text + "\n");
+  console.log(text);
 }
 

@@ -5,13 +5,14 @@
  * - QuaRot (Ashkboos et al., NeurIPS 2024; spcl/QuaRot): Hadamard-rotated activations and
  *   weights, per-token symmetric int4 activations at the paper's clip ratio 0.9, weights as
  *   the layer's weight mode (GPTQ on the rotated calibration activations, or round to nearest);
- * - the Oltron authors' quantizer as the paper describes it (no code was released): a fixed
- *   salient ratio per layer type, salient channels chosen by their range on calibration data,
- *   per-token asymmetric int4 normal values, E5M2 / E5M6 salient values in the same units.
+ * - the Oltron authors' quantizer as released (SuperVan-Young/OmniQuant, branch final_v2:
+ *   quantize/aowquant.py and quantize/quantizer.py): ceil(ratio x K) salient channels by their
+ *   range on calibration data, per-token asymmetric int4 normal values, salient values rounded
+ *   by QPyTorch's float_quantize (E5M2 / E5M6, round to nearest) in the same units.
  *
  * Every deviation from the source is listed in docs/quantization.md, section 4.
  */
-import { decode, encode, roundHalfEven, type ElemType } from "../core/formats.js";
+import { roundHalfEven } from "../core/formats.js";
 import { UserError } from "../core/errors.js";
 import type { Tensor } from "../core/tensor.js";
 import { activationOnlyError, int4PerToken, INFO_BITS, outputError, prepareLayer, STORAGE_BITS, type MethodResult, type PreparedLayer } from "./baselines.js";
@@ -54,41 +55,69 @@ export function channelRange(x: Tensor): Float64Array {
 }
 
 /**
- * The Oltron authors' quantizer as published: the round(ratio x K) channels of largest range
- * on the calibration tokens are salient (fp8 E5M2 or fp12 E5M6); per token t, the normal
- * values are asymmetric int4, s_t = (max(x,0) - min(x,0)) / 15 over the row's normal values,
- * zero point z_t = round(-min / s_t), codes u in 0..15, value s_t (u - z_t); salient values
- * are float codes of x / s_t. On the hardware, u - 8 is the signed int4 operand and the
- * host subtracts (z_t - 8) x the normal rows' weight column sums, so the exact sum is the
- * same; here aInt = u - z_t directly.
+ * QPyTorch's float_quantize(x, exp, man, rounding="nearest") (Tiiiger/QPyTorch, quant_cpu.cpp
+ * and float_kernel.cu, unchanged since 0.3.0), which the authors' code applies to salient
+ * values: the input as float32; round to nearest with ties away from zero (half a unit in the
+ * last place added to the bit pattern, then truncated); bias 2^(exp-1) - 1, subnormals below
+ * 2^-(2^(exp-1) - 2) in steps of 2^(1 - 2^(exp-1) - man); no infinity: the largest exponent
+ * is a normal one and larger values saturate at (2 - 2^-man) 2^(2^(exp-1)).
+ */
+export function qtorchFloat(x: number, exp: number, man: number): number {
+  const v = Math.fround(x);
+  if (v === 0 || Number.isNaN(v)) return v;
+  const a = Math.abs(v);
+  const minExp = -(2 ** (exp - 1) - 2);
+  const max = (2 - 2 ** -man) * 2 ** (2 ** (exp - 1));
+  let e = Math.floor(Math.log2(a));
+  // log2 can land one off at exact powers of two.
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  const step = 2 ** (Math.max(e, minExp) - man);
+  const q = Math.min(max, Math.floor(a / step + 0.5) * step);
+  return v < 0 ? -q : q;
+}
+
+/** Mantissa bits of the authors' formats: O8 = E5M2 (fp8), O12 = E5M6 (fp12). */
+const AUTHORS_MANTISSA = { fp8: 2, fp12: 6 } as const;
+
+/**
+ * The Oltron authors' quantizer as released (OmniQuant final_v2, aowquant.py and
+ * quantizer.py, dynamic per-token mode): the ceil(ratio x K) channels of largest range
+ * (max - min) on the calibration tokens are salient; per token t, the row with its salient
+ * positions zeroed gives s_t = clamp((max - min) / 15, 0.01, 1e4) and the zero point
+ * z_t = clamp(round(-min / s_t), +-1e4) (so 0 is in the range exactly when some channel is
+ * salient); normal values are s_t (clamp(round(x / s_t) + z_t, 0, 15) - z_t); salient values
+ * are qtorchFloat(x / s_t) s_t. On the hardware, u - 8 is the signed int4 operand and the host
+ * subtracts (z_t - 8) x the normal rows' weight column sums, so the exact sum is the same;
+ * here aInt = u - z_t directly. Deviations (docs/quantization.md, section 4): float64 where
+ * the release computes x / s_t in fp16; range ties broken by index.
  */
 export function oltronAuthors(p: PreparedLayer, ratio: number, salientType: "fp8" | "fp12"): MethodResult {
   if (!(ratio >= 0 && ratio <= 1)) throw new UserError(`Oltron authors' quantizer: ratio ${ratio} must be in 0..1`);
   const { m, k, x } = p;
   const range = channelRange(p.calib);
   const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => range[b] - range[a] || a - b);
-  // Rounded down, so a budget-implied ratio never spends more than the budget.
-  const count = Math.floor(ratio * k + 1e-9);
+  // The release rounds the count up (math.ceil): any ratio above 0 keeps a channel.
+  const count = Math.max(0, Math.min(k, Math.ceil(ratio * k - 1e-9)));
   const isSalient = new Uint8Array(k);
   for (const c of order.slice(0, count)) isSalient[c] = 1;
   const aInt = new Float64Array(m * k);
   const s = new Float64Array(m);
-  const t = salientType as ElemType;
+  const man = AUTHORS_MANTISSA[salientType];
   for (let r = 0; r < m; r++) {
-    let lo = 0;
-    let hi = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
     for (let c = 0; c < k; c++) {
-      if (isSalient[c]) continue;
-      const v = x.data[r * k + c];
+      const v = isSalient[c] ? 0 : x.data[r * k + c];
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    const st = hi > lo ? (hi - lo) / 15 : 1;
-    const z = roundHalfEven(-lo / st);
+    const st = Math.min(1e4, Math.max(0.01, (hi - lo) / 15));
+    const z = Math.min(1e4, Math.max(-1e4, roundHalfEven(-lo / st)));
     s[r] = st;
     for (let c = 0; c < k; c++) {
       const v = x.data[r * k + c] / st;
-      aInt[r * k + c] = isSalient[c] ? decode(t, encode(t, v)) : Math.min(15, Math.max(0, roundHalfEven(v) + z)) - z;
+      aInt[r * k + c] = isSalient[c] ? qtorchFloat(v, 5, man) : Math.min(15, Math.max(0, roundHalfEven(v) + z)) - z;
     }
   }
   const bits = (count * INFO_BITS[salientType] + (k - count) * 4) / k;
@@ -102,9 +131,20 @@ export function oltronAuthors(p: PreparedLayer, ratio: number, salientType: "fp8
 }
 
 /**
+ * The authors' released per-layer-type salient ratios (OmniQuant final_v2,
+ * experiments/configs.py): the "0.01" and "0.1" mixed-precision LLaMA configurations (E5M2),
+ * powers of two per layer type; up_gate is their fc1, down their fc2.
+ */
+export const AUTHORS_RATIO_TABLES = {
+  "llama-0.01": { salientType: "fp8", ratios: { qkv: 1 / 256, o_proj: 1 / 4096, up_gate: 1 / 512, down: 1 / 256 } },
+  "llama-0.1": { salientType: "fp8", ratios: { qkv: 1 / 64, o_proj: 1 / 128, up_gate: 1 / 128, down: 1 / 16 } },
+} as const;
+
+/**
  * The fixed salient ratio that spends `budget` average bits with `salientType` channels:
- * (B - 4) / (b - 4). The authors published no per-layer-type table; the benchmark uses this
- * one ratio for every layer type at a budget (a table can be given instead).
+ * (B - 4) / (b - 4): our way to run the authors' quantizer at any budget B (their released
+ * runs use the per-layer-type tables above; the release rounds the count up, so a layer may
+ * spend a little more than B).
  */
 export function budgetRatio(budget: number, salientType: "fp8" | "fp12"): number {
   return Math.max(0, Math.min(1, (budget - 4) / (INFO_BITS[salientType] - 4)));
