@@ -224,3 +224,49 @@ describe("a chosen plan is simulated like any other layer", () => {
     expect(g.error!.sqnrDb).toBe(chosen.sqnrDb);
   });
 });
+
+describe("budgets in cost: cycles and image bits", () => {
+  const l = layer("down", 512, 32, 64, 3);
+  const p = prepareLayer(l.x, l.w, "down");
+  const cands = layerCandidates(d32, p, { maxBits: 8 });
+
+  it("a tile limit keeps the plan within minTiles x (1 + x) tiles; an image-bit limit within its bits", () => {
+    // One flexible line: salient channels beyond one per tile cost tiles.
+    const cands = layerCandidates(d64f1, p, { maxBits: 8 });
+    const free = pickCandidate(cands, 4.5);
+    expect(free.tiles).toBeGreaterThan(free.minTiles); // the unconstrained best adds tiles here
+    const equalTiles = pickCandidate(cands, 4.5, { maxTileOverhead: 0 });
+    expect(equalTiles.tiles).toBe(equalTiles.minTiles);
+    expect(equalTiles.mse).toBeGreaterThanOrEqual(free.mse);
+    // Every feasible candidate is considered: none under the limits beats the pick.
+    const fits = (c: PlanCandidate, img: number) => c.bits <= 4.5 + 1e-9 && c.tiles === c.minTiles && c.imageBits <= img + 1e-9 && !c.overflow;
+    const img = equalTiles.imageBits;
+    const capped = pickCandidate(cands, 4.5, { maxTileOverhead: 0, maxImageBits: img });
+    for (const c of cands) if (fits(c, img)) expect(capped.mse).toBeLessThanOrEqual(c.mse);
+    expect(capped.imageBits).toBeLessThanOrEqual(img + 1e-9);
+  });
+
+  it("an image-bit limit below what the design stores is refused with the design's minimum", () => {
+    // 32 rows with 4 flexible lanes: every tile row carries (32 + 4) x 4 bits for 32 channels, 4.5 bits per activation at least.
+    const least = Math.min(...cands.map((c) => c.imageBits));
+    expect(least).toBeCloseTo((d32.act.strideBits * cands[0].minTiles) / 512, 9);
+    expect(() => pickCandidate(cands, 4.5, { maxImageBits: 4 })).toThrow(new RegExp(`no plan stores at most 4 image bits per activation on this design: the fewest is ${least.toFixed(3)}`));
+    expect(() => chooseModelPlan(d32, [l], 4.5, { maxImageBits: 4 })).toThrow(/layer down: no plan stores at most 4 image bits/);
+  });
+});
+
+describe("--max-tile-overhead and --max-image-bits on the command line", () => {
+  it("constrain --budget's plan, are refused without --budget, and an impossible image-bit limit names the design's minimum", async () => {
+    const { execa } = await import("execa");
+    const run = (...a: string[]) => execa("node", [path.resolve(__dirname, "..", "bin", "oltron.js"), ...a], { reject: false, all: true });
+    const ok = await run("verify", "--preset", "tiny", "--layer", "down:16x64x4:fp12", "--budget", "4.5", "--max-tile-overhead", "0", "--json");
+    expect(ok.exitCode, ok.all).toBe(0);
+    for (const l of JSON.parse(ok.stdout).layers) expect(l.tiles).toBe(l.minTiles);
+    const alone = await run("verify", "--preset", "tiny", "--max-tile-overhead", "0");
+    expect(alone.exitCode).toBe(1);
+    expect(alone.stderr).toContain("give --budget too");
+    const tight = await run("verify", "--preset", "tiny", "--layer", "down:16x64x4:fp12", "--budget", "4.5", "--max-image-bits", "4");
+    expect(tight.exitCode).toBe(1);
+    expect(tight.stderr).toMatch(/layer L0_down: no plan stores at most 4 image bits per activation on this design: the fewest is \d\.\d{3}/);
+  });
+});

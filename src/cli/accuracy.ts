@@ -34,6 +34,7 @@ interface AccuracyFlags {
   flexLines?: string;
   salientTypes?: string;
   maxTileOverhead?: string;
+  maxImageBits?: string;
   x?: string;
   w?: string;
   xName?: string;
@@ -108,6 +109,7 @@ export function registerAccuracyCommands(bench: Command): void {
     .option("--flex-lines <n>", "flexible lines of that design")
     .option("--salient-types <list>", "salient types of that design: fp8,fp12 or a subset, or none")
     .option("--max-tile-overhead <x>", "adaptive plans may use at most minTiles x (1 + x) tiles (default unconstrained)")
+    .option("--max-image-bits <b>", "adaptive plans may store at most b bits per activation in the memory image (default unconstrained)")
     .option("--x <file>", "your activations [M x K] (.npy or .safetensors) instead of synthetic layers")
     .option("--w <file>", "your weights [K x N] (.npy or .safetensors)")
     .option("--x-name <name>", "tensor name inside a .safetensors --x file")
@@ -138,6 +140,11 @@ export function registerAccuracyCommands(bench: Command): void {
         const v = Number(o.maxTileOverhead);
         if (o.maxTileOverhead.trim() === "" || !Number.isFinite(v) || v < 0) throw new UserError(`--max-tile-overhead must be a number >= 0, got '${o.maxTileOverhead}'`);
         opts.adaptive = { maxTileOverhead: v };
+      }
+      if (o.maxImageBits !== undefined) {
+        const v = Number(o.maxImageBits);
+        if (o.maxImageBits.trim() === "" || !Number.isFinite(v) || v <= 0) throw new UserError(`--max-image-bits must be a number > 0, got '${o.maxImageBits}'`);
+        opts.adaptive = { ...opts.adaptive, maxImageBits: v };
       }
       if (o.x || o.w) {
         if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");

@@ -127,14 +127,26 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--weight-model <m>", "weights of the synthetic layers (--layer and the default layers): gaussian, or heavy = Student-t(6) entries with per-row and per-column scale spreads, as real checkpoints (docs/data.md)").choices(["gaussian", "heavy"]).default("gaussian"))
     .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
     .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
-    .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")));
+    .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")))
+    .addOption(new Option("--max-tile-overhead <x>", "with --budget: a layer may use at most minTiles x (1 + x) tiles, so cycles stay within that factor (0: no extra tiles)").argParser(numArg("--max-tile-overhead")))
+    .addOption(new Option("--max-image-bits <b>", "with --budget: a layer may store at most b bits per activation in the memory image (tile rows with their flexible lanes)").argParser(numArg("--max-image-bits")));
 }
 
 /** Applies the adaptive per-layer plan when --budget is given; prints the chosen plan. */
 export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record<string, unknown>, print: (s: string) => void = console.log): LayerInput[] {
-  if (o.budget === undefined) return layers;
-  log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits...`);
-  const plan = chooseModelPlan(d, layers, o.budget as number);
+  const limits = {
+    ...(o.maxTileOverhead !== undefined ? { maxTileOverhead: o.maxTileOverhead as number } : {}),
+    ...(o.maxImageBits !== undefined ? { maxImageBits: o.maxImageBits as number } : {}),
+  };
+  if (o.budget === undefined) {
+    if (Object.keys(limits).length) throw new UserError("--max-tile-overhead and --max-image-bits constrain the adaptive plan: give --budget too");
+    return layers;
+  }
+  for (const [flag, v] of [["--max-tile-overhead", limits.maxTileOverhead], ["--max-image-bits", limits.maxImageBits]] as const) {
+    if (v !== undefined && !(v >= 0)) throw new UserError(`invalid ${flag} = ${v}: must be a number >= 0`);
+  }
+  log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits${limits.maxTileOverhead !== undefined ? `, at most ${limits.maxTileOverhead} extra tiles per tile` : ""}${limits.maxImageBits !== undefined ? `, at most ${limits.maxImageBits} image bits per activation` : ""}...`);
+  const plan = chooseModelPlan(d, layers, o.budget as number, limits);
   // Under --json stdout carries the one JSON document only.
   (o.json ? log : print)(formatPlanTable(plan));
   return layers.map((l, i) => ({

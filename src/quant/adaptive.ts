@@ -55,6 +55,12 @@ export interface AdaptiveOptions {
    * (0: never more tiles than without salient channels). Default: unconstrained.
    */
   maxTileOverhead?: number;
+  /**
+   * Memory constraint: a plan may store at most this many bits per activation in the memory
+   * image (PlanCandidate.imageBits: tile rows at the design's stride, flexible lanes included).
+   * Default: unconstrained.
+   */
+  maxImageBits?: number;
   /** Activation scalings to consider (default ["tensor"]; ["tensor", "token"] lets the search choose per-token scales). */
   scalings?: readonly ActScaling[];
 }
@@ -260,7 +266,18 @@ function better(a: PlanCandidate, b: PlanCandidate): boolean {
 function feasible(c: PlanCandidate, opts: AdaptiveOptions): boolean {
   if (c.overflow) return false;
   if (opts.maxTileOverhead !== undefined && c.tiles > c.minTiles * (1 + opts.maxTileOverhead) + 1e-9) return false;
+  if (opts.maxImageBits !== undefined && c.imageBits > opts.maxImageBits + 1e-9) return false;
   return true;
+}
+
+/** Why no candidate fits: the image-bit limit below what the design can store, or the budget. */
+function noPlan(cands: readonly PlanCandidate[], budget: number, opts: AdaptiveOptions, layer?: string): UserError {
+  const at = layer ? `layer ${layer}: ` : "";
+  const least = Math.min(...cands.filter((c) => !c.overflow).map((c) => c.imageBits));
+  if (opts.maxImageBits !== undefined && least > opts.maxImageBits + 1e-9) {
+    return new UserError(`${at}no plan stores at most ${opts.maxImageBits} image bits per activation on this design: the fewest is ${least.toFixed(3)} (every tile row carries the flexible lanes, and there are ${cands[0]?.minTiles} tiles at least)`);
+  }
+  return new UserError(`${at}no candidate plan fits the budget of ${budget} bits${opts.maxTileOverhead !== undefined ? ` with at most ${opts.maxTileOverhead} extra tiles per tile` : ""}${opts.maxImageBits !== undefined ? ` and ${opts.maxImageBits} image bits` : ""}`);
 }
 
 /** The least-error feasible candidate within the budget (ties: fewer cycles, then fewer bits). */
@@ -271,7 +288,7 @@ export function pickCandidate(cands: readonly PlanCandidate[], budget: number, o
     if (c.bits > budget + BITS_EPS || !feasible(c, opts)) continue;
     if (!best || better(c, best)) best = c;
   }
-  if (!best) throw new UserError(`no candidate plan fits the budget of ${budget} bits (even plain int4 overflows int32?)`);
+  if (!best) throw noPlan(cands, budget, opts);
   return best;
 }
 
@@ -328,7 +345,7 @@ export function allocateBudget(layers: readonly LayerCandidates[], budget: numbe
   const U = Math.floor(((budget - 4) * totalK) / 4 + 1e-9);
   const lists = layers.map((l) => l.candidates.filter((c) => feasible(c, opts) && unitsOf(c) <= U));
   lists.forEach((list, i) => {
-    if (list.length === 0) throw new UserError(`layer ${layers[i].layer.name}: no candidate plan fits the budget of ${budget} bits`);
+    if (list.length === 0) throw noPlan(layers[i].candidates, budget, opts, layers[i].layer.name);
   });
   const C = Math.max(...lists.map((l) => l.length));
   const group = Math.max(1, Math.ceil((layers.length * (U + 1) * C) / DP_WORK_LIMIT));
