@@ -83,3 +83,28 @@ describe("npm package", () => {
     expect(r.stderr).not.toContain("    at ");
   });
 });
+
+describe("make deps", () => {
+  it("compiles the TypeScript only when a source changed", async () => {
+    const work = tmpDir("make");
+    const src = path.join(work, "project");
+    fs.mkdirSync(src);
+    // Timestamps kept, so the copy's package.json is as old as the installed packages' stamp.
+    for (const f of ["Makefile", "package.json", "package-lock.json", "tsconfig.json", "src", "templates"]) {
+      fs.cpSync(path.join(ROOT, f), path.join(src, f), { recursive: true, preserveTimestamps: true });
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(src, "node_modules"), "dir");
+    const dry = async () => (await execa("make", ["-n", "build"], { cwd: src, reject: false, all: true })).all ?? "";
+    const first = await dry();
+    // Never reinstall the shared packages from a test.
+    expect(first).not.toMatch(/npm ci/);
+    expect(first).toMatch(/tsc -p tsconfig\.json/);
+    const build = await execa("make", ["build"], { cwd: src, reject: false, all: true });
+    expect(build.exitCode, build.all).toBe(0);
+    expect(fs.existsSync(path.join(src, "dist", "cli", "main.js"))).toBe(true);
+    expect(await dry()).not.toMatch(/tsc/);
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(src, "src", "golden.ts"), later, later);
+    expect(await dry()).toMatch(/tsc -p tsconfig\.json/);
+  });
+});
