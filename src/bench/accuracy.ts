@@ -23,12 +23,13 @@ import {
 import { WEIGHT_QUANTS, type WeightQuant } from "../quant/gptq.js";
 import type { ActScaling } from "../quant/quantizer.js";
 import { budgetRatio, oltronAuthors, quarot } from "../quant/released.js";
+import { rotateActivations, rotateLayer } from "../quant/rotation.js";
 import { olive } from "../quant/olive.js";
 import { progress } from "../core/console.js";
 import { elaborate, resolveConfig, type ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { claimKeptFolder, writeOwnedFile } from "../core/files.js";
-import { generateLayer, LAYER_TYPES, type LayerType } from "../data/synthetic.js";
+import { generateLayer, LAYER_TYPES, WEIGHT_MODELS, type LayerType, type WeightModel } from "../data/synthetic.js";
 import type { Tensor } from "../core/tensor.js";
 import { tileGeometry } from "../quant/tobe.js";
 
@@ -72,6 +73,8 @@ export interface AccuracyBenchOptions {
   weights?: readonly WeightQuant[];
   /** Token-to-token variation of the synthetic data (default true). */
   variation?: boolean;
+  /** Weight models of the synthetic layers, side by side (default gaussian and heavy; data/synthetic.ts). */
+  weightModels?: readonly WeightModel[];
   /** Activation scalings the adaptive search may choose (default tensor and token). */
   scalings?: readonly ActScaling[];
   /** One design or several (default: defaultBenchDesigns()). */
@@ -119,6 +122,8 @@ export interface VersusReleased {
 
 export interface AdaptiveRow {
   budget: number;
+  /** Rotation + TOBE: the layer rotated as QuaRot rotates it, then TOBE's plan (LayerBench.rotatedTobe). */
+  rotated?: boolean;
   /** The plan chosen with maxTileOverhead = 0 (no extra tiles) instead of unconstrained. */
   noExtraTiles: boolean;
   plan: PlanCandidate["plan"];
@@ -163,6 +168,10 @@ export interface LayerBench {
   n: number;
   baselines: MethodFigures[];
   adaptive: AdaptiveRow[];
+  /** Rotation + TOBE at no extra tiles, per budget (empty on a design without salient lanes). */
+  rotatedTobe: AdaptiveRow[];
+  /** The synthetic weights' model (absent for a user's layer). */
+  weightModel?: WeightModel;
   candidates: number;
 }
 
@@ -187,6 +196,8 @@ export interface AccuracyBenchResult {
     heldOut: boolean;
     variation: boolean;
     scalings: string[];
+    /** The synthetic weights' models, side by side (docs/data.md section 2.4); empty for a user's layer. */
+    weightModels: WeightModel[];
     weights: string[];
   };
   designs: { name: string; rows: number; cols: number; flexLines: number; salientTypes: string[]; granularityBits: Record<string, number> }[];
@@ -249,7 +260,8 @@ function adaptiveRow(
   const beatsInt4 = c.sqnrDb > int4Db;
   const nearInt8 = budget <= INT8_TARGET_MAX_BUDGET ? c.sqnrDb >= int8Db - INT8_TARGET_DB : null;
   // The authors' quantizer at this budget: the better of its fp8 and fp12 rows.
-  const authors = [...base.values()].filter((b) => b.method.startsWith("oltron_authors_") && b.detail.budget === budget && b.bits <= budget + 1e-12)
+  // (As released it rounds its count up, so it may spend up to a channel more than B: bitsOver says so.)
+  const authors = [...base.values()].filter((b) => b.method.startsWith("oltron_authors_") && b.detail.budget === budget)
     .sort((a, b) => b.sqnrDb - a.sqnrDb)[0];
   const versus: VersusReleased[] = RELEASED.map((m) => (m === "oltron_authors" ? authors : base.get(m))).filter((b): b is MethodFigures => b !== undefined)
     .map((b) => ({ method: b.method, label: b.label, wins: c.sqnrDb > b.sqnrDb ? 1 : 0, seeds: 1, meanDiffDb: c.sqnrDb - b.sqnrDb, bitsOver: c.bits - b.bits }));
@@ -261,6 +273,23 @@ function adaptiveRow(
     beatsOvp, beatsInt4, nearInt8, targetMet: beatsOvp && beatsInt4 && nearInt8 !== false,
     released: { versus, met: versus.every((v) => v.wins === 1) },
   };
+}
+
+/**
+ * A layer rotated as QuaRot rotates it (seeded randomised Hadamard, seed 0 as quarot() uses):
+ * on the evaluation tokens, scored against the original float output, and on the calibration
+ * tokens, where plans are chosen; the weights (RTN, or GPTQ on the rotated calibration tokens)
+ * are the rotated layer's own.
+ */
+function rotatedLayer(p: PreparedLayer): { eval: PreparedLayer; calib: PreparedLayer } {
+  const rot = rotateLayer(p.x, p.w, 0);
+  const calib = rotateActivations(p.calib, rot.rotation);
+  const pr = prepareLayer(rot.x, rot.w, p.name, { calib, weights: p.weights });
+  return { eval: { ...pr, ref: p.ref, refPower: p.refPower }, calib: onTokens(pr, calib) };
+}
+
+function designSupportsSalient(d: ElaboratedDesign): boolean {
+  return d.config.salientTypes.length > 0 && d.flexLines > 0;
 }
 
 /** A prepared layer on other tokens: the same weights (RTN or GPTQ), its own float reference. */
@@ -280,6 +309,8 @@ function stats(v: readonly number[]): { mean: number; std: number } {
 export interface SeedLayer {
   name: string;
   source: "synthetic" | "user";
+  /** The synthetic weights' model (absent for a user's layer). */
+  weightModel?: WeightModel;
   calib: Tensor;
   x: Tensor;
   w: Tensor;
@@ -390,11 +421,16 @@ function setupBench(opts: AccuracyBenchOptions) {
     for (const t of types) {
       if (!(LAYER_TYPES as readonly string[]).includes(t)) throw new UserError(`unknown layer type '${t}': expected one of ${LAYER_TYPES.join(", ")}`);
     }
+    const models = opts.weightModels ?? WEIGHT_MODELS;
+    if (models.length === 0) throw new UserError(`no weight models: expected some of ${WEIGHT_MODELS.join(", ")}`);
+    for (const wm of models) if (!(WEIGHT_MODELS as readonly string[]).includes(wm)) throw new UserError(`unknown weight model '${wm}': expected one of ${WEIGHT_MODELS.join(", ")}`);
     for (const seed of seeds) {
-      perSeed.push(types.map((type) => {
-        const g = generateLayer({ type, m: calibTokens + m, k, n, seed, variation });
-        return { name: type, source: "synthetic" as const, w: g.w, calib: rowsOf(g.x, 0, calibTokens), x: rowsOf(g.x, calibTokens, calibTokens + m) };
-      }));
+      perSeed.push(models.flatMap((model) => types.map((type) => {
+        const g = generateLayer({ type, m: calibTokens + m, k, n, seed, variation, weights: model });
+        // One model keeps the plain type names; side by side, the heavy layers say so.
+        const name = models.length > 1 && model !== "gaussian" ? `${type}, ${model} W` : type;
+        return { name, source: "synthetic" as const, weightModel: model, w: g.w, calib: rowsOf(g.x, 0, calibTokens), x: rowsOf(g.x, calibTokens, calibTokens + m) };
+      })));
     }
   }
 
@@ -418,7 +454,7 @@ export interface SeedTaskContext {
 export interface SeedTaskResult {
   seedIndex: number;
   weights: WeightQuant;
-  layers: { key: string; baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number }[];
+  layers: { key: string; baselines: MethodFigures[]; adaptive: AdaptiveRow[]; rotatedTobe: AdaptiveRow[]; candidates: number }[];
   model: ModelBench[];
 }
 
@@ -437,11 +473,11 @@ export function runSeedTask(
   const prepared = layersOfSeed.map((l) => {
     const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
     log(`accuracy: ${wm} weights, seed ${seed ?? "-"}, ${l.name}: design-independent baselines...`);
-    return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly) };
+    return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly), rot: rotatedLayer(pe) };
   });
   for (const d of designs) {
     const lc: LayerCandidates[] = [];
-    for (const { l, pe, pc, common } of prepared) {
+    for (const { l, pe, pc, common, rot } of prepared) {
       log(`accuracy: ${d.name} ${wm} weights, seed ${seed ?? "-"}, ${l.name}: TOBE and adaptive candidates...`);
       const baselines = [...common, ...designBaselines(d, pe, actOnly)];
       const byMethod = new Map(baselines.map((b) => [b.method, b]));
@@ -453,7 +489,11 @@ export function runSeedTask(
         adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, ctx.adaptive), b, false, byMethod));
         adaptive.push(adaptiveRow(d, pe, pickCandidate(cands, b, { ...ctx.adaptive, maxTileOverhead: 0 }), b, true, byMethod));
       }
-      out.layers.push({ key: `${d.name}|${wm}|${l.name}`, baselines, adaptive, candidates: cands.length });
+      // Rotation + TOBE: the rotated layer (QuaRot's rotation and, with GPTQ, GPTQ on the rotated
+      // calibration tokens), then TOBE's plan for what stays large, at no extra tiles (QuaRot's cycles).
+      const rotCands = designSupportsSalient(d) ? layerCandidates(d, rot.calib, { ...ctx.adaptive, scalings: ctx.scalings, maxBits: ctx.maxBudget }) : [];
+      const rotatedTobe = rotCands.length ? ctx.budgets.map((b) => ({ ...adaptiveRow(d, rot.eval, pickCandidate(rotCands, b, { ...ctx.adaptive, maxTileOverhead: 0 }), b, true, byMethod), rotated: true })) : [];
+      out.layers.push({ key: `${d.name}|${wm}|${l.name}`, baselines, adaptive, rotatedTobe, candidates: cands.length });
       tick();
     }
     if (layersOfSeed.length > 1 && si === 0) {
@@ -482,7 +522,7 @@ function finish(
   },
 ): AccuracyBenchResult {
   const { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0 } = c;
-  type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number };
+  type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; rotatedTobe: AdaptiveRow[]; candidates: number };
   const raw = new Map<string, Raw[]>();
   const sorted = [...results].sort((a, b) => a.seedIndex - b.seedIndex || weightModes.indexOf(a.weights) - weightModes.indexOf(b.weights));
   for (const r of sorted) {
@@ -550,6 +590,7 @@ function finish(
     setup: {
       m: first.x.shape[0], calibTokens, k: first.x.shape[1], n: first.w.shape[1], seed: user ? null : seeds[0], seeds: user ? [] : [...seeds],
       budgets, source: user ? "user" : "synthetic", heldOut, variation: !user && variation, scalings: [...scalings],
+      weightModels: [...new Set(perSeed[0].map((l) => l.weightModel).filter((m): m is WeightModel => m !== undefined))],
       weights: weightModes.map((wm) => (wm === "gptq" ? "GPTQ int4 per output channel (max/7 grid), calibrated on the calibration tokens" : "int4 per output channel, round to nearest (max/7)")),
     },
     designs: designs.map((d) => ({
@@ -587,7 +628,9 @@ function designBaselines(d: ElaboratedDesign, p: PreparedLayer, actOnly: boolean
 }
 
 /** Means over seeds, with every seed's value kept. */
-function aggregate(d: ElaboratedDesign, wm: WeightQuant, l: SeedLayer, runs: { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; candidates: number }[], calibTokens: number): LayerBench {
+function aggregate(
+  d: ElaboratedDesign, wm: WeightQuant, l: SeedLayer, runs: { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; rotatedTobe: AdaptiveRow[]; candidates: number }[], calibTokens: number,
+): LayerBench {
   const baselines = runs[0].baselines.map((b0) => {
     const all = runs.map((r) => r.baselines.find((b) => b.method === b0.method)!);
     const sq = stats(all.map((b) => b.sqnrDb));
@@ -596,8 +639,8 @@ function aggregate(d: ElaboratedDesign, wm: WeightQuant, l: SeedLayer, runs: { b
       sqnrDb: sq.mean, sqnrDbStd: sq.std, sqnrDbSeeds: all.map((b) => b.sqnrDb), actOnlySqnrDb: stats(all.map((b) => b.actOnlySqnrDb)).mean,
     };
   });
-  const adaptive = runs[0].adaptive.map((a0, i) => {
-    const all = runs.map((r) => r.adaptive[i]);
+  const rows = (pick: (r: (typeof runs)[number]) => AdaptiveRow[]) => pick(runs[0]).map((a0, i) => {
+    const all = runs.map((r) => pick(r)[i]);
     const sq = stats(all.map((a) => a.sqnrDb));
     const versus = all[0].released.versus.map((v0, j) => {
       const vs = all.map((a) => a.released.versus[j]);
@@ -617,7 +660,8 @@ function aggregate(d: ElaboratedDesign, wm: WeightQuant, l: SeedLayer, runs: { b
   });
   return {
     layer: l.name, source: l.source, design: d.name, weights: wm, m: l.x.shape[0], calibTokens, k: l.x.shape[1], n: l.w.shape[1],
-    baselines, adaptive, candidates: runs[0].candidates,
+    ...(l.weightModel ? { weightModel: l.weightModel } : {}),
+    baselines, adaptive: rows((r) => r.adaptive), rotatedTobe: rows((r) => r.rotatedTobe), candidates: runs[0].candidates,
   };
 }
 
@@ -636,7 +680,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
         `every static choice is made on ${s.calibTokens} calibration tokens and every figure is measured on the next ${s.m} tokens (held out); ` +
         `seeds ${s.seeds.join(", ")}: figures are means ± standard deviation over seeds. `
       : `User layer, K=${s.k}, N=${s.n}: ${s.heldOut ? `the first ${s.calibTokens} tokens calibrate, the other ${s.m} evaluate` : `${s.m} tokens, calibrated and evaluated in-sample (too few tokens to hold any out)`}. `,
-    `Weights: ${s.weights.join("; ")}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB (W4A4: int4 weights; W16A4: float weights, ` +
+    `${s.weightModels.length ? `Weight models: ${s.weightModels.join(" and ")} (docs/data.md section 2.4; layers named ", heavy W" use the heavy-tailed one). ` : ""}Weights: ${s.weights.join("; ")}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB (W4A4: int4 weights; W16A4: float weights, ` +
       `activation error only). Bits = average information bits per activation (fp8 8, fp12 12; storage bits in brackets count fp12 as 16); ` +
       `OliVe, OVP, QuaRot and int4 spend 4 bits, int8 8; per-token scales are not counted. The adaptive search chooses per-layer plans (salient count, type${s.scalings.includes("token") ? ", per-tensor or per-token scale" : ""}) on the calibration tokens. ` +
       `**Target**: at every budget, adaptive beats OliVe as released, the Oltron authors' quantizer at the same budget, and QuaRot, in every seed. ` +
@@ -714,6 +758,29 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
           `| ${l.layer} | ${bud} | ${a.planText} | ${a.bits.toFixed(4)} | ${f2(a.sqnrDb)} | ${a.estCycles} | ${f2(a.imageBits)} | ` +
             `${c.planText} | ${c.bits.toFixed(4)} | ${f2(c.sqnrDb)} | ${c.estCycles} | ${f2(c.imageBits)} |`,
         );
+      }
+    }
+    const withRot = r.layers.filter((l) => l.design === d.name && l.rotatedTobe.length);
+    if (withRot.length) {
+      out.push(
+        "",
+        "### Rotation + TOBE vs QuaRot alone, at equal cycles (no extra tiles; held out)",
+        "",
+        "Rotation + TOBE: the layer rotated as QuaRot rotates it (weights rotated the same way; GPTQ on the rotated calibration tokens), then TOBE keeps what stays large in fp8/fp12 on the hybrid grid. " +
+          "QuaRot spends 4 information bits and stores 4 x (rotated K / K) image bits on an int4 array; the hybrid grid stores its flexible lanes in every tile row. Wins: seeds in which rotation + TOBE scored higher.",
+        "",
+        "| weights | layer | B | plan (seed 1) | bits | image bits | cycles vs minimum | **rotation + TOBE** | QuaRot | difference | wins |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+      );
+      for (const l of withRot) {
+        const q = l.baselines.find((b) => b.method === "quarot")!;
+        for (const a of l.rotatedTobe) {
+          const v = a.released.versus.find((x) => x.method === "quarot");
+          out.push(
+            `| ${l.weights} | ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} | ${f2(a.imageBits)} | ${(a.tiles / a.minTiles).toFixed(2)}x | ` +
+              `**${pm(a.sqnrDb, a.sqnrDbStd)}** | ${pm(q.sqnrDb, q.sqnrDbStd)} | ${sign(a.sqnrDb - q.sqnrDb)} | ${v ? `${v.wins}/${v.seeds}` : "n/a"} |`,
+          );
+        }
       }
     }
     for (const wm of modes) {

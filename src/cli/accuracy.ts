@@ -5,6 +5,7 @@
 import { printJson } from "./json-outputs.js";
 import * as path from "node:path";
 import type { Command } from "commander";
+import type { WeightModel } from "../data/synthetic.js";
 import {
   accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_CALIB_TOKENS, DEFAULT_SEEDS, DEFAULT_SIZES, runAccuracyBenchParallel, type AccuracyBenchOptions,
 } from "../bench/accuracy.js";
@@ -35,6 +36,7 @@ interface AccuracyFlags {
   salientTypes?: string;
   maxTileOverhead?: string;
   maxImageBits?: string;
+  weightModels?: string;
   x?: string;
   w?: string;
   xName?: string;
@@ -99,6 +101,7 @@ export function registerAccuracyCommands(bench: Command): void {
     .option("--m <n>", `evaluation tokens per layer (default ${DEFAULT_SIZES.m})`)
     .option("--calib-tokens <n>", `calibration tokens before the evaluation tokens (default ${DEFAULT_CALIB_TOKENS})`)
     .option("--weights <list>", "weight quantizations, each a full set of rows: rtn, gptq (default rtn,gptq)")
+    .option("--weight-models <list>", "weight models of the synthetic layers, side by side: gaussian, heavy (default gaussian,heavy)")
     .option("--no-variation", "i.i.d. synthetic tokens (no drift, two-sided channels or recurring massive tokens)")
     .option("--k <n>", `input channels (default ${DEFAULT_SIZES.k})`)
     .option("--n <n>", `output channels (default ${DEFAULT_SIZES.n})`)
@@ -131,6 +134,7 @@ export function registerAccuracyCommands(bench: Command): void {
         seeds,
         weights: weights as WeightQuant[],
         variation: o.variation !== false,
+        ...(o.weightModels !== undefined ? { weightModels: o.weightModels.split(",").map((v) => v.trim()) as WeightModel[] } : {}),
         ...(o.calibTokens !== undefined ? { calibTokens: intFlag("--calib-tokens", o.calibTokens, 1, 65536) } : {}),
         out,
         log,
