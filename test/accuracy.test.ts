@@ -73,6 +73,11 @@ describe("runAccuracyBench (small)", () => {
           expect(v.wins).toBeLessThanOrEqual(2);
         }
         expect(a.released.met).toBe(a.released.versus.every((v) => v.wins === v.seeds));
+        // Against the authors' quantizer: its fp8 or fp12 row, whichever has the better mean over the seeds.
+        const au = a.released.versus.find((v) => v.method.startsWith("oltron_authors_"))!;
+        const rowsAtB = l.baselines.filter((b) => b.method.startsWith("oltron_authors_") && b.detail.budget === a.budget);
+        expect(rowsAtB).toHaveLength(2);
+        expect(au.method).toBe([...rowsAtB].sort((x, y) => y.sqnrDb - x.sqnrDb)[0].method);
         if (a.noExtraTiles) expect(a.tiles).toBe(a.minTiles);
       }
       expect(l.adaptive.find((a) => a.budget === 5)!.nearInt8).toBeNull(); // no int8 target above 4.5
