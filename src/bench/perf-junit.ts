@@ -6,6 +6,7 @@
  */
 import { escapeXml } from "../core/xml.js";
 import type { runPerfBench } from "./perf.js";
+import { GPTQ_SPEED_TARGET } from "./gptq-speed.js";
 
 type PerfResult = Awaited<ReturnType<typeof runPerfBench>>;
 
@@ -38,6 +39,14 @@ export function perfCases(r: PerfResult): BenchCase[] {
       section: "pe-area", name: `${p.pe} PE area`,
       failure: p.meetsTarget ? undefined : `${p.ratio.toFixed(2)}x its hand-written reference (target at most 1.2x)`,
       out: `${p.generated.areaUm2.toFixed(0)} um^2 against ${p.reference.areaUm2.toFixed(0)} um^2 (${p.ratio.toFixed(2)}x)`,
+    });
+  }
+  for (const g of r.gptq?.rows ?? []) {
+    const bad = [g.ratio > GPTQ_SPEED_TARGET && `${g.ratio.toFixed(2)}x numpy's time (target at most ${GPTQ_SPEED_TARGET}x)`, g.codesEqual < 0.999 && `only ${(100 * g.codesEqual).toFixed(3)}% of the codes equal numpy's`].filter(Boolean);
+    cases.push({
+      section: "gptq", name: `GPTQ K=${g.k} N=${g.n}`, seconds: g.oltron.total,
+      failure: bad.length ? bad.join("; ") : undefined,
+      out: `oltron ${g.oltron.total.toFixed(1)} s, numpy ${g.numpy.total.toFixed(1)} s (${g.ratio.toFixed(2)}x), ${(100 * g.codesEqual).toFixed(3)}% of codes equal`,
     });
   }
   if (r.pool) cases.push({ section: "pool", name: `worker pool, ${r.pool.workers} workers`, seconds: r.pool.medianOne + r.pool.medianMany, out: `speed-up ${r.pool.speedup.toFixed(2)}x over one worker` });

@@ -3,7 +3,7 @@
  * never in pass/fail tests. Every figure is measured: golden-model GEMM speed, RTL
  * generation speed, and co-simulated cycles/utilization of LLaMA-7B-shaped layers plus
  * simulation speed and Verilator build time per array size, PE area against hand-written
- * references, and the local worker pool's speed-up.
+ * references, the local worker pool's speed-up, and GPTQ's speed against numpy.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -24,6 +24,7 @@ import { Rng } from "../core/rng.js";
 import { generateLayer, type LayerType } from "../data/synthetic.js";
 import { benchPeArea, peAreaMarkdown } from "./pe-area.js";
 import { benchPool, poolMarkdown } from "./pool.js";
+import { benchGptq, gptqSpeedMarkdown } from "./gptq-speed.js";
 
 
 
@@ -37,7 +38,7 @@ export interface PerfOptions {
   sizes?: number[];
 }
 
-export const PERF_SECTIONS = ["golden", "generation", "layers", "speed", "pe-area", "pool"] as const;
+export const PERF_SECTIONS = ["golden", "generation", "layers", "speed", "pe-area", "pool", "gptq"] as const;
 export type PerfSection = (typeof PERF_SECTIONS)[number];
 export const SPEED_SIZES = [16, 32, 64] as const;
 
@@ -210,6 +211,7 @@ export async function runPerfBench(opts: PerfOptions) {
 
     const peArea = want("pe-area") ? await benchPeArea(log) : [];
     const pool = want("pool") ? await benchPool(work, quick, log) : undefined;
+    const gptq = want("gptq") ? await benchGptq(work, quick, log) : undefined;
     const result = {
       generatedAt: new Date().toISOString(),
       machine: { cpus: os.cpus().length, node: process.version },
@@ -220,6 +222,7 @@ export async function runPerfBench(opts: PerfOptions) {
       simulationSpeed: speed,
       peArea,
       pool,
+      gptq,
     };
     claimKeptFolder("--out", opts.out, []);
     writeOwnedFile(opts.out, "perf.json", JSON.stringify(result, null, 1) + "\n");
@@ -320,6 +323,7 @@ export function perfMarkdown(r: Awaited<ReturnType<typeof runPerfBench>>): strin
     "",
     ...(r.peArea.length ? [peAreaMarkdown(r.peArea)] : []),
     ...(r.pool ? [poolMarkdown(r.pool)] : []),
+    ...(r.gptq ? [gptqSpeedMarkdown(r.gptq)] : []),
   ];
   return lines.join("\n");
 }

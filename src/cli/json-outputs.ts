@@ -140,6 +140,7 @@ export const JSON_OUTPUTS = {
       simulationSpeed: z.array(open({ design: str, simCyclesPerSecond: num, speedRatio: num, verdict: str })),
       peArea: z.array(open({ pe: str, ratio: num, meetsTarget: z.boolean() })),
       pool: open({}).optional(),
+      gptq: open({ rows: z.array(open({ k: int, n: int, m: int, ratio: num, codesEqual: num, meetsTarget: z.boolean() })) }).optional(),
     }),
   },
   "bench-accuracy": {
