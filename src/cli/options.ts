@@ -127,6 +127,7 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--weight-model <m>", "weights of the synthetic layers (--layer and the default layers): gaussian, or heavy = Student-t(6) entries with per-row and per-column scale spreads, as real checkpoints (docs/data.md)").choices(["gaussian", "heavy"]).default("gaussian"))
     .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
     .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
+    .option("--w-clip", "clip each output channel's weight scale by an error search (QuaRot's --w_clip) instead of max/7, with rtn or gptq")
     .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")))
     .addOption(new Option("--max-tile-overhead <x>", "with --budget: a layer may use at most minTiles x (1 + x) tiles, so cycles stay within that factor (0: no extra tiles)").argParser(numArg("--max-tile-overhead")))
     .addOption(new Option("--max-image-bits <b>", "with --budget: a layer may store at most b bits per activation in the memory image (tile rows with their flexible lanes)").argParser(numArg("--max-image-bits")));
@@ -153,7 +154,7 @@ export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record
     ...l,
     plan: {
       ...plan.layers[i].plan, ...(l.plan?.scaling ? { scaling: l.plan.scaling } : {}), ...(l.plan?.clip !== undefined ? { clip: l.plan.clip } : {}),
-      ...(l.plan?.weights ? { weights: l.plan.weights } : {}),
+      ...(l.plan?.weights ? { weights: l.plan.weights } : {}), ...(l.plan?.wClip ? { wClip: true } : {}),
     },
   }));
 }
@@ -229,6 +230,7 @@ export function layersFromOptions(o: Record<string, unknown>, d: ElaboratedDesig
       ...(arch.salient ? (l.plan ?? DEFAULT_PLAN) : { salientType: "none" as const }),
       ...(scaling !== "tensor" ? { scaling } : {}), ...(o.actClip !== undefined ? { clip: o.actClip as number } : {}),
       ...(weights !== "rtn" ? { weights } : {}),
+      ...(o.wClip ? { wClip: true } : {}),
       ...(rotations.has(l.name) ? { rotation: rotations.get(l.name)! } : {}),
     },
   }));

@@ -31,6 +31,7 @@ export const manifestLayerSchema = z.object({
     groups: int(1, 2 ** 24).optional(),
     scaling: z.enum(["tensor", "token"]).optional(),
     weights: z.enum(["rtn", "gptq"]).optional(),
+    wClip: z.boolean().optional(),
     clip: z.number().gt(0).max(1).optional(),
   }).passthrough(),
   salientChannels: int(0, 2 ** 24),

@@ -21,6 +21,7 @@ import { decode, decodeInt4, encode, encodeInt4, roundHalfEven, type ElemType } 
 import { calibrate, tokenScaling, type ActScaling, type LayerPlan } from "./quantizer.js";
 import { matmulF64, rowScale, type ActScale, type Tensor } from "../core/tensor.js";
 import { gptqInt4, int4ColumnScales, rtnInt4, type WeightQuant } from "./gptq.js";
+import { mseClipScales } from "./weight-clip.js";
 import { tileGeometry, tobePermutation, type TileGeometry } from "./tobe.js";
 
 // ------------------------------------------------------------------ framework
@@ -73,7 +74,7 @@ export function quantizeWeightsInt4(w: Tensor): { wq: Float64Array; ws: Float64A
   return { wq: rtnInt4(w, ws), ws };
 }
 
-export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib?: Tensor; weights?: WeightQuant } = {}): PreparedLayer {
+export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib?: Tensor; weights?: WeightQuant; wClip?: boolean } = {}): PreparedLayer {
   const { m, k, n } = checkLayerTensors(x, w, name);
   const calib = opts.calib ?? x;
   if (calib.shape.length !== 2 || calib.shape[1] !== k) throw new UserError(`layer ${name}: calibration activations must be [tokens x ${k}], got [${calib.shape.join(", ")}]`);
@@ -91,7 +92,9 @@ export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib
   }
   let pow = 0;
   for (let i = 0; i < m * n; i++) pow += ref[i] ** 2;
-  const { wq, ws } = weights === "gptq" ? gptqInt4(calib, w) : quantizeWeightsInt4(w);
+  // Weight scales: max/7, or QuaRot's clip search (--w_clip) when asked.
+  const scales = opts.wClip ? mseClipScales(w) : undefined;
+  const { wq, ws } = weights === "gptq" ? gptqInt4(calib, w, scales ? { scales } : {}) : scales ? { wq: rtnInt4(w, scales), ws: scales } : quantizeWeightsInt4(w);
   return { name, m, k, n, x, calib, w, weights, ref, refPower: pow / (m * n), wq, ws };
 }
 

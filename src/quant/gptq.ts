@@ -36,6 +36,8 @@ export interface GptqOptions {
    * inverse), "update" (rounding and error propagation).
    */
   onPhase?: (phase: GptqPhase, seconds: number) => void;
+  /** Per-output-channel scales to round on (default max |w| / 7; mseClipScales for QuaRot's --w_clip). */
+  scales?: Float64Array;
 }
 
 export type GptqPhase = "hessian" | "factor" | "update";
@@ -99,7 +101,7 @@ export function rtnInt4(w: Tensor, ws: Float64Array): Float64Array {
 /** GPTQ int4 weights of W [K x N], calibrated on activations X [M x K]. */
 export function gptqInt4(x: Tensor, w: Tensor, opts: GptqOptions = {}): GptqResult {
   const [k, n] = w.shape;
-  const ws = int4ColumnScales(w);
+  const ws = opts.scales ?? int4ColumnScales(w);
   const f = dampedFactor(x, k, opts);
   if (!f.U) return { wq: rtnInt4(w, ws), ws, percDamp: f.percDamp, deadChannels: f.dead.length };
   const { U, order } = f;

@@ -11,6 +11,7 @@ import { decode, encode, encodeInt4, type ElemType, type SalientKind } from "../
 import { channelMaxAbs, type Tensor } from "../core/tensor.js";
 import { layerLayout, type TileGeometry } from "./tobe.js";
 import { gptqInt4, int4ColumnScales, WEIGHT_QUANTS, type WeightQuant } from "./gptq.js";
+import { mseClipScales } from "./weight-clip.js";
 import { ARCHS } from "../hw/parts.js";
 import { decodeInt8, decodeOvpValues, type OvpType } from "../core/actformats.js";
 import { identityPerm, int8Codes, int8Scales, ovpEncode, plainGeometry } from "./actquant.js";
@@ -43,6 +44,11 @@ export interface LayerPlan {
    * same grid with GPTQ's error compensation, calibrated on the layer's calibration activations.
    */
   weights?: WeightQuant;
+  /**
+   * Clip the weight scales per output channel by the error search QuaRot's --w_clip runs
+   * (quant/weight-clip.ts) instead of max / 7; with round to nearest or GPTQ alike.
+   */
+  wClip?: boolean;
   /**
    * Recorded when the layer was rotated first (--rotate, QuaRot): its tensors are X Q and Q^T W
    * for the seeded randomised Hadamard Q of `size` channels, K zero-padded from `originalK`.
@@ -334,8 +340,9 @@ export function quantizeLayer(d: ElaboratedDesign, l: LayerInput): QuantizedLaye
 function int4Weights(l: LayerInput, plan: LayerPlan, perm: Int32Array, n: number): { weightScales: Float64Array; wgtCodes: Uint8Array } {
   const weights = plan.weights ?? "rtn";
   if (!WEIGHT_QUANTS.includes(weights)) throw new UserError(`layer ${l.name}: weight quantization '${String(weights)}' must be one of ${WEIGHT_QUANTS.join(", ")}`);
-  const gptq = weights === "gptq" ? gptqInt4(l.calib ?? l.x, l.w) : undefined;
-  const weightScales = gptq ? gptq.ws : int4ColumnScales(l.w);
+  const scales = plan.wClip ? mseClipScales(l.w) : int4ColumnScales(l.w);
+  const gptq = weights === "gptq" ? gptqInt4(l.calib ?? l.x, l.w, { scales }) : undefined;
+  const weightScales = gptq ? gptq.ws : scales;
   const K = perm.length;
   const wgtCodes = new Uint8Array(K * n);
   for (let i = 0; i < K; i++) {

@@ -22,17 +22,17 @@ import { rotateActivations, rotateLayer } from "./rotation.js";
 export const QUAROT_CLIP = 0.9;
 
 /** QuaRot: rotate, then per-token int4 at a fixed clip ratio; weights per the layer's mode. */
-export function quarot(p: PreparedLayer, opts: { clip?: number; seed?: number } = {}): MethodResult {
+export function quarot(p: PreparedLayer, opts: { clip?: number; seed?: number; wClip?: boolean } = {}): MethodResult {
   const clip = opts.clip ?? QUAROT_CLIP;
   const rot = rotateLayer(p.x, p.w, opts.seed ?? 0);
   const calib = rotateActivations(p.calib, rot.rotation);
   // The rotated layer computes the same product; it is scored against the original float output.
-  const pr = { ...prepareLayer(rot.x, rot.w, p.name, { calib, weights: p.weights }), ref: p.ref, refPower: p.refPower };
+  const pr = { ...prepareLayer(rot.x, rot.w, p.name, { calib, weights: p.weights, wClip: opts.wClip }), ref: p.ref, refPower: p.refPower };
   const r = int4PerToken(pr, clip);
   return {
     ...r,
-    method: "quarot",
-    label: `QuaRot (Hadamard + per-token int4, clip ${clip}; ${p.weights} weights)`,
+    method: opts.wClip ? "quarot_wclip" : "quarot",
+    label: `QuaRot (Hadamard + per-token int4, clip ${clip}; ${p.weights} weights${opts.wClip ? ", clipped as its README's --w_clip" : ""})`,
     error: outputError(pr, r.aInt, r.actScale),
     actOnly: activationOnlyError(pr, r.aInt, r.actScale),
     detail: { clip, rotationSize: rot.rotation.size, ...(rot.paddedFrom ? { paddedFrom: rot.paddedFrom } : {}) },
