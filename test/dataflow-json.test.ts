@@ -80,6 +80,8 @@ describe("oltron plan", () => {
   const capture = () => {
     out = "";
     vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+    // JSON documents are printed through console.log (cli/json-outputs.ts).
+    vi.spyOn(console, "log").mockImplementation((s: unknown) => void (out += `${String(s)}\n`));
   };
 
   it("defaults to the llama7b example and prints a table", () => {
