@@ -17,7 +17,7 @@ export {
   type ArchConfig, type ElaboratedDesign,
 } from "./hw/design.js";
 export { generateRtl, type GeneratedRtl } from "./hw/generate.js";
-export { projectFiles, projectFileNames, type ProjectFileOptions } from "./hw/project-files.js";
+export { projectFiles, type ProjectFileOptions } from "./hw/project-files.js";
 export { assembleMemoryImage } from "./sim/driver.js";
 export { areaReport, type AreaReport } from "./hw/area.js";
 export { siliconReport, mapModule, formatSilicon, LIBRARY, type SiliconReport, type ModuleSilicon, type RamSilicon, type TimingPath } from "./hw/silicon.js";

@@ -290,10 +290,6 @@ function rotatedLayer(p: PreparedLayer): { eval: PreparedLayer; calib: PreparedL
   return { eval: { ...pr, ref: p.ref, refPower: p.refPower }, calib: onTokens(pr, calib) };
 }
 
-function designSupportsSalient(d: ElaboratedDesign): boolean {
-  return d.config.salientTypes.length > 0 && d.flexLines > 0;
-}
-
 /** A prepared layer on other tokens: the same weights (RTN or GPTQ), its own float reference. */
 function onTokens(p: PreparedLayer, x: Tensor): PreparedLayer {
   const q = prepareLayer(x, p.w, p.name, { calib: p.calib });
@@ -475,7 +471,9 @@ export function runSeedTask(
   const prepared = layersOfSeed.map((l) => {
     const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
     log(`accuracy: ${wm} weights, seed ${seed ?? "-"}, ${l.name}: design-independent baselines...`);
-    return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly), rot: rotatedLayer(pe) };
+    return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly),
+      // Rotation + TOBE needs salient lanes: no rotated GPTQ for designs without them.
+      rot: designs.some((d) => (["fp8", "fp12"] as const).some((t) => designSupports(d, t))) ? rotatedLayer(pe) : undefined };
   });
   for (const d of designs) {
     const lc: LayerCandidates[] = [];
@@ -493,8 +491,8 @@ export function runSeedTask(
       }
       // Rotation + TOBE: the rotated layer (QuaRot's rotation and, with GPTQ, GPTQ on the rotated
       // calibration tokens), then TOBE's plan for what stays large, at no extra tiles (QuaRot's cycles).
-      const rotCands = designSupportsSalient(d) ? layerCandidates(d, rot.calib, { ...ctx.adaptive, scalings: ctx.scalings, maxBits: ctx.maxBudget }) : [];
-      const rotatedTobe = rotCands.length ? ctx.budgets.map((b) => ({ ...adaptiveRow(d, rot.eval, pickCandidate(rotCands, b, { ...ctx.adaptive, maxTileOverhead: 0 }), b, true, byMethod), rotated: true })) : [];
+      const rotCands = rot && (["fp8", "fp12"] as const).some((t) => designSupports(d, t)) ? layerCandidates(d, rot.calib, { ...ctx.adaptive, scalings: ctx.scalings, maxBits: ctx.maxBudget }) : [];
+      const rotatedTobe = rot && rotCands.length ? ctx.budgets.map((b) => ({ ...adaptiveRow(d, rot.eval, pickCandidate(rotCands, b, { ...ctx.adaptive, maxTileOverhead: 0 }), b, true, byMethod), rotated: true })) : [];
       out.layers.push({ key: `${d.name}|${wm}|${l.name}`, baselines, adaptive, rotatedTobe, candidates: cands.length });
       tick();
     }

@@ -8,7 +8,7 @@ import { UserError } from "../core/errors.js";
 import { writeDirAtomic, writeFiles } from "../core/files.js";
 import { designFromJson, type ElaboratedDesign } from "../hw/design.js";
 import { generateRtl, type GeneratedRtl } from "../hw/generate.js";
-import { projectFileNames, projectFiles, stableTopProblem, type ProjectFileOptions } from "../hw/project-files.js";
+import { projectFiles, stableTopProblem, type ProjectFileOptions } from "../hw/project-files.js";
 
 /**
  * Writes the RTL, testbench, C header, C++ host, the standard project files (filelists, FuseSoC
@@ -85,7 +85,7 @@ export function loadRtl(dir: string, d: ElaboratedDesign, opts: { allowEdited?: 
   const testbench = onDisk(fresh.testbench, true);
   onDisk({ ...fresh.header, ...fresh.host }, !!opts.allowEdited);
   // The project files (the SystemVerilog package, a stable-name top) are oltron's, not additions.
-  const project = projectFileNames(d, { stableTop: recordedStableTop(dir) });
+  const project = Object.keys(projectFiles(d, fresh, { stableTop: recordedStableTop(dir) }));
   const known = new Set([...Object.keys(fresh.sources), ...Object.keys(fresh.testbench), ...project]);
   const added = opts.allowEdited
     ? fs.readdirSync(dir).filter((f) => /\.s?v$/.test(f) && !known.has(f) && fs.statSync(path.join(dir, f)).isFile()).sort()

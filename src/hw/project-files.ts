@@ -27,16 +27,10 @@ export function stableTopProblem(name: string, d: ElaboratedDesign): string | nu
 
 // Reserved words of IEEE 1364-2005 and 1800-2017 a user might plausibly pick as a top name.
 const VERILOG_KEYWORDS = new Set([
-  "module", "endmodule", "input", "output", "inout", "wire", "reg", "logic", "top", "begin", "end", "always", "assign",
+  "module", "endmodule", "input", "output", "inout", "wire", "reg", "logic", "begin", "end", "always", "assign",
   "package", "endpackage", "interface", "endinterface", "class", "program", "config", "library", "design", "cell",
   "task", "function", "generate", "parameter", "localparam", "integer", "real", "time", "event", "int", "bit", "byte",
 ]);
-
-/** Names of the project files of a design (the stable top's file only when requested). */
-export function projectFileNames(d: ElaboratedDesign, opts: ProjectFileOptions = {}): string[] {
-  const p = d.prefix;
-  return [`${p}.f`, `${p}_tb.f`, `${p}.core`, `${p}_pkg.sv`, `${p}.rdl`, `${p}.xml`, ...(opts.stableTop ? [`${opts.stableTop}.v`] : [])];
-}
 
 export function projectFiles(d: ElaboratedDesign, rtl: GeneratedRtl, opts: ProjectFileOptions = {}): Record<string, string> {
   const p = d.prefix;
