@@ -30,7 +30,7 @@ afterAll(() => {
 
 const BUDGETS = [4.5, 4.25, 5];
 const METHODS = [
-  "int4_max", "int4_mse", "int4_token", "ovp", "ovp_token", "olive", "quarot", "quarot_wclip", "int8", "tobe_fp8_t4", "tobe_fp12_t4",
+  "int4_max", "int4_mse", "int4_token", "ovp", "ovp_token", "olive", "quarot_wclip", "int8", "tobe_fp8_t4", "tobe_fp12_t4",
   ...[4.25, 4.5, 5].flatMap((b) => [`oltron_authors_fp8_b${b}`, `oltron_authors_fp12_b${b}`]),
 ];
 const LABELS = ["**adaptive**", "OliVe (released)", "Oltron authors @B", "QuaRot", "OVP tuned", "int4 tensor", "int4 token", "int8", "W16A4", "wins: OliVe / authors / QuaRot"];
@@ -41,9 +41,9 @@ describe("runAccuracyBench (small)", () => {
   let r: AccuracyBenchResult;
 
   it("runs every method on every layer type, weight mode and seed, held out, and writes JSON + markdown", () => {
-    r = runAccuracyBench({ budgets: BUDGETS, m: 32, calibTokens: 32, k: 256, n: 32, seeds: [2, 3], design: d, out, weightModels: ["gaussian"] });
+    r = runAccuracyBench({ budgets: BUDGETS, m: 32, calibTokens: 32, k: 256, n: 32, seeds: [2, 3], design: d, out, weightModels: ["gaussian"], activationModels: ["profile"] });
     expect(r.setup.budgets).toEqual([4.25, 4.5, 5]);
-    expect(r.setup).toMatchObject({ m: 32, calibTokens: 32, seeds: [2, 3], heldOut: true, variation: true, scalings: ["tensor", "token"] });
+    expect(r.setup).toMatchObject({ m: 32, calibTokens: 32, seeds: [2, 3], heldOut: true, variation: true, scalings: ["tensor", "token"], weightClip: true, activationModels: ["profile"] });
     expect(r.layers.map((l) => `${l.weights} ${l.layer}`)).toEqual([...LAYER_TYPES.map((t) => `rtn ${t}`), ...LAYER_TYPES.map((t) => `gptq ${t}`)]);
     for (const l of r.layers) {
       expect(l.baselines.map((b) => b.method).sort()).toEqual([...METHODS].sort());
@@ -73,12 +73,19 @@ describe("runAccuracyBench (small)", () => {
           expect(v.wins).toBeLessThanOrEqual(2);
         }
         expect(a.released.met).toBe(a.released.versus.every((v) => v.wins === v.seeds));
-        // Against the authors' quantizer: its fp8 or fp12 row, whichever has the better mean over the seeds.
+        // Against the authors' quantizer: at equal information bits its fp8 or fp12 row at B, at
+        // equal cycles every row of it that needs no extra tile; whichever has the better mean over the seeds.
         const au = a.released.versus.find((v) => v.method.startsWith("oltron_authors_"))!;
-        const rowsAtB = l.baselines.filter((b) => b.method.startsWith("oltron_authors_") && b.detail.budget === a.budget);
-        expect(rowsAtB).toHaveLength(2);
-        expect(au.method).toBe([...rowsAtB].sort((x, y) => y.sqnrDb - x.sqnrDb)[0].method);
-        if (a.noExtraTiles) expect(a.tiles).toBe(a.minTiles);
+        const authors = l.baselines.filter((b) => b.method.startsWith("oltron_authors_"));
+        const rivals = a.noExtraTiles ? authors.filter((b) => b.cost!.cycleRatio === 1) : authors.filter((b) => b.detail.budget === a.budget);
+        if (!a.noExtraTiles) expect(rivals).toHaveLength(2);
+        expect(au.method).toBe([...rivals].sort((x, y) => y.sqnrDb - x.sqnrDb)[0].method);
+        if (a.noExtraTiles) {
+          expect(a.tiles).toBe(a.minTiles);
+          expect(a.cycleRatio).toBe(1);
+        }
+        // The calibration-to-evaluation gap: the mean of the per-seed gaps.
+        expect(a.gapDb).toBeCloseTo(a.calibSqnrDb - a.sqnrDb, 9);
       }
       expect(l.adaptive.find((a) => a.budget === 5)!.nearInt8).toBeNull(); // no int8 target above 4.5
     }
@@ -110,7 +117,8 @@ describe("runAccuracyBench (small)", () => {
     // Seed 2, qkv, round-to-nearest weights: rebuild the split independently and re-score.
     const g = generateLayer({ type: "qkv", m: 64, k: 256, n: 32, seed: 2, variation: true });
     const rows = (r0: number, r1: number) => ({ shape: [r1 - r0, 256], data: g.x.data.slice(r0 * 256, r1 * 256) });
-    const pe = prepareLayer(rows(32, 64), g.w, "qkv", { calib: rows(0, 32) });
+    // Every method's weights are clip-searched by default (weightClip).
+    const pe = prepareLayer(rows(32, 64), g.w, "qkv", { calib: rows(0, 32), wClip: true });
     const row = r.layers.find((l) => l.layer === "qkv" && l.weights === "rtn")!.adaptive.find((a) => a.budget === 4.5 && !a.noExtraTiles)!;
     expect(row.sqnrDbSeeds![0]).toBe(evaluatePlan(d, pe, row.plan).sqnrDb);
     const olive = r.layers.find((l) => l.layer === "qkv" && l.weights === "rtn")!.baselines.find((b) => b.method === "int4_mse")!;
@@ -118,7 +126,7 @@ describe("runAccuracyBench (small)", () => {
   });
 
   it("runs gaussian and heavy-tailed weights side by side, and rotation + TOBE against QuaRot at equal cycles", () => {
-    const rw = runAccuracyBench({ budgets: [4.25, 4.5], m: 16, calibTokens: 16, k: 128, n: 16, seeds: [1, 2], design: d, layerTypes: ["down"], weights: ["rtn"] });
+    const rw = runAccuracyBench({ budgets: [4.25, 4.5], m: 16, calibTokens: 16, k: 128, n: 16, seeds: [1, 2], design: d, layerTypes: ["down"], weights: ["rtn"], activationModels: ["profile"] });
     expect(rw.layers.map((l) => [l.layer, l.weightModel])).toEqual([["down", "gaussian"], ["down, heavy W", "heavy"]]);
     // The heavy layer's weights are not the gaussian one's.
     expect(rw.layers[0].baselines.find((b) => b.method === "int8")!.sqnrDb).not.toBeCloseTo(rw.layers[1].baselines.find((b) => b.method === "int8")!.sqnrDb, 3);
@@ -131,7 +139,7 @@ describe("runAccuracyBench (small)", () => {
         expect(a.sqnrDbSeeds).toHaveLength(2);
         // Against QuaRot at full strength: with or without its weight clipping, whichever is stronger on average.
         const v = a.released.versus.find((x) => x.method.startsWith("quarot"))!;
-        const q = l.baselines.filter((b) => b.method === "quarot" || b.method === "quarot_wclip").sort((x, y) => y.sqnrDb - x.sqnrDb)[0];
+        const q = l.baselines.find((b) => b.method === "quarot_wclip")!; // weights clipped alike: QuaRot with its --w_clip
         expect(v.method).toBe(q.method);
         expect(v.meanDiffDb).toBeCloseTo(a.sqnrDb - q.sqnrDb, 9);
       }
@@ -141,7 +149,7 @@ describe("runAccuracyBench (small)", () => {
 
   it("a design without fp12 marks that baseline n/a", () => {
     const d8 = elaborate(resolveConfig({ rows: 16, cols: 16, flexLines: 1, salientTypes: ["fp8"] }));
-    const r8 = runAccuracyBench({ budgets: [4.5], m: 8, calibTokens: 8, k: 128, n: 16, design: d8, layerTypes: ["down"], weights: ["rtn"], weightModels: ["gaussian"] });
+    const r8 = runAccuracyBench({ budgets: [4.5], m: 8, calibTokens: 8, k: 128, n: 16, design: d8, layerTypes: ["down"], weights: ["rtn"], weightModels: ["gaussian"], activationModels: ["profile"] });
     expect(r8.layers[0].baselines.some((b) => b.method === "tobe_fp12_t4")).toBe(false);
     expect(accuracyMarkdown(r8)).toContain("n/a");
     expect(r8.model).toEqual([]); // one layer: no model-wide section
@@ -153,7 +161,9 @@ describe("runAccuracyBench (small)", () => {
     expect(ru.setup).toMatchObject({ source: "user", heldOut: true, calibTokens: 8, m: 24 });
     expect(ru.layers.map((l) => l.layer)).toEqual(["my_layer"]);
     // Same data as the synthetic o_proj layer with 8 calibration and 24 evaluation tokens: same figures.
-    const rs = runAccuracyBench({ budgets: [4.5], m: 24, calibTokens: 8, k: 128, n: 16, seed: 4, design: d, layerTypes: ["o_proj"], weights: ["rtn"] });
+    const rs = runAccuracyBench({
+      budgets: [4.5], m: 24, calibTokens: 8, k: 128, n: 16, seed: 4, design: d, layerTypes: ["o_proj"], weights: ["rtn"], weightModels: ["gaussian"], activationModels: ["profile"],
+    });
     expect(ru.layers[0].baselines.map((b) => b.sqnrDb)).toEqual(rs.layers[0].baselines.map((b) => b.sqnrDb));
     expect(ru.layers[0].adaptive[0].sqnrDb).toBe(rs.layers[0].adaptive[0].sqnrDb);
   });
@@ -213,7 +223,7 @@ describe("bench accuracy command", () => {
 
   it("--no-variation generates i.i.d. tokens (the figures change, the setup says so)", async () => {
     const dir = tmpDir();
-    const args = ["--budgets", "4.5", "--seed", "3", "--weights", "rtn", "--m", "16", "--calib-tokens", "16", "--k", "128", "--n", "8", "--layers", "o_proj", "--preset", "small8"];
+    const args = ["--budgets", "4.5", "--seed", "3", "--weights", "rtn", "--m", "16", "--calib-tokens", "16", "--k", "128", "--n", "8", "--layers", "o_proj", "--preset", "small8", "--weight-models", "gaussian", "--activation-models", "profile"];
     await run(["--out", path.join(dir, "a"), ...args]);
     await run(["--out", path.join(dir, "b"), ...args, "--no-variation"]);
     const a = JSON.parse(fs.readFileSync(path.join(dir, "a", "accuracy.json"), "utf8")) as AccuracyBenchResult;
@@ -221,9 +231,17 @@ describe("bench accuracy command", () => {
     expect(a.setup.variation).toBe(true);
     expect(b.setup.variation).toBe(false);
     const iid = generateLayer({ type: "o_proj", m: 32, k: 128, n: 8, seed: 3 });
-    const pe = prepareLayer({ shape: [16, 128], data: iid.x.data.slice(16 * 128) }, iid.w, "o_proj", { calib: { shape: [16, 128], data: iid.x.data.slice(0, 16 * 128) } });
-    expect(b.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb).toBe(int4PerTensor(pe, "mse").error.sqnrDb);
+    const split = (wClip: boolean) => prepareLayer({ shape: [16, 128], data: iid.x.data.slice(16 * 128) }, iid.w, "o_proj", { calib: { shape: [16, 128], data: iid.x.data.slice(0, 16 * 128) }, wClip });
+    expect(b.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb).toBe(int4PerTensor(split(true), "mse").error.sqnrDb);
     expect(a.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb).not.toBe(b.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb);
+    // --no-weight-clip: the shared weights at max/7, and QuaRot both without and with its clipping.
+    await run(["--out", path.join(dir, "c"), ...args, "--no-variation", "--no-weight-clip"]);
+    const c = JSON.parse(fs.readFileSync(path.join(dir, "c", "accuracy.json"), "utf8")) as AccuracyBenchResult;
+    expect(c.setup.weightClip).toBe(false);
+    expect(c.setup.weights[0]).toMatch(/max\/7/);
+    expect(c.layers[0].baselines.find((x) => x.method === "int4_mse")!.sqnrDb).toBe(int4PerTensor(split(false), "mse").error.sqnrDb);
+    expect(c.layers[0].baselines.map((x) => x.method)).toEqual(expect.arrayContaining(["quarot", "quarot_wclip"]));
+    expect(b.layers[0].baselines.map((x) => x.method)).not.toContain("quarot");
   });
 
   it("reads --x/--w tensors and prints JSON with --json", async () => {

@@ -29,9 +29,10 @@ import { progress } from "../core/console.js";
 import { elaborate, resolveConfig, type ElaboratedDesign } from "../hw/design.js";
 import { UserError } from "../core/errors.js";
 import { claimKeptFolder, writeOwnedFile } from "../core/files.js";
-import { generateLayer, LAYER_TYPES, WEIGHT_MODELS, type LayerType, type WeightModel } from "../data/synthetic.js";
+import { ACTIVATION_MODELS, generateLayer, LAYER_TYPES, WEIGHT_MODELS, type ActivationModel, type LayerType, type WeightModel } from "../data/synthetic.js";
 import type { Tensor } from "../core/tensor.js";
 import { tileGeometry } from "../quant/tobe.js";
+import { methodCost, type MethodCost } from "./accuracy-cost.js";
 
 export const DEFAULT_BUDGETS: readonly number[] = [4.05, 4.1, 4.25, 4.5];
 /** Evaluation tokens m (held out), input channels k, output channels n. */
@@ -71,10 +72,17 @@ export interface AccuracyBenchOptions {
   seeds?: readonly number[];
   /** Weight quantizations, each a full set of rows (default rtn and gptq). */
   weights?: readonly WeightQuant[];
+  /**
+   * The shared int4 weights' scales from the clip search (QuaRot's --w_clip, weight-clip.ts)
+   * instead of max/7, for every method alike (default true).
+   */
+  weightClip?: boolean;
   /** Token-to-token variation of the synthetic data (default true). */
   variation?: boolean;
   /** Weight models of the synthetic layers, side by side (default gaussian and heavy; data/synthetic.ts). */
   weightModels?: readonly WeightModel[];
+  /** Activation models of the synthetic layers, side by side (default profile and mechanistic; data/mechanistic.ts). */
+  activationModels?: readonly ActivationModel[];
   /** Activation scalings the adaptive search may choose (default tensor and token). */
   scalings?: readonly ActScaling[];
   /** One design or several (default: defaultBenchDesigns()). */
@@ -105,6 +113,8 @@ export interface MethodFigures {
   /** W16A4: fake-quantized activations x float weights. */
   actOnlySqnrDb: number;
   detail: Record<string, number | string | boolean>;
+  /** Image bits and cycles on hardware of the design's size (accuracy-cost.ts; the largest over seeds). */
+  cost?: MethodCost;
 }
 
 /** Adaptive TOBE against one baseline as released, at equal or fewer bits. */
@@ -137,8 +147,20 @@ export interface AdaptiveRow {
   tiles: number;
   minTiles: number;
   estCycles: number;
-  /** Bits per activation in the memory image (tile rows at a power-of-two stride). */
+  /** Bits per activation in the memory image (tile rows at the design's stride). */
   imageBits: number;
+  /** Compute cycles over the design's fewest (tiles / minTiles). */
+  cycleRatio: number;
+  /** SQNR of the chosen plan on the calibration tokens it was chosen on (dB). */
+  calibSqnrDb: number;
+  /** Calibration minus held-out SQNR (dB): how much the choice flattered itself. */
+  gapDb: number;
+  /**
+   * The lowest budget whose plan this row does not beat by more than the seed spread (the mean
+   * per-seed gain is at most its standard deviation): spend that budget instead. Absent when
+   * the extra bits pay off, or at the lowest budget.
+   */
+  preferSimpler?: { budget: number; gainDb: number; spreadDb: number };
   /** SQNR minus the baseline's (dB). */
   vsOvpDb: number;
   vsInt4Db: number;
@@ -172,6 +194,8 @@ export interface LayerBench {
   rotatedTobe: AdaptiveRow[];
   /** The synthetic weights' model (absent for a user's layer). */
   weightModel?: WeightModel;
+  /** The synthetic activations' model (absent for a user's layer). */
+  activationModel?: ActivationModel;
   candidates: number;
 }
 
@@ -198,6 +222,10 @@ export interface AccuracyBenchResult {
     scalings: string[];
     /** The synthetic weights' models, side by side (docs/data.md section 2.4); empty for a user's layer. */
     weightModels: WeightModel[];
+    /** The synthetic activations' models, side by side (docs/data.md section 2.5); empty for a user's layer. */
+    activationModels: ActivationModel[];
+    /** The shared int4 weights' scales come from the clip search, for every method alike. */
+    weightClip: boolean;
     weights: string[];
   };
   designs: { name: string; rows: number; cols: number; flexLines: number; salientTypes: string[]; granularityBits: Record<string, number> }[];
@@ -207,7 +235,22 @@ export interface AccuracyBenchResult {
     rows: number; targetMet: number; failures: string[];
     /** Adaptive at budget B against the released baselines (OliVe and QuaRot spend 4 bits, the authors' quantizer at most B). */
     released: { rows: number; met: number; failures: string[]; metAtEqualOrFewerBits: number };
+    /**
+     * The headline: adaptive with no extra tiles (the design's fewest cycles and image bits)
+     * against the released baselines at 1x cycles; per baseline family, the rows adaptive won
+     * in every seed and the mean difference over rows. rotatedTobe: rotation + TOBE against QuaRot.
+     */
+    equalCycles: { rows: number; met: number; failures: string[]; versus: FamilyTally[]; rotatedTobe: FamilyTally | null };
   };
+}
+
+/** Rows won in every seed against one baseline family, and the mean difference (dB). */
+export interface FamilyTally {
+  family: "olive" | "oltron_authors" | "quarot";
+  rows: number;
+  wonEverySeed: number;
+  lostEverySeed: number;
+  meanDiffDb: number;
 }
 
 function checkSize(what: string, v: number, hi: number): number {
@@ -251,6 +294,7 @@ function adaptiveRow(
 ): AdaptiveRow {
   // The plan was chosen on the calibration tokens: score it on the evaluation tokens.
   const q = tobeQuantize(d, p, c.plan);
+  const calibSqnrDb = c.sqnrDb;
   c = { ...c, ...evaluatePlan(d, p, c.plan) };
   const act = activationOnlyError(p, q.aInt, q.actScale).sqnrDb;
   const ovpDb = base.get("ovp")!.sqnrDb;
@@ -259,10 +303,12 @@ function adaptiveRow(
   const beatsOvp = c.sqnrDb > ovpDb;
   const beatsInt4 = c.sqnrDb > int4Db;
   const nearInt8 = budget <= INT8_TARGET_MAX_BUDGET ? c.sqnrDb >= int8Db - INT8_TARGET_DB : null;
-  // The authors' quantizer at this budget: both its fp8 and fp12 rows; the aggregate over seeds
-  // keeps the one with the best mean (not the best of one seed). As released it rounds its
-  // count up, so it may spend up to a channel more than B: bitsOver says so.
-  const authors = [...base.values()].filter((b) => b.method.startsWith("oltron_authors_") && b.detail.budget === budget);
+  // The authors' quantizer at this budget (both its fp8 and fp12 rows) or, at equal cycles,
+  // every row of it that needs no extra tile on this design; the aggregate over seeds keeps the
+  // one with the best mean (not the best of one seed). As released it rounds its count up, so
+  // it may spend up to a channel more than B: bitsOver says so.
+  const authors = [...base.values()].filter((b) => b.method.startsWith("oltron_authors_") &&
+    (noExtraTiles ? b.cost?.cycleRatio !== null && (b.cost?.cycleRatio ?? Infinity) <= 1 + 1e-9 : b.detail.budget === budget));
   // QuaRot with and without its README's weight clipping: the aggregate keeps the stronger too.
   const versus: VersusReleased[] = RELEASED.flatMap((m) => (m === "oltron_authors" ? authors : m === "quarot" ? [base.get("quarot"), base.get("quarot_wclip")] : [base.get(m)]))
     .filter((b): b is MethodFigures => b !== undefined)
@@ -270,7 +316,8 @@ function adaptiveRow(
   return {
     budget, noExtraTiles, plan: c.plan, planText: describePlan(c.plan, p.k), salientType: c.salientType, salientSlots: c.salientSlots,
     bits: c.bits, storageBits: c.storageBits, sqnrDb: c.sqnrDb, actOnlySqnrDb: act,
-    tiles: c.tiles, minTiles: c.minTiles, estCycles: c.estCycles, imageBits: c.imageBits,
+    tiles: c.tiles, minTiles: c.minTiles, estCycles: c.estCycles, imageBits: c.imageBits, cycleRatio: c.tiles / c.minTiles,
+    calibSqnrDb, gapDb: calibSqnrDb - c.sqnrDb,
     vsOvpDb: c.sqnrDb - ovpDb, vsInt4Db: c.sqnrDb - int4Db, vsInt8Db: c.sqnrDb - int8Db,
     beatsOvp, beatsInt4, nearInt8, targetMet: beatsOvp && beatsInt4 && nearInt8 !== false,
     released: { versus, met: versus.every((v) => v.wins === 1) },
@@ -286,14 +333,14 @@ function adaptiveRow(
 function rotatedLayer(p: PreparedLayer): { eval: PreparedLayer; calib: PreparedLayer } {
   const rot = rotateLayer(p.x, p.w, 0);
   const calib = rotateActivations(p.calib, rot.rotation);
-  const pr = prepareLayer(rot.x, rot.w, p.name, { calib, weights: p.weights });
+  const pr = prepareLayer(rot.x, rot.w, p.name, { calib, weights: p.weights, wClip: p.wClip });
   return { eval: { ...pr, ref: p.ref, refPower: p.refPower }, calib: onTokens(pr, calib) };
 }
 
 /** A prepared layer on other tokens: the same weights (RTN or GPTQ), its own float reference. */
 function onTokens(p: PreparedLayer, x: Tensor): PreparedLayer {
   const q = prepareLayer(x, p.w, p.name, { calib: p.calib });
-  return { ...q, weights: p.weights, wq: p.wq, ws: p.ws };
+  return { ...q, weights: p.weights, wClip: p.wClip, wq: p.wq, ws: p.ws };
 }
 
 /** Mean and (sample) standard deviation. */
@@ -309,6 +356,7 @@ export interface SeedLayer {
   source: "synthetic" | "user";
   /** The synthetic weights' model (absent for a user's layer). */
   weightModel?: WeightModel;
+  activationModel?: ActivationModel;
   calib: Tensor;
   x: Tensor;
   w: Tensor;
@@ -422,21 +470,28 @@ function setupBench(opts: AccuracyBenchOptions) {
     const models = opts.weightModels ?? WEIGHT_MODELS;
     if (models.length === 0) throw new UserError(`no weight models: expected some of ${WEIGHT_MODELS.join(", ")}`);
     for (const wm of models) if (!(WEIGHT_MODELS as readonly string[]).includes(wm)) throw new UserError(`unknown weight model '${wm}': expected one of ${WEIGHT_MODELS.join(", ")}`);
+    const acts = opts.activationModels ?? ACTIVATION_MODELS;
+    if (acts.length === 0) throw new UserError(`no activation models: expected some of ${ACTIVATION_MODELS.join(", ")}`);
+    for (const a of acts) if (!(ACTIVATION_MODELS as readonly string[]).includes(a)) throw new UserError(`unknown activation model '${a}': expected one of ${ACTIVATION_MODELS.join(", ")}`);
     for (const seed of seeds) {
-      perSeed.push(models.flatMap((model) => types.map((type) => {
-        const g = generateLayer({ type, m: calibTokens + m, k, n, seed, variation, weights: model });
-        // One model keeps the plain type names; side by side, the heavy layers say so.
-        const name = models.length > 1 && model !== "gaussian" ? `${type}, ${model} W` : type;
-        return { name, source: "synthetic" as const, weightModel: model, w: g.w, calib: rowsOf(g.x, 0, calibTokens), x: rowsOf(g.x, calibTokens, calibTokens + m) };
-      })));
+      perSeed.push(acts.flatMap((act) => models.flatMap((model) => types.map((type) => {
+        const g = generateLayer({ type, m: calibTokens + m, k, n, seed, variation, weights: model, activations: act });
+        // One model keeps the plain type names; side by side, the mechanistic and heavy layers say so.
+        const name = type + (acts.length > 1 && act !== "profile" ? ", mech. X" : "") + (models.length > 1 && model !== "gaussian" ? `, ${model} W` : "");
+        return {
+          name, source: "synthetic" as const, weightModel: model, activationModel: act, w: g.w,
+          calib: rowsOf(g.x, 0, calibTokens), x: rowsOf(g.x, calibTokens, calibTokens + m),
+        };
+      }))));
     }
   }
 
   const maxBudget = budgets[budgets.length - 1];
   const scalings = opts.scalings ?? ["tensor", "token"];
-  const ctx: SeedTaskContext = { budgets, maxBudget, scalings: [...scalings], weightModes: [...weightModes], adaptive: opts.adaptive };
+  const weightClip = opts.weightClip ?? true;
+  const ctx: SeedTaskContext = { budgets, maxBudget, scalings: [...scalings], weightModes: [...weightModes], weightClip, adaptive: opts.adaptive };
   const tasks = perSeed.flatMap((_, si) => weightModes.map((wm, wi) => ({ si, wm, actOnly: wi === 0 })));
-  return { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0, ctx, tasks };
+  return { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, weightClip, variation, scalings, t0, ctx, tasks };
 }
 
 /** What every seed task needs besides its design and layers. */
@@ -445,6 +500,8 @@ export interface SeedTaskContext {
   maxBudget: number;
   scalings: ActScaling[];
   weightModes: WeightQuant[];
+  /** Clip-searched scales for the shared weights (AccuracyBenchOptions.weightClip). */
+  weightClip: boolean;
   adaptive?: AdaptiveOptions;
 }
 
@@ -469,7 +526,7 @@ export function runSeedTask(
   const out: SeedTaskResult = { seedIndex: si, weights: wm, layers: [], model: [] };
   const totalK = layersOfSeed.reduce((a, l) => a + l.x.shape[1], 0);
   const prepared = layersOfSeed.map((l) => {
-    const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm });
+    const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm, wClip: ctx.weightClip });
     log(`accuracy: ${wm} weights, seed ${seed ?? "-"}, ${l.name}: design-independent baselines...`);
     return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly),
       // Rotation + TOBE needs salient lanes: no rotated GPTQ for designs without them.
@@ -479,7 +536,7 @@ export function runSeedTask(
     const lc: LayerCandidates[] = [];
     for (const { l, pe, pc, common, rot } of prepared) {
       log(`accuracy: ${d.name} ${wm} weights, seed ${seed ?? "-"}, ${l.name}: TOBE and adaptive candidates...`);
-      const baselines = [...common, ...designBaselines(d, pe, actOnly)];
+      const baselines = [...common, ...designBaselines(d, pe, actOnly)].map((b) => ({ ...b, cost: methodCost(d, pe.k, b) }));
       const byMethod = new Map(baselines.map((b) => [b.method, b]));
       // The search sees the calibration tokens only; the chosen plan is scored on the others.
       const cands = layerCandidates(d, pc, { ...ctx.adaptive, scalings: ctx.scalings, maxBits: layerBitCap(ctx.maxBudget, pc.k, totalK) });
@@ -518,10 +575,10 @@ function finish(
   opts: AccuracyBenchOptions, results: SeedTaskResult[],
   c: {
     designs: ElaboratedDesign[]; perSeed: SeedLayer[][]; seeds: readonly number[]; user: boolean; heldOut: boolean; calibTokens: number;
-    budgets: number[]; weightModes: readonly WeightQuant[]; variation: boolean; scalings: readonly ActScaling[]; t0: number;
+    budgets: number[]; weightModes: readonly WeightQuant[]; weightClip: boolean; variation: boolean; scalings: readonly ActScaling[]; t0: number;
   },
 ): AccuracyBenchResult {
-  const { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, variation, scalings, t0 } = c;
+  const { designs, perSeed, seeds, user, heldOut, calibTokens, budgets, weightModes, weightClip, variation, scalings, t0 } = c;
   type Raw = { baselines: MethodFigures[]; adaptive: AdaptiveRow[]; rotatedTobe: AdaptiveRow[]; candidates: number };
   const raw = new Map<string, Raw[]>();
   const sorted = [...results].sort((a, b) => a.seedIndex - b.seedIndex || weightModes.indexOf(a.weights) - weightModes.indexOf(b.weights));
@@ -582,6 +639,22 @@ function finish(
       }
     }
   }
+  const tally = (rowsOf: AdaptiveRow[], family: FamilyTally["family"]): FamilyTally => {
+    const vs = rowsOf.map((a) => a.released.versus.find((v) => v.method.startsWith(family))).filter((v): v is VersusReleased => v !== undefined);
+    return {
+      family, rows: vs.length, wonEverySeed: vs.filter((v) => v.wins === v.seeds).length, lostEverySeed: vs.filter((v) => v.wins === 0).length,
+      meanDiffDb: vs.length ? stats(vs.map((v) => v.meanDiffDb)).mean : NaN,
+    };
+  };
+  const eqRows = layers.flatMap((l) => l.adaptive.filter((a) => a.noExtraTiles).map((a) => ({ l, a })));
+  const rotRows = layers.flatMap((l) => l.rotatedTobe);
+  const equalCycles = {
+    rows: eqRows.length, met: eqRows.filter(({ a }) => a.released.met).length,
+    failures: eqRows.filter(({ a }) => !a.released.met).map(({ l, a }) => `${l.design} ${l.weights} ${l.layer} B=${a.budget}: ${a.planText}, ` +
+      a.released.versus.filter((v) => v.wins < v.seeds).map((v) => `${v.label}: won ${v.wins} of ${v.seeds} seeds, mean ${sign(v.meanDiffDb)} dB`).join("; ")),
+    versus: (["olive", "oltron_authors", "quarot"] as const).map((f) => tally(eqRows.map(({ a }) => a), f)),
+    rotatedTobe: rotRows.length ? tally(rotRows, "quarot") : null,
+  };
   const first = perSeed[0][0];
   const result: AccuracyBenchResult = {
     generatedAt: new Date().toISOString(),
@@ -591,14 +664,19 @@ function finish(
       m: first.x.shape[0], calibTokens, k: first.x.shape[1], n: first.w.shape[1], seed: user ? null : seeds[0], seeds: user ? [] : [...seeds],
       budgets, source: user ? "user" : "synthetic", heldOut, variation: !user && variation, scalings: [...scalings],
       weightModels: [...new Set(perSeed[0].map((l) => l.weightModel).filter((m): m is WeightModel => m !== undefined))],
-      weights: weightModes.map((wm) => (wm === "gptq" ? "GPTQ int4 per output channel (max/7 grid), calibrated on the calibration tokens" : "int4 per output channel, round to nearest (max/7)")),
+      activationModels: [...new Set(perSeed[0].map((l) => l.activationModel).filter((m): m is ActivationModel => m !== undefined))],
+      weightClip,
+      weights: weightModes.map((wm) => {
+        const grid = weightClip ? "scales clip-searched per output channel as QuaRot's --w_clip" : "max/7 scales";
+        return wm === "gptq" ? `GPTQ int4 per output channel (${grid}), calibrated on the calibration tokens` : `int4 per output channel, round to nearest (${grid})`;
+      }),
     },
     designs: designs.map((d) => ({
       name: d.name, rows: d.rows, cols: d.cols, flexLines: d.flexLines, salientTypes: [...d.config.salientTypes], granularityBits: granularity(d, first.x.shape[1]),
     })),
     layers,
     model,
-    summary: { rows, targetMet: met, failures, released: { rows, met: heldOutMet, failures: heldOutFailures, metAtEqualOrFewerBits: equalBitsMet } },
+    summary: { rows, targetMet: met, failures, released: { rows, met: heldOutMet, failures: heldOutFailures, metAtEqualOrFewerBits: equalBitsMet }, equalCycles },
   };
   if (opts.out) {
     claimKeptFolder("--out", opts.out, []);
@@ -611,7 +689,9 @@ function finish(
 /** Every baseline on one layer and seed: ours, as released, and the uniform references. */
 function commonBaselines(p: PreparedLayer, budgets: readonly number[], actOnly: boolean): MethodFigures[] {
   const results: MethodResult[] = [
-    int4PerTensor(p, "max"), int4PerTensor(p, "mse"), int4PerToken(p), ovp(p), ovp(p, "token"), olive(p), quarot(p), quarot(p, { wClip: true }), int8PerTensor(p),
+    int4PerTensor(p, "max"), int4PerTensor(p, "mse"), int4PerToken(p), ovp(p), ovp(p, "token"), olive(p),
+    // QuaRot with its README's weight clipping, and without it unless every method's weights are clipped.
+    ...(p.wClip ? [] : [quarot(p)]), quarot(p, { wClip: true }), int8PerTensor(p),
   ];
   for (const b of budgets) {
     for (const t of ["fp8", "fp12"] as const) {
@@ -634,8 +714,10 @@ function aggregate(
   const baselines = runs[0].baselines.map((b0) => {
     const all = runs.map((r) => r.baselines.find((b) => b.method === b0.method)!);
     const sq = stats(all.map((b) => b.sqnrDb));
+    const worst = (f: (c: MethodCost) => number | null) => (all.some((b) => !b.cost || f(b.cost) === null) ? null : Math.max(...all.map((b) => f(b.cost!)!)));
     return {
-      ...b0, bits: stats(all.map((b) => b.bits)).mean, storageBits: stats(all.map((b) => b.storageBits)).mean,
+      ...b0, ...(b0.cost ? { cost: { ...b0.cost, imageBits: worst((c) => c.imageBits), cycleRatio: worst((c) => c.cycleRatio) } } : {}),
+      bits: stats(all.map((b) => b.bits)).mean, storageBits: stats(all.map((b) => b.storageBits)).mean,
       sqnrDb: sq.mean, sqnrDbStd: sq.std, sqnrDbSeeds: all.map((b) => b.sqnrDb), actOnlySqnrDb: stats(all.map((b) => b.actOnlySqnrDb)).mean,
     };
   });
@@ -657,6 +739,9 @@ function aggregate(
       bits: Math.max(...all.map((a) => a.bits)), storageBits: Math.max(...all.map((a) => a.storageBits)),
       sqnrDb: sq.mean, sqnrDbStd: sq.std, sqnrDbSeeds: all.map((a) => a.sqnrDb), plansBySeed: all.map((a) => a.planText),
       actOnlySqnrDb: stats(all.map((a) => a.actOnlySqnrDb)).mean,
+      imageBits: Math.max(...all.map((a) => a.imageBits)), cycleRatio: Math.max(...all.map((a) => a.cycleRatio)),
+      tiles: Math.max(...all.map((a) => a.tiles)), estCycles: Math.max(...all.map((a) => a.estCycles)),
+      calibSqnrDb: stats(all.map((a) => a.calibSqnrDb)).mean, gapDb: stats(all.map((a) => a.gapDb)).mean,
       vsOvpDb: stats(all.map((a) => a.vsOvpDb)).mean, vsInt4Db: stats(all.map((a) => a.vsInt4Db)).mean, vsInt8Db: stats(all.map((a) => a.vsInt8Db)).mean,
       beatsOvp: all.every((a) => a.beatsOvp), beatsInt4: all.every((a) => a.beatsInt4),
       nearInt8: a0.nearInt8 === null ? null : all.every((a) => a.nearInt8),
@@ -666,13 +751,70 @@ function aggregate(
   });
   return {
     layer: l.name, source: l.source, design: d.name, weights: wm, m: l.x.shape[0], calibTokens, k: l.x.shape[1], n: l.w.shape[1],
-    ...(l.weightModel ? { weightModel: l.weightModel } : {}),
-    baselines, adaptive: rows((r) => r.adaptive), rotatedTobe: rows((r) => r.rotatedTobe), candidates: runs[0].candidates,
+    ...(l.weightModel ? { weightModel: l.weightModel } : {}), ...(l.activationModel ? { activationModel: l.activationModel } : {}),
+    baselines, adaptive: preferSimpler(rows((r) => r.adaptive)), rotatedTobe: preferSimpler(rows((r) => r.rotatedTobe)), candidates: runs[0].candidates,
   };
+}
+
+/**
+ * Marks every row whose gain over a lower budget's plan (same constraint) is inside the seed
+ * spread: mean per-seed gain at most its standard deviation (with one seed: no gain at all).
+ * The lowest such budget is named; a plan that does not generalise beyond noise costs bits
+ * (and, unconstrained, cycles) for nothing.
+ */
+function preferSimpler(rows: AdaptiveRow[]): AdaptiveRow[] {
+  return rows.map((a) => {
+    const lower = rows.filter((x) => x.noExtraTiles === a.noExtraTiles && x.budget < a.budget).sort((x, y) => x.budget - y.budget);
+    for (const x of lower) {
+      const diff = stats(a.sqnrDbSeeds!.map((v, i) => v - x.sqnrDbSeeds![i]));
+      if (diff.mean <= diff.std + 1e-9) return { ...a, preferSimpler: { budget: x.budget, gainDb: diff.mean, spreadDb: diff.std } };
+    }
+    return a;
+  });
 }
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
 const sign = (v: number) => (v >= 0 ? "+" : "") + v.toFixed(2);
+const f2x = (v: number) => v.toFixed(3);
+const costCell = (v: number | null) => (v === null ? "n/a" : f2x(v));
+const ratioCell = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}x`);
+const pmx = (s: AccuracyBenchResult["setup"], v: number, sd?: number) => (sd !== undefined && s.seeds.length > 1 ? `${f2(v)} ± ${sd.toFixed(2)}` : f2(v));
+
+function cellOf(s: AccuracyBenchResult["setup"], b: Map<string, MethodFigures>, m: string): string {
+  const x = b.get(m);
+  return x ? pmx(s, x.sqnrDb, x.sqnrDbStd) : "n/a";
+}
+
+/** The authors' row the aggregate compared against (best mean), with what it spends. */
+function authorsCell(s: AccuracyBenchResult["setup"], a: AdaptiveRow, b: Map<string, MethodFigures>, equalCycles: boolean): string {
+  const v = a.released.versus.find((x) => x.method.startsWith("oltron_authors_"));
+  const x = v ? b.get(v.method) : undefined;
+  if (!x) return "n/a";
+  const t = x.method.includes("fp12") ? "fp12" : "fp8";
+  return equalCycles
+    ? `${pmx(s, x.sqnrDb, x.sqnrDbStd)} (${t} @${String(x.detail.budget)}, ${x.bits.toFixed(3)} bits)`
+    : `${pmx(s, x.sqnrDb, x.sqnrDbStd)} (${t}, ${x.bits.toFixed(3)}, ${costCell(x.cost?.imageBits ?? null)}, ${ratioCell(x.cost?.cycleRatio ?? null)})`;
+}
+
+/** QuaRot at full strength: with or without its weight clipping, the stronger on average. */
+function quarotCell(s: AccuracyBenchResult["setup"], a: AdaptiveRow, b: Map<string, MethodFigures>): string {
+  const v = a.released.versus.find((x) => x.method.startsWith("quarot"));
+  const q = b.get(v?.method ?? "quarot_wclip");
+  return q ? `${pmx(s, q.sqnrDb, q.sqnrDbStd)}${q.method === "quarot_wclip" ? " (w_clip)" : ""}` : "n/a";
+}
+
+function winsCell(a: AdaptiveRow): string {
+  const wins = ["olive", "oltron_authors", "quarot"].map((m) => {
+    const v = a.released.versus.find((x) => x.method.startsWith(m));
+    return v ? `${v.wins}/${v.seeds}` : "n/a";
+  }).join(" / ");
+  return a.released.met ? wins : `**${wins}**`;
+}
+
+function preferCell(a: AdaptiveRow): string {
+  const p = a.preferSimpler;
+  return p ? `B=${p.budget} (${sign(p.gainDb)} ± ${p.spreadDb.toFixed(2)})` : "";
+}
 
 /** The results as markdown (the tables docs/quantization.md quotes). */
 export function accuracyMarkdown(r: AccuracyBenchResult): string {
@@ -686,7 +828,8 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
         `every static choice is made on ${s.calibTokens} calibration tokens and every figure is measured on the next ${s.m} tokens (held out); ` +
         `seeds ${s.seeds.join(", ")}: figures are means ± standard deviation over seeds. `
       : `User layer, K=${s.k}, N=${s.n}: ${s.heldOut ? `the first ${s.calibTokens} tokens calibrate, the other ${s.m} evaluate` : `${s.m} tokens, calibrated and evaluated in-sample (too few tokens to hold any out)`}. `,
-    `${s.weightModels.length ? `Weight models: ${s.weightModels.join(" and ")} (docs/data.md section 2.4; layers named ", heavy W" use the heavy-tailed one). ` : ""}Weights: ${s.weights.join("; ")}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB (W4A4: int4 weights; W16A4: float weights, ` +
+    `${s.weightModels.length ? `Weight models: ${s.weightModels.join(" and ")} (docs/data.md section 2.4; layers named ", heavy W" use the heavy-tailed one). ` : ""}` +
+      `${s.activationModels.length ? `Activation models: ${s.activationModels.join(" and ")} (docs/data.md section 2.5; layers named ", mech. X" are built by mechanism: RMSNorm'd residual with sink tokens, attention output, SwiGLU output with massive channels). ` : ""}Weights: ${s.weights.join("; ")}. SQNR = 10 log10(|XW|^2 / |XW - Y_deq|^2) of the layer output in dB (W4A4: int4 weights; W16A4: float weights, ` +
       `activation error only). Bits = average information bits per activation (fp8 8, fp12 12; storage bits in brackets count fp12 as 16); ` +
       `OliVe, OVP, QuaRot and int4 spend 4 bits, int8 8; per-token scales are not counted. The adaptive search chooses per-layer plans (salient count, type${s.scalings.includes("token") ? ", per-tensor or per-token scale" : ""}) on the calibration tokens. ` +
       `**Target**: at every budget, adaptive beats OliVe as released, the Oltron authors' quantizer at the same budget, and QuaRot, in every seed. ` +
@@ -702,37 +845,70 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
       "",
     );
     const modes = [...new Set(r.layers.filter((l) => l.design === d.name).map((l) => l.weights))];
+    const first = r.layers.filter((l) => l.design === d.name && l.weights === modes[0]);
+    const fewest = Math.min(...first.flatMap((l) => l.adaptive.map((a) => a.imageBits)));
+    out.push(
+      "### What every method costs (information bits, image bits, cycles)",
+      "",
+      `On this design no plan stores fewer than ${f2x(fewest)} image bits per activation (the flexible lanes sit in every tile row): ` +
+        `**equal image bits with the 4-bit methods is impossible here**; the comparison at equal cycles below is also the one at the design's fewest image bits, ${f2x(fewest - 4)} bits above theirs. ` +
+        "Cycles: compute cycles over the design's fewest (src/bench/accuracy-cost.ts).",
+      "",
+      "| method | information bits | image bits | cycles | hardware |",
+      "|---|---|---|---|---|",
+    );
+    for (const m of first[0]?.baselines ?? []) {
+      if (m.method.startsWith("oltron_authors_") || m.method.startsWith("tobe_") || !m.cost) continue;
+      out.push(`| ${m.label} | ${m.bits.toFixed(3)} | ${costCell(m.cost.imageBits)} | ${ratioCell(m.cost.cycleRatio)} | ${m.cost.hardware} |`);
+    }
+    out.push(
+      "| Oltron authors' quantizer, fixed TOBE | per row below | per row below | per row below | this hybrid design |",
+      "| adaptive TOBE | per row below | per row below | per row below | this hybrid design |",
+      "",
+    );
     for (const wm of modes) {
       const ls = r.layers.filter((l) => l.design === d.name && l.weights === wm);
+      const wn = wm === "gptq" ? "GPTQ" : "round-to-nearest";
       out.push(
-        `### Held-out layer-output SQNR (dB), W4A4, ${wm === "gptq" ? "GPTQ" : "round-to-nearest"} weights`,
+        `### Equal cycles: held-out layer-output SQNR (dB), W4A4, ${wn} weights, no extra tiles`,
         "",
-        "| layer | B | adaptive plan (seed 1) | bits | **adaptive** | OliVe (released) | Oltron authors @B | QuaRot | OVP tuned | OVP tuned, per-token | int4 tensor | int4 token | int8 | wins: OliVe / authors / QuaRot |",
+        "Adaptive with no extra tile (maxTileOverhead 0), so at the design's fewest cycles and image bits; the authors' quantizer at the best budget (mean) that needs no extra tile either; " +
+          "OliVe and QuaRot at 1x cycles on int4 arrays (QuaRot's padding of K shows in its cycles). Gap: calibration minus held-out SQNR of the chosen plan. " +
+          "Prefer: a lower budget whose plan this one does not beat by more than the seed spread.",
+        "",
+        "| layer | B | plan (seed 1) | bits | image bits | **adaptive** | gap | OliVe (released) | Oltron authors, no extra tile | QuaRot (stronger) | int4 token | int8 | wins: OliVe / authors / QuaRot | prefer |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
       );
       for (const l of ls) {
         const b = new Map(l.baselines.map((x) => [x.method, x]));
-        const cell = (m: string) => {
-          const x = b.get(m);
-          return x ? pm(x.sqnrDb, x.sqnrDbStd) : "n/a";
-        };
-        for (const a of l.adaptive.filter((x) => !x.noExtraTiles)) {
-          const authors = a.released.versus.find((v) => v.method.startsWith("oltron_authors_"));
-          const ab = authors ? b.get(authors.method) : undefined;
-          const wins = ["olive", "oltron_authors", "quarot"].map((m) => {
-            const v = a.released.versus.find((x) => x.method.startsWith(m));
-            return v ? `${v.wins}/${v.seeds}` : "n/a";
-          }).join(" / ");
+        for (const a of l.adaptive.filter((x) => x.noExtraTiles)) {
           out.push(
-            `| ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} (${a.storageBits.toFixed(4)}) | **${pm(a.sqnrDb, a.sqnrDbStd)}** | ${cell("olive")} | ` +
-              `${ab ? `${pm(ab.sqnrDb, ab.sqnrDbStd)} (${ab.method.includes("fp12") ? "fp12" : "fp8"}, ${ab.bits.toFixed(3)})` : "n/a"} | ${cell("quarot")} | ${cell("ovp")} | ${cell("ovp_token")} | ` +
-              `${cell("int4_mse")} | ${cell("int4_token")} | ${cell("int8")} | ${a.released.met ? wins : `**${wins}**`} |`,
+            `| ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} | ${f2x(a.imageBits)} | **${pmx(s, a.sqnrDb, a.sqnrDbStd)}** | ${sign(a.gapDb)} | ${cellOf(s, b, "olive")} | ` +
+              `${authorsCell(s, a, b, true)} | ${quarotCell(s, a, b)} | ${cellOf(s, b, "int4_token")} | ${cellOf(s, b, "int8")} | ${winsCell(a)} | ${preferCell(a)} |`,
+          );
+        }
+      }
+      out.push(
+        "",
+        `### Equal information bits: held-out layer-output SQNR (dB), W4A4, ${wn} weights, plans free to add tiles`,
+        "",
+        "Adaptive at the budget's information bits, whatever it costs in tiles; the authors' quantizer at the same budget (its image bits and cycles in brackets); OliVe, QuaRot and int4 at 4 bits and 1x cycles.",
+        "",
+        "| layer | B | plan (seed 1) | bits | image bits | cycles | **adaptive** | gap | Oltron authors @B (type, bits, image bits, cycles) | OliVe (released) | QuaRot (stronger) | OVP tuned | OVP tuned, per-token | int4 tensor | int4 token | int8 | wins: OliVe / authors / QuaRot | prefer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+      );
+      for (const l of ls) {
+        const b = new Map(l.baselines.map((x) => [x.method, x]));
+        for (const a of l.adaptive.filter((x) => !x.noExtraTiles)) {
+          out.push(
+            `| ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} (${a.storageBits.toFixed(4)}) | ${f2x(a.imageBits)} | ${ratioCell(a.cycleRatio)} | **${pmx(s, a.sqnrDb, a.sqnrDbStd)}** | ${sign(a.gapDb)} | ` +
+              `${authorsCell(s, a, b, false)} | ${cellOf(s, b, "olive")} | ${quarotCell(s, a, b)} | ${cellOf(s, b, "ovp")} | ${cellOf(s, b, "ovp_token")} | ` +
+              `${cellOf(s, b, "int4_mse")} | ${cellOf(s, b, "int4_token")} | ${cellOf(s, b, "int8")} | ${winsCell(a)} | ${preferCell(a)} |`,
           );
         }
       }
       out.push("");
     }
-    const first = r.layers.filter((l) => l.design === d.name && l.weights === modes[0]);
     out.push(
       "### Held-out activation-only SQNR (dB), W16A4: fake-quantized activations x float weights",
       "",
@@ -744,25 +920,8 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
       const act = (m: string) => (b.has(m) ? f2(b.get(m)!.actOnlySqnrDb) : "n/a");
       for (const a of l.adaptive.filter((x) => !x.noExtraTiles)) {
         out.push(
-          `| ${l.layer} | ${a.budget} | **${f2(a.actOnlySqnrDb)}** | ${act("olive")} | ${act("quarot")} | ${act("ovp")} | ${act("ovp_token")} | ${act("int4_mse")} | ${act("int4_token")} | ` +
+          `| ${l.layer} | ${a.budget} | **${f2(a.actOnlySqnrDb)}** | ${act("olive")} | ${act(b.has("quarot") ? "quarot" : "quarot_wclip")} | ${act("ovp")} | ${act("ovp_token")} | ${act("int4_mse")} | ${act("int4_token")} | ` +
             `${act("tobe_fp8_t4")} | ${act("tobe_fp12_t4")} | ${act("int8")} |`,
-        );
-      }
-    }
-    out.push(
-      "",
-      `### Accuracy vs speed (${modes[0]} weights): unconstrained plan vs no extra tiles (maxTileOverhead 0)`,
-      "",
-      "| layer | B | plan | bits | SQNR | est. cycles | image bits | plan, no extra tiles | bits | SQNR | est. cycles | image bits |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    );
-    for (const l of first) {
-      for (const bud of r.setup.budgets) {
-        const a = l.adaptive.find((x) => x.budget === bud && !x.noExtraTiles)!;
-        const c = l.adaptive.find((x) => x.budget === bud && x.noExtraTiles)!;
-        out.push(
-          `| ${l.layer} | ${bud} | ${a.planText} | ${a.bits.toFixed(4)} | ${f2(a.sqnrDb)} | ${a.estCycles} | ${f2(a.imageBits)} | ` +
-            `${c.planText} | ${c.bits.toFixed(4)} | ${f2(c.sqnrDb)} | ${c.estCycles} | ${f2(c.imageBits)} |`,
         );
       }
     }
@@ -775,8 +934,8 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
         "Rotation + TOBE: the layer rotated as QuaRot rotates it (weights rotated the same way; GPTQ on the rotated calibration tokens), then TOBE keeps what stays large in fp8/fp12 on the hybrid grid. " +
           "QuaRot spends 4 information bits and stores 4 x (rotated K / K) image bits on an int4 array; the hybrid grid stores its flexible lanes in every tile row. Wins: seeds in which rotation + TOBE scored higher.",
         "",
-        "| weights | layer | B | plan (seed 1) | bits | image bits | cycles vs minimum | **rotation + TOBE** | QuaRot (stronger of plain and --w_clip) | difference | wins |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| weights | layer | B | plan (seed 1) | bits | image bits | cycles vs minimum | **rotation + TOBE** | gap | QuaRot (stronger of plain and --w_clip) | difference | wins | prefer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
       );
       for (const l of withRot) {
         for (const a of l.rotatedTobe) {
@@ -785,7 +944,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
           const q = l.baselines.find((b) => b.method === (v?.method ?? "quarot"))!;
           out.push(
             `| ${l.weights} | ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} | ${f2(a.imageBits)} | ${(a.tiles / a.minTiles).toFixed(2)}x | ` +
-              `**${pm(a.sqnrDb, a.sqnrDbStd)}** | ${pm(q.sqnrDb, q.sqnrDbStd)} | ${sign(a.sqnrDb - q.sqnrDb)} | ${v ? `${v.wins}/${v.seeds}` : "n/a"} |`,
+              `**${pm(a.sqnrDb, a.sqnrDbStd)}** | ${sign(a.gapDb)} | ${pm(q.sqnrDb, q.sqnrDbStd)} | ${sign(a.sqnrDb - q.sqnrDb)} | ${v ? `${v.wins}/${v.seeds}` : "n/a"} | ${preferCell(a)} |`,
           );
         }
       }
@@ -810,14 +969,24 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
     }
     out.push("");
   }
+  const ec = r.summary.equalCycles;
+  const fam = { olive: "OliVe (released)", oltron_authors: "the Oltron authors' quantizer (no extra tile)", quarot: "QuaRot (stronger of plain and --w_clip)" } as const;
   out.push(
     "## Summary",
     "",
-    `Target (beats OliVe as released, the Oltron authors' quantizer and QuaRot in every seed, held out) met in ${r.summary.released.met} of ${r.summary.released.rows} (design, weights, layer, budget) rows, ` +
+    `**At equal cycles** (adaptive with no extra tile, at the design's fewest image bits; the baselines at 1x cycles): adaptive beats all three released baselines in every seed in ${ec.met} of ${ec.rows} (design, weights, layer, budget) rows.`,
+    "",
+    "| against | rows | won in every seed | lost in every seed | mean difference (dB) |",
+    "|---|---|---|---|---|",
+    ...ec.versus.map((t) => `| ${fam[t.family]} | ${t.rows} | ${t.wonEverySeed} | ${t.lostEverySeed} | ${Number.isFinite(t.meanDiffDb) ? sign(t.meanDiffDb) : "n/a"} |`),
+    ...(ec.rotatedTobe ? [`| QuaRot, by rotation + TOBE | ${ec.rotatedTobe.rows} | ${ec.rotatedTobe.wonEverySeed} | ${ec.rotatedTobe.lostEverySeed} | ${sign(ec.rotatedTobe.meanDiffDb)} |`] : []),
+    "",
+    `**At equal information bits**: target (beats OliVe as released, the Oltron authors' quantizer and QuaRot in every seed, held out) met in ${r.summary.released.met} of ${r.summary.released.rows} (design, weights, layer, budget) rows, ` +
       `at the row's budget: OliVe and QuaRot spend 4 bits and the authors' quantizer at most B, so above B = 4 adaptive TOBE spends more bits than they do. ` +
       `At equal or fewer bits than every one of them, it is met in ${r.summary.released.metAtEqualOrFewerBits} rows.`,
   );
   if (r.summary.released.failures.length) out.push("", "Not met:", "", ...r.summary.released.failures.map((f) => `- ${f}`));
+  if (ec.failures.length) out.push("", "Not met at equal cycles:", "", ...ec.failures.map((f) => `- ${f}`));
   out.push("", `Earlier target (beats tuned OVP and per-tensor int4, near int8) met in ${r.summary.targetMet} of ${r.summary.rows} rows.`);
   if (r.summary.failures.length) out.push("", "Not met:", "", ...r.summary.failures.map((f) => `- ${f}`));
   out.push("", `Run: ${r.generatedAt}, ${r.seconds.toFixed(1)} s on ${r.machine.cpus} CPUs, Node ${r.machine.node}.`, "");

@@ -5,7 +5,7 @@
 import { printJson } from "./json-outputs.js";
 import * as path from "node:path";
 import type { Command } from "commander";
-import type { WeightModel } from "../data/synthetic.js";
+import type { ActivationModel, WeightModel } from "../data/synthetic.js";
 import {
   accuracyMarkdown, DEFAULT_BUDGETS, DEFAULT_CALIB_TOKENS, DEFAULT_SEEDS, DEFAULT_SIZES, runAccuracyBenchParallel, type AccuracyBenchOptions,
 } from "../bench/accuracy.js";
@@ -37,6 +37,8 @@ interface AccuracyFlags {
   maxTileOverhead?: string;
   maxImageBits?: string;
   weightModels?: string;
+  weightClip?: boolean;
+  activationModels?: string;
   x?: string;
   w?: string;
   xName?: string;
@@ -102,6 +104,8 @@ export function registerAccuracyCommands(bench: Command): void {
     .option("--calib-tokens <n>", `calibration tokens before the evaluation tokens (default ${DEFAULT_CALIB_TOKENS})`)
     .option("--weights <list>", "weight quantizations, each a full set of rows: rtn, gptq (default rtn,gptq)")
     .option("--weight-models <list>", "weight models of the synthetic layers, side by side: gaussian, heavy (default gaussian,heavy)")
+    .option("--activation-models <list>", "activation models of the synthetic layers, side by side: profile, mechanistic (default profile,mechanistic)")
+    .option("--no-weight-clip", "shared int4 weights at max/7 instead of the clip search every method gets (QuaRot's --w_clip)")
     .option("--no-variation", "i.i.d. synthetic tokens (no drift, two-sided channels or recurring massive tokens)")
     .option("--k <n>", `input channels (default ${DEFAULT_SIZES.k})`)
     .option("--n <n>", `output channels (default ${DEFAULT_SIZES.n})`)
@@ -134,6 +138,8 @@ export function registerAccuracyCommands(bench: Command): void {
         seeds,
         weights: weights as WeightQuant[],
         variation: o.variation !== false,
+        weightClip: o.weightClip !== false,
+        ...(o.activationModels !== undefined ? { activationModels: o.activationModels.split(",").map((v) => v.trim()) as ActivationModel[] } : {}),
         ...(o.weightModels !== undefined ? { weightModels: o.weightModels.split(",").map((v) => v.trim()) as WeightModel[] } : {}),
         ...(o.calibTokens !== undefined ? { calibTokens: intFlag("--calib-tokens", o.calibTokens, 1, 65536) } : {}),
         out,

@@ -147,7 +147,8 @@ export const JSON_OUTPUTS = {
     doc: "oltron bench accuracy --json: accuracy.json",
     schema: open({
       generatedAt: str, machine: open({ cpus: int, node: str }), seconds: num, setup: open({}), designs: z.array(open({ name: str })),
-      layers: z.array(open({})), model: z.array(open({})), summary: open({ rows: int, targetMet: int, failures: z.array(str) }),
+      layers: z.array(open({})), model: z.array(open({})),
+      summary: open({ rows: int, targetMet: int, failures: z.array(str), equalCycles: open({ rows: int, met: int, failures: z.array(str) }) }),
     }),
   },
   "cache-list": { doc: "oltron cache list --json", schema: open({ root: str, entries: z.array(open({ path: str, bytes: int })) }) },

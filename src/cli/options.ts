@@ -11,7 +11,7 @@ import YAML from "yaml";
 import { UserError } from "../core/errors.js";
 import type { SalientKind } from "../core/formats.js";
 import type { Tensor } from "../core/tensor.js";
-import { generateActivations, type WeightModel } from "../data/synthetic.js";
+import { generateActivations, type ActivationModel, type WeightModel } from "../data/synthetic.js";
 import { readLayerList } from "../data/layerlist.js";
 import { readTensorFile } from "../data/tensorio.js";
 import { blockLayers } from "../flows/block.js";
@@ -125,6 +125,7 @@ export function addLayerOptions(cmd: Command): Command {
     .addOption(new Option("--act-scaling <s>", "activation scale of every layer: tensor = one static scale per layer; token = one per token row, computed at run time (default: tensor; token on --arch int4 and w4a8)").choices(["tensor", "token"]))
     .addOption(new Option("--act-clip <f>", "fixed clip factor of per-token scales, in (0, 1] (default: calibrated per layer; QuaRot uses 0.9)").argParser(numArg("--act-clip")))
     .addOption(new Option("--weight-model <m>", "weights of the synthetic layers (--layer and the default layers): gaussian, or heavy = Student-t(6) entries with per-row and per-column scale spreads, as real checkpoints (docs/data.md)").choices(["gaussian", "heavy"]).default("gaussian"))
+    .addOption(new Option("--activation-model <m>", "activations of the synthetic layers: profile (each type's measured channel profile), or mechanistic = built as the model builds them: RMSNorm'd residual with sink tokens, attention output, SwiGLU output with massive channels (docs/data.md)").choices(["profile", "mechanistic"]).default("profile"))
     .option("--rotate", "rotate every layer by a seeded randomised Hadamard matrix first (X Q, Q^T W; QuaRot), so outliers spread over all channels")
     .addOption(new Option("--weights <q>", "int4 weights of every layer: rtn = round to nearest; gptq = GPTQ error compensation on the layer's activations").choices(["rtn", "gptq"]).default("rtn"))
     .option("--w-clip", "clip each output channel's weight scale by an error search (QuaRot's --w_clip) instead of max/7, with rtn or gptq")
@@ -254,6 +255,9 @@ function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback:
   if (o.weightModel !== undefined && o.weightModel !== "gaussian" && (o.block !== undefined || o.x !== undefined || o.layers !== undefined)) {
     throw new UserError(`--weight-model ${String(o.weightModel)} applies to synthetic layers (--layer, or the default layers): --x/--w, --layers and --block bring their own weights`, { field: "--weight-model", value: String(o.weightModel) });
   }
+  if (o.activationModel !== undefined && o.activationModel !== "profile" && (o.block !== undefined || o.x !== undefined || o.layers !== undefined)) {
+    throw new UserError(`--activation-model ${String(o.activationModel)} applies to synthetic layers (--layer, or the default layers): --x/--w, --layers and --block bring their own activations`, { field: "--activation-model", value: String(o.activationModel) });
+  }
   const given = (flag: string, key: string) => (o[key] !== undefined && o[key] !== defaults[key] ? [flag] : []);
   const defaults: Record<string, unknown> = { salientType: "fp8", tokens: 16, wLayout: "kn" };
   // Options that only some layer sources read: refuse them where they would be ignored.
@@ -280,7 +284,7 @@ function layerSources(o: Record<string, unknown>, d: ElaboratedDesign, fallback:
     return [{ name, x, w, plan }];
   }
   const specs = ((o.layer as string[] | undefined) ?? fallback).map((s, i) => parseLayerSpec(s, i, ARCHS[d.arch].salient ? "fp8" : "none"));
-  return synthLayers(specs, o.seed as number, (o.weightModel ?? "gaussian") as WeightModel);
+  return synthLayers(specs, o.seed as number, (o.weightModel ?? "gaussian") as WeightModel, (o.activationModel ?? "profile") as ActivationModel);
 }
 
 /** The layers of a layer-list file (data/layerlist.ts), read like --x/--w, one by one. */

@@ -24,6 +24,8 @@
 import { UserError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { channelMaxAbs, type Tensor } from "../core/tensor.js";
+import { Gauss, logUniform, median, streamSeed } from "./draws.js";
+import { mechanisticActivations, type ActivationModel, type MechanisticKind } from "./mechanistic.js";
 
 export const LAYER_TYPES = ["qkv", "o_proj", "up_gate", "down"] as const;
 export type LayerType = (typeof LAYER_TYPES)[number];
@@ -197,13 +199,22 @@ export const WEIGHT_MODELS = ["gaussian", "heavy"] as const;
 export type WeightModel = (typeof WEIGHT_MODELS)[number];
 
 /** Generates a layer's activations and weights from one seed. */
-export function generateLayer(opts: { type: LayerType; m: number; k: number; n: number; seed: number; variation?: boolean; weights?: WeightModel }): GeneratedLayer {
+export function generateLayer(opts: {
+  type: LayerType; m: number; k: number; n: number; seed: number; variation?: boolean; weights?: WeightModel;
+  /** The activations from the type's measured profile (default) or built by mechanism (data/mechanistic.ts). */
+  activations?: ActivationModel;
+}): GeneratedLayer {
   const { type, m, k, n, seed } = opts;
   const profile = profileOf(type);
   checkDims({ m, k, n }, seed);
-  const act = synthActivations(type, profile, m, k, seed, opts.variation ? TOKEN_VARIATION : undefined);
+  const act = opts.activations === "mechanistic"
+    ? mechanisticActivations(MECHANISTIC_KIND[type], m, k, seed, LAYER_TYPES.indexOf(type), opts.variation ?? true)
+    : synthActivations(type, profile, m, k, seed, opts.variation ? TOKEN_VARIATION : undefined);
   return { ...act, w: synthWeights(k, n, streamSeed(seed, LAYER_TYPES.indexOf(type), STREAM_WEIGHTS), opts.weights) };
 }
+
+/** Which mechanism builds each layer type's input (data/mechanistic.ts). */
+export const MECHANISTIC_KIND: Readonly<Record<LayerType, MechanisticKind>> = { qkv: "residual", o_proj: "attention", up_gate: "residual", down: "swiglu" };
 
 /** Activations alone; identical to generateLayer(...).x for the same type, m, k and seed. */
 export function generateActivations(type: LayerType, m: number, k: number, seed: number): Tensor {
@@ -234,6 +245,7 @@ export function fractionAboveMedian(x: Tensor, factor = 2): number {
 }
 
 export { channelMaxAbs } from "../core/tensor.js";
+export { ACTIVATION_MODELS, type ActivationModel } from "./mechanistic.js";
 
 // ------------------------------------------------------------------ internals
 
@@ -247,12 +259,6 @@ const WEIGHT_SCALE_SIGMA = 0.3; // modelling choice: mild per-output-channel spr
 /** Heavy-tailed weights (modelling choices, docs/data.md): Student-t degrees of freedom, output-column and input-row log-normal spreads. */
 export const HEAVY_WEIGHTS = { dof: 6, columnSigma: 0.5, rowSigma: 0.4 } as const;
 
-function streamSeed(seed: number, typeIndex: number, stream: number): number {
-  let h = (seed ^ Math.imul(typeIndex + 2, 0x9e3779b9)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = (h ^ Math.imul(stream, 0xc2b2ae35)) >>> 0;
-  return Math.imul(h ^ (h >>> 13), 0x27d4eb2f) >>> 0;
-}
 
 function profileOf(type: LayerType): LayerProfile {
   if (!(LAYER_TYPES as readonly string[]).includes(type)) {
@@ -280,28 +286,7 @@ function checkDims(dims: Record<string, number>, seed: number): void {
   }
 }
 
-/** Box-Muller keeping both outputs: half the transcendental calls of Rng.normal(). */
-class Gauss {
-  private spare = 0;
-  private hasSpare = false;
-  constructor(readonly rng: Rng) {}
-  next(): number {
-    if (this.hasSpare) {
-      this.hasSpare = false;
-      return this.spare;
-    }
-    const u = 1 - this.rng.next(); // (0, 1]: log stays finite
-    const r = Math.sqrt(-2 * Math.log(u));
-    const a = 2 * Math.PI * this.rng.next();
-    this.spare = r * Math.sin(a);
-    this.hasSpare = true;
-    return r * Math.cos(a);
-  }
-}
 
-function logUniform(rng: Rng, [lo, hi]: readonly [number, number]): number {
-  return lo * Math.exp(rng.next() * Math.log(hi / lo));
-}
 
 interface Layout {
   /** Per-channel mean level (non-zero only for salient channels). */
@@ -479,8 +464,3 @@ function synthWeights(k: number, n: number, seed: number, model: WeightModel = "
   return { shape: [k, n], data };
 }
 
-function median(v: ArrayLike<number>): number {
-  const s = Float64Array.from(v).sort();
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-}

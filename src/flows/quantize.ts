@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { UserError } from "../core/errors.js";
 import { sha256, writeDirAtomic, writeFiles } from "../core/files.js";
 import type { SalientKind } from "../core/formats.js";
-import { generateLayer, LAYER_TYPES, type LayerType, type WeightModel } from "../data/synthetic.js";
+import { generateLayer, LAYER_TYPES, type LayerType, type ActivationModel, type WeightModel } from "../data/synthetic.js";
 import { writeNpy } from "../data/tensorio.js";
 import type { ElaboratedDesign } from "../hw/design.js";
 import { buildImageSet, type ImageSet } from "../image/build.js";
@@ -64,9 +64,9 @@ export function parseLayerSpec(spec: string, index: number, defaultType: Salient
   return { name: `L${index}_${type}`, type, m: dims[0], k: dims[1], n: dims[2], plan };
 }
 
-export function synthLayers(specs: LayerSpec[], seed: number, weights: WeightModel = "gaussian"): LayerInput[] {
+export function synthLayers(specs: LayerSpec[], seed: number, weights: WeightModel = "gaussian", activations: ActivationModel = "profile"): LayerInput[] {
   return specs.map((s, i) => {
-    const g = generateLayer({ type: s.type, m: s.m, k: s.k, n: s.n, seed: seed + 7919 * i, weights });
+    const g = generateLayer({ type: s.type, m: s.m, k: s.k, n: s.n, seed: seed + 7919 * i, weights, activations });
     return { name: s.name, x: g.x, w: g.w, plan: s.plan, layerType: s.type };
   });
 }

@@ -43,6 +43,8 @@ export interface PreparedLayer {
   w: Tensor;
   /** How the int4 weights were made: round to nearest, or GPTQ on the calibration tokens. */
   weights: WeightQuant;
+  /** The weight scales come from the clip search (weight-clip.ts), not max/7. */
+  wClip: boolean;
   /** Float reference Y = X x W [m x n], accumulated exactly as golden.quantError does. */
   ref: Float64Array;
   /** Mean square of the reference output. */
@@ -95,7 +97,7 @@ export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib
   // Weight scales: max/7, or QuaRot's clip search (--w_clip) when asked.
   const scales = opts.wClip ? mseClipScales(w) : undefined;
   const { wq, ws } = weights === "gptq" ? gptqInt4(calib, w, scales ? { scales } : {}) : scales ? { wq: rtnInt4(w, scales), ws: scales } : quantizeWeightsInt4(w);
-  return { name, m, k, n, x, calib, w, weights, ref, refPower: pow / (m * n), wq, ws };
+  return { name, m, k, n, x, calib, w, weights, wClip: opts.wClip === true, ref, refPower: pow / (m * n), wq, ws };
 }
 
 /** Float GEMM, shared with the golden model's error figures. */
