@@ -36,7 +36,7 @@ export const MECHANISTIC = {
   driftSigma: 0.3,
   residual: {
     channelSigma: 0.3, gammaSigma: 0.2, outlierFraction: 0.01, outlierScale: [20, 60] as const, outlierJitter: 0.3,
-    massiveChannels: 2, massiveScale: [300, 1500] as const,
+    massiveChannels: 2, massiveScale: [1000, 4000] as const,
   },
   attention: {
     headDim: 128, window: 32, headSigma: 0.5, channelSigma: 0.3, outlierFraction: 0.02, outlierScale: [5, 20] as const,
