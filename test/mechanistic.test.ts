@@ -55,8 +55,8 @@ describe("mechanistic activations", () => {
     const g = gen("o_proj", 700);
     const rms = Array.from({ length: 700 }, (_, t) => Math.sqrt(sum(rowEnergy(g.x.data as Float32Array, t)) / K));
     const med = medianOf(rms);
-    expect(rms[0]).toBeLessThan(0.3 * med);
-    expect(rms[512]).toBeLessThan(0.3 * med);
+    expect(rms[0]).toBeLessThan(0.7 * med);
+    expect(rms[512]).toBeLessThan(0.7 * med);
     expect(g.massiveChannels).toEqual([]);
     expect(g.salientChannels.length).toBe(Math.round(MECHANISTIC.attention.outlierFraction * K));
   });
