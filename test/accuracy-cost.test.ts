@@ -105,3 +105,54 @@ describe("accuracy benchmark at equal cost", () => {
     expect(marked).toBeGreaterThan(0);
   });
 });
+
+describe("deviations from the released baselines, measured", () => {
+  it("measures the authors' fp16 arithmetic and the weight quantizer on every layer, seed and budget", async () => {
+    const { generateLayer } = await import("../src/data/synthetic.js");
+    const { prepareLayer } = await import("../src/quant/baselines.js");
+    const { olive } = await import("../src/quant/olive.js");
+    const r = runAccuracyBench({
+      budgets: [4.25, 4.5], m: 40, calibTokens: 24, k: 96, n: 8, seeds: [1, 2], design: d, layerTypes: ["o_proj"], weights: ["rtn", "gptq"],
+      weightModels: ["gaussian"], activationModels: ["profile"],
+    });
+    const fp16 = r.deviations.find((x) => x.deviation === "authors-fp16")!;
+    expect(fp16.samples).toBe(2 * 2 * 2); // seeds x budgets x {fp8, fp12}, the first weight mode only
+    const olives = r.deviations.find((x) => x.deviation === "weights-clip" && x.method === "olive")!;
+    expect(olives.samples).toBe(2);
+    expect(r.deviations.map((x) => x.method)).toEqual(expect.arrayContaining(["oltron_authors", "ovp", "int4_token"]));
+    // Seed 1 and 2, independently: OliVe's activations on clip-searched weights against max/7 weights.
+    const effects = [1, 2].map((seed) => {
+      const g = generateLayer({ type: "o_proj", m: 64, k: 96, n: 8, seed, variation: true });
+      const rows = (r0: number, r1: number) => ({ shape: [r1 - r0, 96], data: g.x.data.slice(r0 * 96, r1 * 96) });
+      const prep = (wClip: boolean) => prepareLayer(rows(24, 64), g.w, "o_proj", { calib: rows(0, 24), wClip });
+      return olive(prep(true)).error.sqnrDb - olive(prep(false)).error.sqnrDb;
+    });
+    expect(olives.meanDb).toBeCloseTo((effects[0] + effects[1]) / 2, 9);
+    expect(olives.minDb).toBeCloseTo(Math.min(...effects), 9);
+    const md = accuracyMarkdown(r);
+    expect(md).toContain("## Deviations left, measured");
+    expect(md).toContain("fp16");
+  });
+
+  it("the authors' fp16 path equals the float64 one where every value is exact in half precision", async () => {
+    const { prepareLayer } = await import("../src/quant/baselines.js");
+    const { oltronAuthors } = await import("../src/quant/released.js");
+    // Small integers in [-7, 8]: range 15, scale exactly 1, every quotient an integer.
+    const k = 32;
+    const m = 16;
+    const x = { shape: [m, k], data: Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 16) - 7) };
+    x.data[0] = -7;
+    x.data[1] = 8;
+    const w = { shape: [k, 4], data: Float32Array.from({ length: k * 4 }, (_, i) => ((i % 5) - 2) / 3) };
+    const p = prepareLayer(x, w, "exact");
+    const a = oltronAuthors(p, 0.1, "fp8");
+    const b = oltronAuthors(p, 0.1, "fp8", { fp16: true });
+    expect(Array.from(b.aInt)).toEqual(Array.from(a.aInt));
+    expect(b.error.sqnrDb).toBe(a.error.sqnrDb);
+    expect(b.label).toContain("fp16 arithmetic");
+    // Where the data is not exact in fp16, the two differ.
+    const y = { shape: [m, k], data: Float32Array.from({ length: m * k }, (_, i) => Math.sin(i * 1.7) * 3.3333) };
+    const q = prepareLayer(y, w, "inexact");
+    expect(oltronAuthors(q, 0.1, "fp8", { fp16: true }).error.sqnrDb).not.toBe(oltronAuthors(q, 0.1, "fp8").error.sqnrDb);
+  });
+});

@@ -17,7 +17,7 @@ import {
   type AdaptiveOptions, type LayerCandidates, type PlanCandidate,
 } from "../quant/adaptive.js";
 import {
-  activationOnlyError, checkLayerTensors, int4PerTensor, int4PerToken, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
+  activationOnlyError, checkLayerTensors, int4PerTensor, outputError, int4PerToken, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
   type MethodResult, type PreparedLayer,
 } from "../quant/baselines.js";
 import { WEIGHT_QUANTS, type WeightQuant } from "../quant/gptq.js";
@@ -231,6 +231,8 @@ export interface AccuracyBenchResult {
   designs: { name: string; rows: number; cols: number; flexLines: number; salientTypes: string[]; granularityBits: Record<string, number> }[];
   layers: LayerBench[];
   model: ModelBench[];
+  /** The deviations from the released baselines left in the benchmark, each measured (DEVIATIONS). */
+  deviations: DeviationSummary[];
   summary: {
     rows: number; targetMet: number; failures: string[];
     /** Adaptive at budget B against the released baselines (OliVe and QuaRot spend 4 bits, the authors' quantizer at most B). */
@@ -511,6 +513,8 @@ export interface SeedTaskResult {
   weights: WeightQuant;
   layers: { key: string; baselines: MethodFigures[]; adaptive: AdaptiveRow[]; rotatedTobe: AdaptiveRow[]; candidates: number }[];
   model: ModelBench[];
+  /** Measured in the first weight mode's task only (design-independent). */
+  deviations: DeviationSample[];
 }
 
 /**
@@ -523,12 +527,14 @@ export function runSeedTask(
   designs: ElaboratedDesign[], layersOfSeed: SeedLayer[], si: number, seed: number | undefined, wm: WeightQuant, actOnly: boolean,
   ctx: SeedTaskContext, log: (s: string) => void, tick: () => void,
 ): SeedTaskResult {
-  const out: SeedTaskResult = { seedIndex: si, weights: wm, layers: [], model: [] };
+  const out: SeedTaskResult = { seedIndex: si, weights: wm, layers: [], model: [], deviations: [] };
   const totalK = layersOfSeed.reduce((a, l) => a + l.x.shape[1], 0);
   const prepared = layersOfSeed.map((l) => {
     const pe = prepareLayer(l.x, l.w, l.name, { calib: l.calib, weights: wm, wClip: ctx.weightClip });
     log(`accuracy: ${wm} weights, seed ${seed ?? "-"}, ${l.name}: design-independent baselines...`);
-    return { l, pe, pc: onTokens(pe, l.calib), common: commonBaselines(pe, ctx.budgets, actOnly),
+    const { figures: common, results } = commonBaselines(pe, ctx.budgets, actOnly);
+    if (actOnly) out.deviations.push(...measureDeviations(pe, ctx.budgets, results));
+    return { l, pe, pc: onTokens(pe, l.calib), common,
       // Rotation + TOBE needs salient lanes: no rotated GPTQ for designs without them.
       rot: designs.some((d) => (["fp8", "fp12"] as const).some((t) => designSupports(d, t))) ? rotatedLayer(pe) : undefined };
   });
@@ -655,6 +661,14 @@ function finish(
     versus: (["olive", "oltron_authors", "quarot"] as const).map((f) => tally(eqRows.map(({ a }) => a), f)),
     rotatedTobe: rotRows.length ? tally(rotRows, "quarot") : null,
   };
+  const samples = sorted.flatMap((r) => r.deviations);
+  const deviations: DeviationSummary[] = [];
+  for (const dev of Object.keys(DEVIATIONS) as DeviationKey[]) {
+    for (const method of [...new Set(samples.filter((x) => x.deviation === dev).map((x) => x.method))]) {
+      const v = samples.filter((x) => x.deviation === dev && x.method === method).map((x) => x.effectDb);
+      deviations.push({ deviation: dev, description: DEVIATIONS[dev], method, samples: v.length, meanDb: stats(v).mean, minDb: Math.min(...v), maxDb: Math.max(...v) });
+    }
+  }
   const first = perSeed[0][0];
   const result: AccuracyBenchResult = {
     generatedAt: new Date().toISOString(),
@@ -676,6 +690,7 @@ function finish(
     })),
     layers,
     model,
+    deviations,
     summary: { rows, targetMet: met, failures, released: { rows, met: heldOutMet, failures: heldOutFailures, metAtEqualOrFewerBits: equalBitsMet }, equalCycles },
   };
   if (opts.out) {
@@ -687,7 +702,7 @@ function finish(
 }
 
 /** Every baseline on one layer and seed: ours, as released, and the uniform references. */
-function commonBaselines(p: PreparedLayer, budgets: readonly number[], actOnly: boolean): MethodFigures[] {
+function commonBaselines(p: PreparedLayer, budgets: readonly number[], actOnly: boolean): { figures: MethodFigures[]; results: MethodResult[] } {
   const results: MethodResult[] = [
     int4PerTensor(p, "max"), int4PerTensor(p, "mse"), int4PerToken(p), ovp(p), ovp(p, "token"), olive(p),
     // QuaRot with its README's weight clipping, and without it unless every method's weights are clipped.
@@ -699,7 +714,58 @@ function commonBaselines(p: PreparedLayer, budgets: readonly number[], actOnly: 
       results.push({ ...r, method: `${r.method}_b${b}`, detail: { ...r.detail, budget: b } });
     }
   }
-  return results.map((r) => figures(p, r, actOnly ? undefined : NaN));
+  return { figures: results.map((r) => figures(p, r, actOnly ? undefined : NaN)), results };
+}
+
+/** The deviations from the released baselines the benchmark measures (docs/quantization.md section 4). */
+export const DEVIATIONS = {
+  "authors-fp16": "the Oltron authors' quantizer in float64; the release computes in fp16 (activations, range, scale and x / s_t rounded to half precision)",
+  "weights-clip": "every method on the benchmark's shared int4 weights instead of its own weight quantizer: the effect of one weight quantizer against another (clip-searched scales minus max/7, round to nearest)",
+} as const;
+export type DeviationKey = keyof typeof DEVIATIONS;
+
+/** One measurement: the SQNR with the release's choice minus the benchmark's (dB), or clip minus max/7. */
+export interface DeviationSample {
+  deviation: DeviationKey;
+  method: string;
+  effectDb: number;
+}
+
+export interface DeviationSummary {
+  deviation: DeviationKey;
+  description: string;
+  method: string;
+  /** (layer, seed, budget) samples. */
+  samples: number;
+  meanDb: number;
+  minDb: number;
+  maxDb: number;
+}
+
+/**
+ * Measures the deviations on one layer and seed: the authors' quantizer with fp16 arithmetic
+ * at every budget and type, and (round-to-nearest layers) every activation method's output
+ * with the other weight quantizer; the activations do not depend on the weights, so only the
+ * output error is recomputed.
+ */
+function measureDeviations(p: PreparedLayer, budgets: readonly number[], results: readonly MethodResult[]): DeviationSample[] {
+  const out: DeviationSample[] = [];
+  for (const b of budgets) {
+    for (const t of ["fp8", "fp12"] as const) {
+      const r = results.find((x) => x.method === `oltron_authors_${t}_b${b}`)!;
+      out.push({ deviation: "authors-fp16", method: "oltron_authors", effectDb: oltronAuthors(p, budgetRatio(b, t), t, { fp16: true }).error.sqnrDb - r.error.sqnrDb });
+    }
+  }
+  if (p.weights === "rtn") {
+    const alt = prepareLayer(p.x, p.w, p.name, { calib: p.calib, weights: "rtn", wClip: !p.wClip });
+    for (const r of results) {
+      const family = r.method.startsWith("oltron_authors_") ? "oltron_authors" : r.method;
+      if (!["olive", "ovp", "int4_token", "oltron_authors"].includes(family)) continue;
+      const other = outputError(alt, r.aInt, r.actScale).sqnrDb;
+      out.push({ deviation: "weights-clip", method: family, effectDb: p.wClip ? r.error.sqnrDb - other : other - r.error.sqnrDb });
+    }
+  }
+  return out;
 }
 
 /** The baselines that depend on the design: fixed-threshold TOBE in each type it supports. */
@@ -989,6 +1055,18 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
   if (ec.failures.length) out.push("", "Not met at equal cycles:", "", ...ec.failures.map((f) => `- ${f}`));
   out.push("", `Earlier target (beats tuned OVP and per-tensor int4, near int8) met in ${r.summary.targetMet} of ${r.summary.rows} rows.`);
   if (r.summary.failures.length) out.push("", "Not met:", "", ...r.summary.failures.map((f) => `- ${f}`));
+  if (r.deviations.length) {
+    out.push(
+      "",
+      "## Deviations left, measured",
+      "",
+      "Each deviation from a released baseline that the benchmark keeps, measured on every layer, seed and budget of this run (held out), in dB: the SQNR with the release's choice minus the benchmark's; for the weights, with clip-searched scales minus with max/7 (how much the choice of one shared weight quantizer moves each method).",
+      "",
+      "| deviation | method | samples | mean | min | max |",
+      "|---|---|---|---|---|---|",
+      ...r.deviations.map((x) => `| ${x.description} | ${x.method} | ${x.samples} | ${sign(x.meanDb)} | ${sign(x.minDb)} | ${sign(x.maxDb)} |`),
+    );
+  }
   out.push("", `Run: ${r.generatedAt}, ${r.seconds.toFixed(1)} s on ${r.machine.cpus} CPUs, Node ${r.machine.node}.`, "");
   return out.join("\n");
 }

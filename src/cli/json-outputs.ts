@@ -148,6 +148,7 @@ export const JSON_OUTPUTS = {
     schema: open({
       generatedAt: str, machine: open({ cpus: int, node: str }), seconds: num, setup: open({}), designs: z.array(open({ name: str })),
       layers: z.array(open({})), model: z.array(open({})),
+      deviations: z.array(open({ deviation: str, description: str, method: str, samples: int, meanDb: num, minDb: num, maxDb: num })),
       summary: open({ rows: int, targetMet: int, failures: z.array(str), equalCycles: open({ rows: int, met: int, failures: z.array(str) }) }),
     }),
   },

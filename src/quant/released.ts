@@ -17,6 +17,10 @@ import { UserError } from "../core/errors.js";
 import type { Tensor } from "../core/tensor.js";
 import { activationOnlyError, int4PerToken, INFO_BITS, outputError, prepareLayer, STORAGE_BITS, type MethodResult, type PreparedLayer } from "./baselines.js";
 import { rotateActivations, rotateLayer } from "./rotation.js";
+import { f16ToF32, f32ToF16Bits } from "../data/tensorio.js";
+
+/** Rounds to IEEE half precision (round to nearest even, overflow to infinity). */
+const half = (v: number): number => f16ToF32(f32ToF16Bits(v));
 
 /** The clip ratio of QuaRot's paper (its code defaults to 1.0; the paper uses 0.9 throughout). */
 export const QUAROT_CLIP = 0.9;
@@ -92,10 +96,14 @@ const AUTHORS_MANTISSA = { fp8: 2, fp12: 6 } as const;
  * here aInt = u - z_t directly. Deviations (docs/quantization.md, section 4): float64 where
  * the release computes x / s_t in fp16; range ties broken by index.
  */
-export function oltronAuthors(p: PreparedLayer, ratio: number, salientType: "fp8" | "fp12"): MethodResult {
+export function oltronAuthors(p: PreparedLayer, ratio: number, salientType: "fp8" | "fp12", opts: { fp16?: boolean } = {}): MethodResult {
   if (!(ratio >= 0 && ratio <= 1)) throw new UserError(`Oltron authors' quantizer: ratio ${ratio} must be in 0..1`);
-  const { m, k, x } = p;
-  const range = channelRange(p.calib);
+  const { m, k } = p;
+  // With fp16, every tensor op rounds to half precision as the release's fp16 model does: the
+  // activations, the range, the scale and the quotient x / s_t (the benchmark's deviation, measured).
+  const h = opts.fp16 ? half : (v: number) => v;
+  const x = opts.fp16 ? { ...p.x, data: Float32Array.from(p.x.data, h) } : p.x;
+  const range = channelRange(opts.fp16 ? { ...p.calib, data: Float32Array.from(p.calib.data, h) } : p.calib);
   const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => range[b] - range[a] || a - b);
   // The release rounds the count up (math.ceil): any ratio above 0 keeps a channel.
   const count = Math.max(0, Math.min(k, Math.ceil(ratio * k - 1e-9)));
@@ -112,11 +120,11 @@ export function oltronAuthors(p: PreparedLayer, ratio: number, salientType: "fp8
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    const st = Math.min(1e4, Math.max(0.01, (hi - lo) / 15));
-    const z = Math.min(1e4, Math.max(-1e4, roundHalfEven(-lo / st)));
+    const st = h(Math.min(1e4, Math.max(0.01, h(h(hi - lo) / 15))));
+    const z = Math.min(1e4, Math.max(-1e4, roundHalfEven(h(-lo / st))));
     s[r] = st;
     for (let c = 0; c < k; c++) {
-      const v = x.data[r * k + c] / st;
+      const v = h(x.data[r * k + c] / st);
       aInt[r * k + c] = isSalient[c] ? qtorchFloat(v, 5, man) : Math.min(15, Math.max(0, roundHalfEven(v) + z)) - z;
     }
   }
@@ -124,7 +132,7 @@ export function oltronAuthors(p: PreparedLayer, ratio: number, salientType: "fp8
   const storageBits = (count * STORAGE_BITS[salientType] + (k - count) * 4) / k;
   return {
     method: `oltron_authors_${salientType}`,
-    label: `Oltron authors' quantizer (${salientType}, fixed ratio ${(100 * ratio).toFixed(2)}%, by range, per-token asymmetric int4)`,
+    label: `Oltron authors' quantizer (${salientType}, fixed ratio ${(100 * ratio).toFixed(2)}%, by range, per-token asymmetric int4${opts.fp16 ? ", fp16 arithmetic" : ""})`,
     bits, storageBits, actScale: s, aInt, error: outputError(p, aInt, s),
     detail: { ratio, salientChannels: count },
   };
