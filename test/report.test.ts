@@ -174,16 +174,26 @@ describe("run report", () => {
 
   it("draws the accuracy benchmark as SQNR-vs-bits curves per layer and method, in chromium", async () => {
     const out = tmpDir("acc-report");
-    runAccuracyBench({ budgets: [4.25, 4.5], m: 16, calibTokens: 32, k: 256, n: 32, seed: 2, design: elaborate(resolveConfig({}, "16x16")), out, log: () => {} });
+    runAccuracyBench({
+      budgets: [4.25, 4.5], m: 16, calibTokens: 32, k: 256, n: 32, seed: 2, design: elaborate(resolveConfig({}, "16x16")), out, log: () => {},
+      weightModels: ["gaussian"], activationModels: ["profile", "mechanistic"],
+    });
     const r = await execa("node", [OLTRON, "report", out], { reject: false, all: true });
     expect(r.exitCode, r.all).toBe(0);
     const html = path.join(out, "report", "accuracy.html");
     expect(r.stdout).toContain(`wrote ${html}`);
     const points = fs.readFileSync(path.join(out, "report", "accuracy-points.csv"), "utf8").trim().split("\n");
     const acc = JSON.parse(fs.readFileSync(path.join(out, "accuracy.json"), "utf8"));
-    const adaptive = acc.layers.reduce((a: number, l: { adaptive: { noExtraTiles: boolean }[] }) => a + l.adaptive.filter((x) => !x.noExtraTiles).length, 0);
+    // Adaptive twice per budget (unconstrained, and no extra tiles), every baseline once, each with its image bits.
+    const adaptive = acc.layers.reduce((a: number, l: { adaptive: unknown[] }) => a + l.adaptive.length, 0);
     const baselines = acc.layers.reduce((a: number, l: { baselines: unknown[] }) => a + l.baselines.length, 0);
     expect(points.length).toBe(1 + adaptive + baselines);
+    expect(points[0]).toBe("design,layer,method,label,bits,sqnr_db,image_bits,cycle_ratio");
+    const oneX = points.filter((p) => p.includes(",adaptive_tobe_1x,"));
+    expect(oneX.length).toBe(adaptive / 2);
+    // The 16x16 preset's fewest image bits: 16 int4 lanes + its flexible lanes per 16 channels; equal cycles.
+    for (const p of oneX) expect(p.endsWith(",1")).toBe(true);
+    expect(points.filter((p) => p.includes(",olive,")).every((p) => p.endsWith(",4,1"))).toBe(true);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"] });
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 1200 } });
@@ -195,8 +205,10 @@ describe("run report", () => {
       expect(errors).toEqual([]);
       const charts = (await page.evaluate("window.__charts")) as { id: string; points: number }[];
       // Per layer: the whole range, and the budgets' range with at least the two budgets' points and the 4-bit baselines.
-      expect(charts.map((c) => c.id).sort()).toEqual(acc.layers.flatMap((_: unknown, i: number) => [`acc${i}`, `accz${i}`]).sort());
-      for (const c of charts.filter((x) => x.id.startsWith("acc") && !x.id.startsWith("accz"))) expect(c.points, c.id).toBeGreaterThanOrEqual(2 + 6);
+      expect(charts.map((c) => c.id).sort()).toEqual(acc.layers.flatMap((_: unknown, i: number) => [`acc${i}`, `accz${i}`, `acci${i}`]).sort());
+      for (const c of charts.filter((x) => /^acc\d/.test(x.id))) expect(c.points, c.id).toBeGreaterThanOrEqual(2 + 6);
+      // Against image bits: every point that has them (the authors' fp12 rows on a design without fp12 lanes do not).
+      for (const c of charts.filter((x) => x.id.startsWith("acci"))) expect(c.points, c.id).toBeGreaterThanOrEqual(4 + 6);
       for (const c of charts.filter((x) => x.id.startsWith("accz"))) expect(c.points, c.id).toBeGreaterThanOrEqual(4);
       // Every method of the page has its own colour and marker pair, the same in every chart.
       const styles = (await page.evaluate(`Object.values(Chart.instances).flatMap((c) => c.data.datasets.map((d) => d.method + "|" + d.borderColor + "|" + d.pointStyle))`)) as string[];

@@ -1,8 +1,9 @@
 /**
  * `oltron report <bench-results-folder>`: the accuracy benchmark (accuracy.json, written by
- * `oltron bench accuracy`) as SQNR-vs-bits curves, one chart per layer: adaptive TOBE as a
- * curve over its budgets, every baseline as a point. One self-contained HTML page (Chart.js
- * embedded) plus the points as CSV.
+ * `oltron bench accuracy`) as SQNR-vs-bits curves per layer: adaptive TOBE as a curve over its
+ * budgets (unconstrained, and with no extra tiles: equal cycles), every baseline as a point;
+ * against information bits and against the image bits each method really stores. One
+ * self-contained HTML page (Chart.js embedded) plus the points as CSV.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -15,12 +16,16 @@ interface AccuracyJson {
   setup?: { m: number; k: number; n: number };
   layers: {
     layer: string; design: string; weights?: string;
-    baselines: { method: string; label: string; bits: number; sqnrDb: number }[];
-    adaptive: { budget: number; noExtraTiles: boolean; bits: number; sqnrDb: number }[];
+    baselines: { method: string; label: string; bits: number; sqnrDb: number; cost?: { imageBits: number | null; cycleRatio: number | null } }[];
+    adaptive: { budget: number; noExtraTiles: boolean; bits: number; sqnrDb: number; imageBits?: number; cycleRatio?: number }[];
   }[];
 }
 
-export interface CurvePoint { design: string; layer: string; method: string; label: string; bits: number; sqnrDb: number }
+export interface CurvePoint {
+  design: string; layer: string; method: string; label: string; bits: number; sqnrDb: number;
+  /** Image bits per activation and cycles over the design's fewest (null: not in the file, or the design cannot run it). */
+  imageBits: number | null; cycleRatio: number | null;
+}
 
 export function readAccuracy(dir: string): CurvePoint[] {
   const file = path.join(dir, "accuracy.json");
@@ -47,14 +52,20 @@ export function readAccuracy(dir: string): CurvePoint[] {
       const perBudget = /^(oltron_authors_fp\d+)_b[\d.]+$/.exec(b.method);
       const method = perBudget ? perBudget[1] : b.method;
       const label = perBudget ? `Oltron authors' quantizer (${method.slice(-4).replace("_", "")}, fixed ratio per budget)` : b.label;
-      points.push({ design: l.design, layer, method, label, bits: b.bits, sqnrDb: b.sqnrDb });
+      points.push({ design: l.design, layer, method, label, bits: b.bits, sqnrDb: b.sqnrDb, imageBits: costOf(b.cost?.imageBits), cycleRatio: costOf(b.cost?.cycleRatio) });
     }
-    for (const r of (l.adaptive ?? []).filter((x) => !x.noExtraTiles)) {
-      points.push({ design: l.design, layer, method: "adaptive_tobe", label: "adaptive TOBE (ours)", bits: r.bits, sqnrDb: r.sqnrDb });
+    for (const r of l.adaptive ?? []) {
+      points.push({
+        design: l.design, layer, method: r.noExtraTiles ? "adaptive_tobe_1x" : "adaptive_tobe",
+        label: r.noExtraTiles ? "adaptive TOBE (ours), no extra tiles: equal cycles" : "adaptive TOBE (ours)",
+        bits: r.bits, sqnrDb: r.sqnrDb, imageBits: costOf(r.imageBits), cycleRatio: costOf(r.cycleRatio),
+      });
     }
   }
   return points;
 }
+
+const costOf = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 
 export function accuracyHtml(points: CurvePoint[]): string {
   const groups = [...new Set(points.map((p) => `${p.design} ${p.layer}`))];
@@ -63,8 +74,8 @@ export function accuracyHtml(points: CurvePoint[]): string {
 <html lang="en"><head><meta charset="utf-8"><title>oltron accuracy benchmark</title>
 <style>body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1600px; } .chart { width: 100%; height: 440px; margin: 1em 0; }</style></head><body>
 <h1>Accuracy benchmark: SQNR vs activation bits</h1>
-<p>Held-out layer-output SQNR (dB, int4 weights, mean over seeds) against average activation bits, per layer and weight quantization: adaptive TOBE and the Oltron authors' fixed-ratio quantizer as curves over the budgets, every other baseline as a point. Higher and further left is better. Each series has its own colour and marker; the second chart of each layer is the 3.95-4.6 bit range, where the budgets and the 4-bit baselines lie.</p>
-${groups.map((g, i) => `<h2>${esc(g)}</h2><div class="chart"><canvas id="acc${i}"></canvas></div><div class="chart"><canvas id="accz${i}"></canvas></div>`).join("\n")}
+<p>Held-out layer-output SQNR (dB, int4 weights, mean over seeds) against average activation bits, per layer and weight quantization: adaptive TOBE and the Oltron authors' fixed-ratio quantizer as curves over the budgets, every other baseline as a point. Higher and further left is better. Each series has its own colour and marker; the second chart of each layer is the 3.95-4.6 bit range, where the budgets and the 4-bit baselines lie. The third puts every method at the image bits it really stores per activation on hardware of the design's size (the hybrid design's flexible lanes are in every tile row, so its fewest image bits are above 4; extra tiles add more), which is also its memory traffic.</p>
+${groups.map((g, i) => `<h2>${esc(g)}</h2><div class="chart"><canvas id="acc${i}"></canvas></div><div class="chart"><canvas id="accz${i}"></canvas></div><div class="chart"><canvas id="acci${i}"></canvas></div>`).join("\n")}
 <script>${chartJsSource()}</script>
 <script>
 const DATA = ${data};
@@ -79,21 +90,22 @@ DATA.groups.forEach((g, i) => {
   const pts = DATA.points.filter((p) => p.design + " " + p.layer === g);
   const methods = [...new Set(pts.map((p) => p.method))];
   // A method keeps its colour and marker in every chart of the page.
-  const datasets = (inRange) => methods.map((m) => {
+  const datasets = (inRange, xOf = (p) => p.bits) => methods.map((m) => {
     const j = allMethods.indexOf(m);
-    const mine = pts.filter((p) => p.method === m && (!inRange || (p.bits >= ZOOM[0] && p.bits <= ZOOM[1]))).sort((a, b) => a.bits - b.bits);
-    const curve = m === "adaptive_tobe" || m.startsWith("oltron_authors");
-    return { method: m, label: pts.find((p) => p.method === m).label, data: mine.map((p) => ({ x: p.bits, y: p.sqnrDb })), showLine: curve, borderColor: COLORS[j % COLORS.length],
+    const mine = pts.filter((p) => p.method === m && xOf(p) !== null && (!inRange || (xOf(p) >= ZOOM[0] && xOf(p) <= ZOOM[1]))).sort((a, b) => xOf(a) - xOf(b));
+    const curve = m.startsWith("adaptive_tobe") || m.startsWith("oltron_authors");
+    return { method: m, label: pts.find((p) => p.method === m).label, data: mine.map((p) => ({ x: xOf(p), y: p.sqnrDb })), showLine: curve, borderColor: COLORS[j % COLORS.length],
       backgroundColor: COLORS[j % COLORS.length], pointRadius: curve ? 4 : 7, pointStyle: MARKERS[j % MARKERS.length] };
   });
-  const axes = (x) => ({ x: Object.assign({ title: { display: true, text: "average activation bits (information bits per activation)" } }, x || {}), y: { title: { display: true, text: "layer-output SQNR (dB)" } } });
-  const draw = (id, sets, title, x) => {
+  const axes = (x, xTitle) => ({ x: Object.assign({ title: { display: true, text: xTitle || "average activation bits (information bits per activation)" } }, x || {}), y: { title: { display: true, text: "layer-output SQNR (dB)" } } });
+  const draw = (id, sets, title, x, xTitle) => {
     new Chart(document.getElementById(id), { type: "scatter", data: { datasets: sets }, options: { responsive: true, maintainAspectRatio: false,
-      plugins: { title: { display: true, text: title }, legend: { position: "right", labels: { usePointStyle: true } } }, scales: axes(x) } });
+      plugins: { title: { display: true, text: title }, legend: { position: "right", labels: { usePointStyle: true } } }, scales: axes(x, xTitle) } });
     window.__charts.push({ id, points: sets.reduce((a, d) => a + d.data.length, 0) });
   };
   draw("acc" + i, datasets(false), g + ": SQNR vs bits");
   draw("accz" + i, datasets(true).filter((d) => d.data.length), g + ": the " + ZOOM[0] + "-" + ZOOM[1] + " bit range", { min: ZOOM[0], max: ZOOM[1] });
+  draw("acci" + i, datasets(false, (p) => p.imageBits).filter((d) => d.data.length), g + ": SQNR vs image bits stored per activation", undefined, "image bits per activation (memory image, hardware of the design's size)");
 });
 document.body.dataset.rendered = "yes";
 </script></body></html>
@@ -105,7 +117,10 @@ export function writeAccuracyReport(dir: string, outDir = path.join(dir, "report
   const points = readAccuracy(dir);
   const files: Record<string, string> = {
     "accuracy.html": accuracyHtml(points),
-    "accuracy-points.csv": csv([["design", "layer", "method", "label", "bits", "sqnr_db"], ...points.map((p) => [p.design, p.layer, p.method, p.label, p.bits, p.sqnrDb])]),
+    "accuracy-points.csv": csv([
+      ["design", "layer", "method", "label", "bits", "sqnr_db", "image_bits", "cycle_ratio"],
+      ...points.map((p) => [p.design, p.layer, p.method, p.label, p.bits, p.sqnrDb, p.imageBits ?? "", p.cycleRatio ?? ""]),
+    ]),
   };
   writeDirAtomic(outDir, (tmp) => {
     for (const [n, text] of Object.entries(files)) fs.writeFileSync(path.join(tmp, n), text);
