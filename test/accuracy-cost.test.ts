@@ -79,6 +79,11 @@ describe("accuracy benchmark at equal cost", () => {
     expect(md).toContain("**equal image bits with the 4-bit methods is impossible here**");
     expect(md).toMatch(/### Equal cycles: held-out layer-output SQNR[\s\S]*### Equal information bits/);
     expect(md).toContain("| down, mech. X | 4.5 |");
+    // Where it wins and loses: one row per (design, weights, data) group, with the tallies.
+    expect(md).toMatch(/### Where adaptive TOBE wins and where it loses, at equal cycles/);
+    for (const data of ["profile X, gaussian W", "mechanistic X, gaussian W"]) {
+      expect(md).toMatch(new RegExp(`\\| ${d.name} \\| rtn \\| ${data} \\| [+-]\\d+\\.\\d\\d \\(\\d+ won, \\d+ lost of 6\\)`));
+    }
     expect(md).toMatch(/\| QuaRot \(Hadamard[^|]*\| 4\.000 \| 5\.333 \| 1\.33x \| 16x16 array of int4 lanes, K padded to 128 \|/);
     expect(md).not.toMatch(/NaN|undefined/);
   });

@@ -877,6 +877,41 @@ function winsCell(a: AdaptiveRow): string {
   return a.released.met ? wins : `**${wins}**`;
 }
 
+/**
+ * Where adaptive TOBE wins and where it loses, at equal cycles: per design, weights and data
+ * (activation and weight model), the mean difference against each released baseline over the
+ * layer types and budgets, and the rows won / lost in every seed.
+ */
+function whereItWins(r: AccuracyBenchResult): string[] {
+  const groups = new Map<string, LayerBench[]>();
+  for (const l of r.layers) {
+    const data = `${l.activationModel ?? "user"} X, ${l.weightModel ?? "user"} W`;
+    const key = `${l.design}|${l.weights}|${data}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(l);
+  }
+  const cell = (rows: AdaptiveRow[], family: string) => {
+    const vs = rows.map((a) => a.released.versus.find((v) => v.method.startsWith(family))).filter((v): v is VersusReleased => v !== undefined);
+    if (!vs.length) return "n/a";
+    return `${sign(stats(vs.map((v) => v.meanDiffDb)).mean)} (${vs.filter((v) => v.wins === v.seeds).length} won, ${vs.filter((v) => v.wins === 0).length} lost of ${vs.length})`;
+  };
+  const out = [
+    "### Where adaptive TOBE wins and where it loses, at equal cycles",
+    "",
+    "Mean held-out SQNR difference (dB) over the layer types and budgets of each group, adaptive (no extra tiles) minus the baseline; rows won and lost in every seed. The last column is rotation + TOBE against QuaRot.",
+    "",
+    "| design | weights | data | vs OliVe (released) | vs Oltron authors (no extra tile) | vs QuaRot | rotation + TOBE vs QuaRot |",
+    "|---|---|---|---|---|---|---|",
+  ];
+  for (const [key, ls] of groups) {
+    const [design, weights, data] = key.split("|");
+    const eq = ls.flatMap((l) => l.adaptive.filter((a) => a.noExtraTiles));
+    const rot = ls.flatMap((l) => l.rotatedTobe);
+    out.push(`| ${design} | ${weights} | ${data} | ${cell(eq, "olive")} | ${cell(eq, "oltron_authors")} | ${cell(eq, "quarot")} | ${rot.length ? cell(rot, "quarot") : "n/a"} |`);
+  }
+  return out;
+}
+
 function preferCell(a: AdaptiveRow): string {
   const p = a.preferSimpler;
   return p ? `B=${p.budget} (${sign(p.gainDb)} ± ${p.spreadDb.toFixed(2)})` : "";
@@ -1046,6 +1081,8 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
     "|---|---|---|---|---|",
     ...ec.versus.map((t) => `| ${fam[t.family]} | ${t.rows} | ${t.wonEverySeed} | ${t.lostEverySeed} | ${Number.isFinite(t.meanDiffDb) ? sign(t.meanDiffDb) : "n/a"} |`),
     ...(ec.rotatedTobe ? [`| QuaRot, by rotation + TOBE | ${ec.rotatedTobe.rows} | ${ec.rotatedTobe.wonEverySeed} | ${ec.rotatedTobe.lostEverySeed} | ${sign(ec.rotatedTobe.meanDiffDb)} |`] : []),
+    "",
+    ...whereItWins(r),
     "",
     `**At equal information bits**: target (beats OliVe as released, the Oltron authors' quantizer and QuaRot in every seed, held out) met in ${r.summary.released.met} of ${r.summary.released.rows} (design, weights, layer, budget) rows, ` +
       `at the row's budget: OliVe and QuaRot spend 4 bits and the authors' quantizer at most B, so above B = 4 adaptive TOBE spends more bits than they do. ` +
