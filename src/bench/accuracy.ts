@@ -921,6 +921,8 @@ function preferCell(a: AdaptiveRow): string {
 export function accuracyMarkdown(r: AccuracyBenchResult): string {
   const s = r.setup;
   const pm = (v: number, sd?: number) => (sd !== undefined && s.seeds.length > 1 ? `${f2(v)} ± ${sd.toFixed(2)}` : f2(v));
+  // With every method's weights clip-searched, QuaRot runs with its --w_clip only.
+  const qr = s.weightClip === false ? "QuaRot (stronger of plain and --w_clip)" : "QuaRot (--w_clip, as every method's weights)";
   const out: string[] = [
     "# Accuracy: adaptive TOBE vs OliVe, the Oltron authors' quantizer, QuaRot and uniform baselines",
     "",
@@ -977,7 +979,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
           "OliVe and QuaRot at 1x cycles on int4 arrays (QuaRot's padding of K shows in its cycles). Gap: calibration minus held-out SQNR of the chosen plan. " +
           "Prefer: a lower budget whose plan this one does not beat by more than the seed spread.",
         "",
-        "| layer | B | plan (seed 1) | bits | image bits | **adaptive** | gap | OliVe (released) | Oltron authors, no extra tile | QuaRot (stronger) | int4 token | int8 | wins: OliVe / authors / QuaRot | prefer |",
+        `| layer | B | plan (seed 1) | bits | image bits | **adaptive** | gap | OliVe (released) | Oltron authors, no extra tile | ${qr} | int4 token | int8 | wins: OliVe / authors / QuaRot | prefer |`,
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
       );
       for (const l of ls) {
@@ -995,7 +997,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
         "",
         "Adaptive at the budget's information bits, whatever it costs in tiles; the authors' quantizer at the same budget (its image bits and cycles in brackets); OliVe, QuaRot and int4 at 4 bits and 1x cycles.",
         "",
-        "| layer | B | plan (seed 1) | bits | image bits | cycles | **adaptive** | gap | Oltron authors @B (type, bits, image bits, cycles) | OliVe (released) | QuaRot (stronger) | OVP tuned | OVP tuned, per-token | int4 tensor | int4 token | int8 | wins: OliVe / authors / QuaRot | prefer |",
+        `| layer | B | plan (seed 1) | bits | image bits | cycles | **adaptive** | gap | Oltron authors @B (type, bits, image bits, cycles) | OliVe (released) | ${qr} | OVP tuned | OVP tuned, per-token | int4 tensor | int4 token | int8 | wins: OliVe / authors / QuaRot | prefer |`,
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
       );
       for (const l of ls) {
@@ -1035,7 +1037,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
         "Rotation + TOBE: the layer rotated as QuaRot rotates it (weights rotated the same way; GPTQ on the rotated calibration tokens), then TOBE keeps what stays large in fp8/fp12 on the hybrid grid. " +
           "QuaRot spends 4 information bits and stores 4 x (rotated K / K) image bits on an int4 array; the hybrid grid stores its flexible lanes in every tile row. Wins: seeds in which rotation + TOBE scored higher.",
         "",
-        "| weights | layer | B | plan (seed 1) | bits | image bits | cycles vs minimum | **rotation + TOBE** | gap | QuaRot (stronger of plain and --w_clip) | difference | wins | prefer |",
+        `| weights | layer | B | plan (seed 1) | bits | image bits | cycles vs minimum | **rotation + TOBE** | gap | ${qr} | difference | wins | prefer |`,
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
       );
       for (const l of withRot) {
@@ -1071,7 +1073,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
     out.push("");
   }
   const ec = r.summary.equalCycles;
-  const fam = { olive: "OliVe (released)", oltron_authors: "the Oltron authors' quantizer (no extra tile)", quarot: "QuaRot (stronger of plain and --w_clip)" } as const;
+  const fam = { olive: "OliVe (released)", oltron_authors: "the Oltron authors' quantizer (no extra tile)", quarot: qr } as const;
   out.push(
     "## Summary",
     "",
