@@ -33,7 +33,7 @@ export { writeDesign, loadDesign } from "./flows/design.js";
 
 // Data river.
 export { readTensorFile, readNpy, writeNpy, readSafetensors, writeSafetensors, listSafetensors } from "./data/tensorio.js";
-export { generateLayer, generateActivations, generateWeights, LAYER_TYPES, type LayerType } from "./data/synthetic.js";
+export { generateLayer, generateActivations, generateWeights, LAYER_TYPES, WEIGHT_MODELS, ACTIVATION_MODELS, type LayerType, type WeightModel, type ActivationModel } from "./data/synthetic.js";
 export { calibrate, quantizeLayer, tokenScales, DEFAULT_PLAN, type ActScaling, type LayerInput, type LayerPlan, type QuantizedLayer } from "./quant/quantizer.js";
 export { gptqInt4, type GptqResult, type WeightQuant } from "./quant/gptq.js";
 export { rotateLayer, rotateActivations, rotateWeights, hadamardRotation, type RotatedLayer } from "./quant/rotation.js";
