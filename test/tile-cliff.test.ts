@@ -19,6 +19,15 @@ describe("the tile cliff warning", () => {
     expect(w).toMatch(/--ratio or --threshold.*--budget.*fp8 instead of fp12.*--flex-lines/);
   });
 
+  it("names the second lane of fp12 as the cause when the salient count alone would fit", () => {
+    // 4 fp12 channels on 8 rows, 2 flexible lanes: one per tile fits 8 tiles, but each takes a
+    // second lane, so a tile holds 7 channels and K = 64 needs 10 tiles; more lines would not help.
+    const w = tileCliff(d, "x", { tiles: 10, minTiles: 8, tileChannels: 7, s: 1, salientType: "fp12", salientLanes: 2, paddedK: 70 }, 4);
+    expect(w).toMatch(/needs 10 tiles against 8 .*so its 4 salient channels need 4 tiles, and each tile carries 7 of the 8 channels/);
+    expect(w).toMatch(/The count alone fits: the second lane each fp12 channel takes costs the tiles\. fp8 instead of fp12, or a bit budget that weighs tiles \(--budget\), cut them/);
+    expect(w).not.toMatch(/--flex-lines/);
+  });
+
   it("stays quiet while the extra tiles are at most 10% of the passes", () => {
     const logs: string[] = [];
     quantizeToDir(d, synthLayers([parseLayerSpec("qkv:8x64x4:fp8:r0.05", 0)], 3), tmpDir("no-cliff"), { log: (s) => logs.push(s) });

@@ -39,6 +39,15 @@ describe("utilization split", () => {
     expect(w).toMatch(/^warning: layer L \(8x14x8\) spends 56\.0% of its 100 cycles on useful MACs: 32\.0% go to extra tiles \(6 tiles against 4/);
     expect(w).toMatch(/--flex-lines/);
     expect(w).not.toMatch(/padding/); // 8% is under the line
+    // fp12 on 4 rows with 2 flexible lines: one fp12 channel per tile, and it takes a second
+    // lane, so a tile holds 3 channels: K = 16 needs 6 tiles though 3 salient channels would fit 4.
+    const d12 = design({ rows: 4, cols: 4, flexLines: 2, salientTypes: ["fp8", "fp12"], memWordBits: 64, bufferTokens: 64, loadSlots: 2 });
+    const [lane] = utilizationWarnings(d12, result([layer({ salientType: "fp12", salientChannels: 3, s: 1, tiles: 6, cycles: { total: 100, busy: 96, stall: 4, utilization: 0, ideal: 0 } })]));
+    expect(lane).toMatch(/6 tiles against 4 without salient channels: its 3 fp12 salient channels fit 1 per tile, but each takes a second lane, so a tile holds 3 channels instead of 4 and K = 16 needs 6\); fp8 instead of fp12/);
+    expect(lane).not.toMatch(/--flex-lines/); // more lines would not help
+    // 6 fp12 channels at one per tile need the 6 tiles themselves: the count is the cause.
+    const [count] = utilizationWarnings(d12, result([layer({ salientType: "fp12", salientChannels: 6, s: 1, tiles: 6, cycles: { total: 100, busy: 96, stall: 4, utilization: 0, ideal: 0 } })]));
+    expect(count).toMatch(/its 6 fp12 salient channels, at most 1 per tile \(2 flexible lane\(s\), 2 per channel\), need 6 tiles\); fewer salient channels .*--flex-lines/);
     const [stall] = utilizationWarnings(d, result([layer({ cycles: { total: 128, busy: 64, stall: 64, utilization: 0, ideal: 0 } })]));
     expect(stall).toMatch(/50\.0% the array waits \(memory stalls and pipeline fill: .*memory read latency 1 cycles\); wider memory words \(--mem-word-bits 128\)/);
   });

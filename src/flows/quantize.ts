@@ -118,7 +118,10 @@ export function tileCliff(d: ElaboratedDesign, name: string, g: TileGeometry, sa
   return (
     `quantize: warning: layer ${name} needs ${g.tiles} tiles against ${g.minTiles} without salient channels (${useful.toFixed(1)}% of the passes do the work of a plain int4 layer): ` +
     `a tile holds at most ${perTile} ${g.salientType} salient channel(s) (${d.flexLines} flexible lane(s), ${lanes} per ${g.salientType} channel), so its ${salient} salient channels need ${Math.ceil(salient / perTile)} tiles, and each tile carries ${g.tileChannels} of the ${d.rows} channels a plain int4 tile would. ` +
-    `Fewer salient channels (--ratio or --threshold), a bit budget that weighs tiles (--budget)${g.salientType === "fp12" ? ", fp8 instead of fp12" : ""} or more flexible lines (--flex-lines) cut them`
+    // When the count alone would fit the plain tiles, the second lane of every fp12 channel is the cause: more lines would not help.
+    (Math.ceil(salient / perTile) >= g.tiles
+      ? `Fewer salient channels (--ratio or --threshold), a bit budget that weighs tiles (--budget)${g.salientType === "fp12" ? ", fp8 instead of fp12" : ""} or more flexible lines (--flex-lines) cut them`
+      : "The count alone fits: the second lane each fp12 channel takes costs the tiles. fp8 instead of fp12, or a bit budget that weighs tiles (--budget), cut them")
   );
 }
 

@@ -40,8 +40,8 @@ export function utilizationWarnings(d: ElaboratedDesign, r: SimResult): string[]
     if (!s || s.total <= 0) continue;
     const causes: string[] = [];
     if (s.extraTiles / s.total > LOSS_WARNING) {
-      causes.push(`${pct(s.extraTiles, s.total)} go to extra tiles (${l.tiles} tiles against ${l.minTiles} without salient channels: its ${l.salientChannels} ${l.salientType} salient channels do not fit ${d.flexLines} flexible lane(s) per tile); ` +
-        `fewer salient channels (--ratio or --threshold), a budget that weighs tiles (--budget), fp8 instead of fp12 or more flexible lines (--flex-lines) cut them`);
+      const { why, remedy } = extraTilesCause(d, l);
+      causes.push(`${pct(s.extraTiles, s.total)} go to extra tiles (${l.tiles} tiles against ${l.minTiles} without salient channels: ${why}); ${remedy} cut them`);
     }
     if (s.stall / s.total > LOSS_WARNING) {
       const perBusy = (l.traffic.read + l.traffic.written) / Math.max(1, l.cycles!.busy);
@@ -58,6 +58,27 @@ export function utilizationWarnings(d: ElaboratedDesign, r: SimResult): string[]
     if (causes.length) out.push(`warning: layer ${l.name} (${l.m}x${l.k}x${l.n}) spends ${pct(s.useful, s.total)} of its ${s.total} cycles on useful MACs: ${causes.join("; and ")}`);
   }
   return out;
+}
+
+/**
+ * Why a layer has more tiles than its K needs, from the tile rule (quant/tobe.ts): either
+ * its salient channels outnumber the flexible lanes of the plain tile count, or (fp12) every
+ * salient channel takes a second lane, so a tile carrying S of them holds S fewer channels.
+ */
+function extraTilesCause(d: ElaboratedDesign, l: ResultLayer): { why: string; remedy: string } {
+  const perTile = d.maxSalientPerTile[l.salientType as "fp8" | "fp12"] ?? 0;
+  const lanes = l.salientType === "fp12" ? 2 : 1;
+  const forCount = perTile > 0 ? Math.ceil(l.salientChannels / perTile) : 0;
+  if (lanes === 1 || forCount >= l.tiles) {
+    return {
+      why: `its ${l.salientChannels} ${l.salientType} salient channels, at most ${perTile} per tile (${d.flexLines} flexible lane(s), ${lanes} per channel), need ${forCount} tiles`,
+      remedy: `fewer salient channels (--ratio or --threshold), a budget that weighs tiles (--budget), ${l.salientType === "fp12" ? "fp8 instead of fp12 or " : ""}more flexible lines (--flex-lines)`,
+    };
+  }
+  return {
+    why: `its ${l.salientChannels} ${l.salientType} salient channels fit ${l.s} per tile, but each takes a second lane, so a tile holds ${d.rows - l.s * (lanes - 1)} channels instead of ${d.rows} and K = ${l.k} needs ${l.tiles}`,
+    remedy: "fp8 instead of fp12, or a budget that weighs tiles (--budget),",
+  };
 }
 
 function fmtLatency(r: SimResult): string {
