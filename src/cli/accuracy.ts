@@ -36,6 +36,7 @@ interface AccuracyFlags {
   salientTypes?: string;
   maxTileOverhead?: string;
   maxImageBits?: string;
+  preferSimpler?: boolean;
   weightModels?: string;
   weightClip?: boolean;
   activationModels?: string;
@@ -117,6 +118,7 @@ export function registerAccuracyCommands(bench: Command): void {
     .option("--salient-types <list>", "salient types of that design: fp8,fp12 or a subset, or none")
     .option("--max-tile-overhead <x>", "adaptive plans may use at most minTiles x (1 + x) tiles (default unconstrained)")
     .option("--max-image-bits <b>", "adaptive plans may store at most b bits per activation in the memory image (default unconstrained)")
+    .option("--prefer-simpler", "adaptive plans give way to the simplest plan inside the noise of the calibration tokens' two halves")
     .option("--x <file>", "your activations [M x K] (.npy or .safetensors) instead of synthetic layers")
     .option("--w <file>", "your weights [K x N] (.npy or .safetensors)")
     .option("--x-name <name>", "tensor name inside a .safetensors --x file")
@@ -156,6 +158,7 @@ export function registerAccuracyCommands(bench: Command): void {
         if (o.maxImageBits.trim() === "" || !Number.isFinite(v) || v <= 0) throw new UserError(`--max-image-bits must be a number > 0, got '${o.maxImageBits}'`);
         opts.adaptive = { ...opts.adaptive, maxImageBits: v };
       }
+      if (o.preferSimpler) opts.adaptive = { ...opts.adaptive, preferSimpler: true };
       if (o.x || o.w) {
         if (!o.x || !o.w) throw new UserError("--x and --w go together: give both the activations and the weights");
         if (o.layers) throw new UserError("give either --layers or --x/--w, not both");

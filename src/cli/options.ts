@@ -131,7 +131,8 @@ export function addLayerOptions(cmd: Command): Command {
     .option("--w-clip", "clip each output channel's weight scale by an error search (QuaRot's --w_clip) instead of max/7, with rtn or gptq")
     .addOption(new Option("--budget <bits>", "adaptive plan: average activation bits over all layers, in (4, 16], e.g. 4.1 (overrides each layer's salient choice)").argParser(numArg("--budget")))
     .addOption(new Option("--max-tile-overhead <x>", "with --budget: a layer may use at most minTiles x (1 + x) tiles, so cycles stay within that factor (0: no extra tiles)").argParser(numArg("--max-tile-overhead")))
-    .addOption(new Option("--max-image-bits <b>", "with --budget: a layer may store at most b bits per activation in the memory image (tile rows with their flexible lanes)").argParser(numArg("--max-image-bits")));
+    .addOption(new Option("--max-image-bits <b>", "with --budget: a layer may store at most b bits per activation in the memory image (tile rows with their flexible lanes)").argParser(numArg("--max-image-bits")))
+    .option("--prefer-simpler", "with --budget: give way to a layer's simplest plan whose loss against the chosen one is inside the noise of the tokens' two halves (docs/quantization.md 3.1)");
 }
 
 /** Applies the adaptive per-layer plan when --budget is given; prints the chosen plan. */
@@ -139,15 +140,16 @@ export function applyBudget(d: ElaboratedDesign, layers: LayerInput[], o: Record
   const limits = {
     ...(o.maxTileOverhead !== undefined ? { maxTileOverhead: o.maxTileOverhead as number } : {}),
     ...(o.maxImageBits !== undefined ? { maxImageBits: o.maxImageBits as number } : {}),
+    ...(o.preferSimpler ? { preferSimpler: true } : {}),
   };
   if (o.budget === undefined) {
-    if (Object.keys(limits).length) throw new UserError("--max-tile-overhead and --max-image-bits constrain the adaptive plan: give --budget too");
+    if (Object.keys(limits).length) throw new UserError("--max-tile-overhead, --max-image-bits and --prefer-simpler steer the adaptive plan: give --budget too");
     return layers;
   }
   for (const [flag, v] of [["--max-tile-overhead", limits.maxTileOverhead], ["--max-image-bits", limits.maxImageBits]] as const) {
     if (v !== undefined && !(v >= 0)) throw new UserError(`invalid ${flag} = ${v}: must be a number >= 0`);
   }
-  log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits${limits.maxTileOverhead !== undefined ? `, at most ${limits.maxTileOverhead} extra tiles per tile` : ""}${limits.maxImageBits !== undefined ? `, at most ${limits.maxImageBits} image bits per activation` : ""}...`);
+  log(`adaptive: searching per-layer plans for an average of ${o.budget} activation bits${limits.maxTileOverhead !== undefined ? `, at most ${limits.maxTileOverhead} extra tiles per tile` : ""}${limits.maxImageBits !== undefined ? `, at most ${limits.maxImageBits} image bits per activation` : ""}${limits.preferSimpler ? ", the simplest plan inside the noise" : ""}...`);
   const plan = chooseModelPlan(d, layers, o.budget as number, limits);
   // Under --json stdout carries the one JSON document only.
   (o.json ? log : print)(formatPlanTable(plan));

@@ -63,6 +63,13 @@ export interface AdaptiveOptions {
   maxImageBits?: number;
   /** Activation scalings to consider (default ["tensor"]; ["tensor", "token"] lets the search choose per-token scales). */
   scalings?: readonly ActScaling[];
+  /**
+   * Generalisation rule: every candidate is also scored on the two halves of the tokens it is
+   * chosen on, and the chosen plan gives way to the simplest one (fewest bits, then tiles) whose
+   * gain against it is inside the noise: the mean of the two halves' SQNR differences at most
+   * their standard deviation. A plan whose extra bits do not pay on both halves is not chosen.
+   */
+  preferSimpler?: boolean;
 }
 
 /** One evaluated plan for a layer. */
@@ -92,6 +99,8 @@ export interface PlanCandidate {
   nsr: number;
   /** An exact sum would leave int32: the quantizer refuses this plan, the search skips it. */
   overflow: boolean;
+  /** SQNR on the first and the second half of the tokens (with AdaptiveOptions.preferSimpler). */
+  halfSqnrDb?: [number, number];
 }
 
 /** A layer's chosen plan. */
@@ -250,11 +259,41 @@ export function layerCandidates(
   const specs = candidateSpecs(d, p, types, opts, opts.maxBits ?? Infinity);
   const scalings = opts.scalings ?? ["tensor"];
   for (const s of scalings) if (!ACT_SCALINGS.includes(s)) throw new UserError(`invalid activation scaling '${String(s)}': expected ${ACT_SCALINGS.join(" or ")}`);
+  // The halves share the layer's calibration and weights: only the scored tokens differ.
+  const halves = opts.preferSimpler && p.m >= 8 ? ([[0, p.m >> 1], [p.m >> 1, p.m]] as const).map(([r0, r1]) => tokenRows(p, r0, r1)) : undefined;
   const out = specs.flatMap((s) => scalings.map((scaling) => {
-    const plan = planForCount(s.salientType, s.slots, p.k);
-    return evaluatePlan(d, p, scaling === "token" ? { ...plan, scaling } : plan);
+    const plan0 = planForCount(s.salientType, s.slots, p.k);
+    const plan = scaling === "token" ? { ...plan0, scaling } : plan0;
+    const c = evaluatePlan(d, p, plan);
+    return halves ? { ...c, halfSqnrDb: [evaluatePlan(d, halves[0], plan).sqnrDb, evaluatePlan(d, halves[1], plan).sqnrDb] as [number, number] } : c;
   }));
   return out.sort((a, b) => a.bits - b.bits || a.mse - b.mse || a.estCycles - b.estCycles);
+}
+
+/** Rows r0..r1 of the layer's scored tokens, with its calibration and its weights. */
+function tokenRows(p: PreparedLayer, r0: number, r1: number): PreparedLayer {
+  const x = { shape: [r1 - r0, p.k], data: p.x.data.slice(r0 * p.k, r1 * p.k) };
+  return { ...prepareLayer(x, p.w, p.name, { calib: p.calib }), weights: p.weights, wClip: p.wClip, wq: p.wq, ws: p.ws };
+}
+
+/**
+ * The simplest feasible candidate (fewest bits, then fewest tiles, then least error) that does
+ * not spend more than `chosen` and whose loss against it is inside the noise of the two token
+ * halves (mean difference <= its standard deviation); `chosen` itself when none is.
+ */
+export function simplerWithinNoise(cands: readonly PlanCandidate[], chosen: PlanCandidate, opts: AdaptiveOptions = {}): PlanCandidate {
+  if (!chosen.halfSqnrDb) return chosen;
+  const [a0, a1] = chosen.halfSqnrDb;
+  const simpler = cands
+    .filter((c) => c.halfSqnrDb && feasible(c, opts) && c.bits <= chosen.bits + BITS_EPS && c.tiles <= chosen.tiles && c !== chosen)
+    .filter((c) => {
+      const d0 = a0 - c.halfSqnrDb![0];
+      const d1 = a1 - c.halfSqnrDb![1];
+      // Sample standard deviation of two values: |d0 - d1| / sqrt(2).
+      return (d0 + d1) / 2 <= Math.abs(d0 - d1) / Math.SQRT2 + 1e-12;
+    })
+    .sort((x, y) => x.bits - y.bits || x.tiles - y.tiles || x.mse - y.mse);
+  return simpler[0] !== undefined && (simpler[0].bits < chosen.bits - BITS_EPS || simpler[0].tiles < chosen.tiles) ? simpler[0] : chosen;
 }
 
 function better(a: PlanCandidate, b: PlanCandidate): boolean {
@@ -289,7 +328,7 @@ export function pickCandidate(cands: readonly PlanCandidate[], budget: number, o
     if (!best || better(c, best)) best = c;
   }
   if (!best) throw noPlan(cands, budget, opts);
-  return best;
+  return opts.preferSimpler ? simplerWithinNoise(cands, best, opts) : best;
 }
 
 function toLayer(d: ElaboratedDesign, p: PreparedLayer, c: PlanCandidate, count: number): AdaptiveLayer {
@@ -379,7 +418,8 @@ export function allocateBudget(layers: readonly LayerCandidates[], budget: numbe
     out[l] = lists[l][ci];
     j -= cost[l][ci];
   }
-  return out;
+  // A simpler plan never spends more units, so the budget stays met.
+  return opts.preferSimpler ? out.map((c, l) => simplerWithinNoise(lists[l], c, opts)) : out;
 }
 
 function planOf(d: ElaboratedDesign, layers: readonly LayerCandidates[], chosen: PlanCandidate[], budget: number): AdaptivePlan {
