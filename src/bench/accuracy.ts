@@ -17,7 +17,7 @@ import {
   type AdaptiveOptions, type LayerCandidates, type PlanCandidate,
 } from "../quant/adaptive.js";
 import {
-  activationOnlyError, checkLayerTensors, int4PerTensor, outputError, int4PerToken, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
+  activationOnlyError, checkLayerTensors, int4PerTensor, onTokens, outputError, int4PerToken, int8PerTensor, ovp, prepareLayer, tobeBits, tobeFixed, tobeQuantize,
   type MethodResult, type PreparedLayer,
 } from "../quant/baselines.js";
 import { WEIGHT_QUANTS, type WeightQuant } from "../quant/gptq.js";
@@ -339,12 +339,6 @@ function rotatedLayer(p: PreparedLayer): { eval: PreparedLayer; calib: PreparedL
   const calib = rotateActivations(p.calib, rot.rotation);
   const pr = prepareLayer(rot.x, rot.w, p.name, { calib, weights: p.weights, wClip: p.wClip });
   return { eval: { ...pr, ref: p.ref, refPower: p.refPower }, calib: onTokens(pr, calib) };
-}
-
-/** A prepared layer on other tokens: the same weights (RTN or GPTQ), its own float reference. */
-function onTokens(p: PreparedLayer, x: Tensor): PreparedLayer {
-  const q = prepareLayer(x, p.w, p.name, { calib: p.calib });
-  return { ...q, weights: p.weights, wClip: p.wClip, wq: p.wq, ws: p.ws };
 }
 
 /** Mean and (sample) standard deviation. */
@@ -923,7 +917,6 @@ function preferCell(a: AdaptiveRow): string {
 /** The results as markdown (the tables docs/quantization.md quotes). */
 export function accuracyMarkdown(r: AccuracyBenchResult): string {
   const s = r.setup;
-  const pm = (v: number, sd?: number) => (sd !== undefined && s.seeds.length > 1 ? `${f2(v)} ± ${sd.toFixed(2)}` : f2(v));
   // With every method's weights clip-searched, QuaRot runs with its --w_clip only.
   const qr = s.weightClip === false ? "QuaRot (stronger of plain and --w_clip)" : "QuaRot (--w_clip, as every method's weights)";
   const out: string[] = [
@@ -1051,7 +1044,7 @@ export function accuracyMarkdown(r: AccuracyBenchResult): string {
           const q = l.baselines.find((b) => b.method === (v?.method ?? "quarot"))!;
           out.push(
             `| ${l.weights} | ${l.layer} | ${a.budget} | ${a.planText} | ${a.bits.toFixed(4)} | ${f2(a.imageBits)} | ${(a.tiles / a.minTiles).toFixed(2)}x | ` +
-              `**${pm(a.sqnrDb, a.sqnrDbStd)}** | ${sign(a.gapDb)} | ${pm(q.sqnrDb, q.sqnrDbStd)} | ${sign(a.sqnrDb - q.sqnrDb)} | ${v ? `${v.wins}/${v.seeds}` : "n/a"} | ${preferCell(a)} |`,
+              `**${pmx(s, a.sqnrDb, a.sqnrDbStd)}** | ${sign(a.gapDb)} | ${pmx(s, q.sqnrDb, q.sqnrDbStd)} | ${sign(a.sqnrDb - q.sqnrDb)} | ${v ? `${v.wins}/${v.seeds}` : "n/a"} | ${preferCell(a)} |`,
           );
         }
       }

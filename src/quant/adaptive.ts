@@ -24,7 +24,7 @@ import type { ActScale, Tensor } from "../core/tensor.js";
 import { tileGeometry, type TileGeometry } from "./tobe.js";
 import { type SalientKind } from "../core/formats.js";
 import {
-  estimateCycles, INFO_BITS, outputError, prepareLayer, salientSlots, tobeBits, tobeQuantize,
+  estimateCycles, INFO_BITS, onTokens, outputError, prepareLayer, salientSlots, tobeBits, tobeQuantize,
   type OutputError, type PreparedLayer,
 } from "./baselines.js";
 
@@ -272,8 +272,7 @@ export function layerCandidates(
 
 /** Rows r0..r1 of the layer's scored tokens, with its calibration and its weights. */
 function tokenRows(p: PreparedLayer, r0: number, r1: number): PreparedLayer {
-  const x = { shape: [r1 - r0, p.k], data: p.x.data.slice(r0 * p.k, r1 * p.k) };
-  return { ...prepareLayer(x, p.w, p.name, { calib: p.calib }), weights: p.weights, wClip: p.wClip, wq: p.wq, ws: p.ws };
+  return onTokens(p, { shape: [r1 - r0, p.k], data: p.x.data.slice(r0 * p.k, r1 * p.k) });
 }
 
 /**

@@ -100,6 +100,11 @@ export function prepareLayer(x: Tensor, w: Tensor, name = "layer", opts: { calib
   return { name, m, k, n, x, calib, w, weights, wClip: opts.wClip === true, ref, refPower: pow / (m * n), wq, ws };
 }
 
+/** A prepared layer on other tokens: the same calibration and weights (RTN or GPTQ), its own float reference. */
+export function onTokens(p: PreparedLayer, x: Tensor): PreparedLayer {
+  return { ...prepareLayer(x, p.w, p.name, { calib: p.calib }), weights: p.weights, wClip: p.wClip, wq: p.wq, ws: p.ws };
+}
+
 /** Float GEMM, shared with the golden model's error figures. */
 export const matmul = matmulF64;
 
